@@ -1,0 +1,3 @@
+from medtk.cli import main
+
+main()

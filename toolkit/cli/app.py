@@ -1,0 +1,82 @@
+"""The Typer application: global options, command registration, and errors mapped to exit codes.
+
+Exit codes (DESIGN.md): 0 ok; 1 error with a one-line message; 2 usage; 3 a quality gate failed.
+Tracebacks only with `--debug`. Locals are never shown: they may hold patient data.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Annotated, Callable
+
+import typer
+
+from medtk import __version__
+from medtk.errors import MedtkError
+
+app = typer.Typer(
+    name="medtk",
+    help="Train, compress, run and benchmark explainable medical-image classifiers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"medtk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def handle_errors(command: Callable) -> Callable:
+    """Turn a `MedtkError` into one line on stderr and its exit code (a traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MedtkError as error:
+            if _state["debug"]:
+                raise
+            typer.echo(f"medtk: error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("medtk: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _register() -> None:
+    from medtk.cli import commands
+
+    for name, command in commands.COMMANDS.items():
+        app.command(name)(handle_errors(command))
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except MedtkError as error:  # raised outside a command (e.g. while parsing) or with --debug
+        if _state["debug"]:
+            raise
+        print(f"medtk: error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
