@@ -143,18 +143,20 @@ def backbone_layers(model) -> list:
     return [layer for layer in model.layers if layer.name not in skip]
 
 
-def set_trainable_from(model, fine_tune_at: str | int | None) -> int:
-    """Freeze the backbone before `fine_tune_at` (None = freeze all); BatchNorm always stays frozen.
+def set_trainable_from(model, fine_tune_at: str | int | None, freeze_batchnorm: bool = True) -> int:
+    """Freeze the backbone before `fine_tune_at` (None = freeze all).
 
-    Frozen BatchNorm runs in inference mode in Keras 2, so small medical batches never overwrite the
-    pretrained statistics. Returns the number of trainable backbone layers.
+    With pretrained weights BatchNorm stays frozen: frozen BatchNorm runs in inference mode in Keras 2,
+    so small medical batches never overwrite the pretrained statistics. From scratch it must train.
+    Returns the number of trainable backbone layers that hold weights.
     """
     k = keras()
     layers = backbone_layers(model)
     start = len(layers) if fine_tune_at is None else _layer_index(layers, fine_tune_at)
     trainable = 0
     for index, layer in enumerate(layers):
-        layer.trainable = index >= start and not isinstance(layer, k.layers.BatchNormalization)
+        frozen_norm = freeze_batchnorm and isinstance(layer, k.layers.BatchNormalization)
+        layer.trainable = index >= start and not frozen_norm
         trainable += int(layer.trainable and bool(layer.weights))
     return trainable
 

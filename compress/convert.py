@@ -1,0 +1,83 @@
+"""Keras medtk model -> `.tflite` bytes, one small function per variant, builtin ops only.
+
+Every variant keeps the deployable-model contract (DESIGN.md): raw-pixel input named `pixels`
+(`uint8` for int8, `float32` otherwise), outputs `probs` and `cam` addressed by signature name, float
+outputs (the runtime dequantizes anyway, but float outputs keep the CAM's range intact).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+
+from medtk.errors import DataError
+from medtk.train.tfenv import tensorflow
+
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+
+
+def _converter(model):
+    tf = tensorflow()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter
+
+
+def _float32(model, calibration):
+    return _converter(model)
+
+
+def _float16(model, calibration):
+    tf = tensorflow()
+    converter = _converter(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    return converter
+
+
+def _dynamic(model, calibration):
+    tf = tensorflow()
+    converter = _converter(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter
+
+
+def _int8(model, calibration):
+    """Full integer: every op int8, uint8 raw-pixel input, float outputs."""
+    tf = tensorflow()
+    if calibration is None:
+        raise DataError("int8 conversion needs calibration images; the calibration set is empty")
+    batches = [np.asarray(image, dtype=np.float32)[None] for image in calibration]
+    if not batches:
+        raise DataError("int8 conversion needs calibration images; the calibration set is empty")
+    size, channels = batches[0].shape[1:3], batches[0].shape[3]
+    # Pin the input range to exactly 0..255 so uint8 pixels map 1:1 (scale 1, zero point 0).
+    batches.append(np.zeros((1, *size, channels), np.float32))
+    batches.append(np.full((1, *size, channels), 255.0, np.float32))
+    converter = _converter(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([batch] for batch in batches)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.float32
+    return converter
+
+
+_BUILDERS: dict[str, Callable] = {"float32": _float32, "float16": _float16, "dynamic": _dynamic, "int8": _int8}
+
+
+def input_dtype(variant: str) -> str:
+    return "uint8" if variant == "int8" else "float32"
+
+
+def convert(model, variant: str, calibration: Iterable[np.ndarray] | None = None) -> bytes:
+    """Convert `model` to the named variant; `calibration` = raw-pixel images (S, S, C) for int8.
+
+    For a QAT model, int8 conversion uses the ranges learned in training; calibration images still
+    fix the input range.
+    """
+    if variant not in _BUILDERS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    calibration = list(calibration) if calibration is not None else None
+    return _BUILDERS[variant](model, calibration).convert()

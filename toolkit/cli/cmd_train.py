@@ -1,0 +1,58 @@
+"""`medtk train`: fine-tune a backbone on a data source into a run folder (then evaluate it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def train(
+    data: Annotated[Optional[str], typer.Option("--data", help="SRC: .npz, folder, CSV manifest, synthetic[:N], medmnist:NAME.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run folder to create (or to continue with --resume).")] = Path("runs/latest"),
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Backbone name (resnet50, resnet101, mobilenetv2).")] = None,
+    input_size: Annotated[Optional[int], typer.Option("--input-size", help="Square model input size in pixels.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Fine-tuning epochs (phase two, or the only phase from scratch).")] = None,
+    head_epochs: Annotated[Optional[int], typer.Option("--head-epochs", help="Frozen-backbone epochs (phase one).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size per replica.")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option("--lr", help="Learning rate of phase one / of training from scratch.")] = None,
+    fine_tune_lr: Annotated[Optional[float], typer.Option("--fine-tune-lr", help="Learning rate of phase two.")] = None,
+    fine_tune_at: Annotated[Optional[str], typer.Option("--fine-tune-at", help="First backbone layer (name or index) unfrozen in phase two.")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="none, imagenet, or a weights FILE.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Spec file (TOML) with [data] [model] [augment] [train].")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for the split, initialisation and augmentation.")] = None,
+    subset: Annotated[Optional[int], typer.Option("--subset", help="Use at most N images per split (smoke runs).")] = None,
+    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="On-the-fly augmentation.")] = None,
+    flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Random flips (off where laterality matters).")] = None,
+    patience: Annotated[Optional[int], typer.Option("--patience", help="Early-stopping patience on validation AUC.")] = None,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", help="auto, default, mirrored, multiworker.")] = None,
+    mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="auto, on, off.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")] = False,
+) -> None:
+    """Train a classifier (ResNet50 transfer learning by default) and evaluate it."""
+    from medtk.config import load_config
+    from medtk.train.workflow import train as run_training
+
+    overrides = {
+        "data": {"src": data, "seed": seed, "subset": subset},
+        "model": {"arch": arch, "input_size": input_size, "weights": weights},
+        "augment": {"enabled": augment, "horizontal_flip": flip, "vertical_flip": flip},
+        "train": {
+            "epochs": epochs, "head_epochs": head_epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+            "fine_tune_learning_rate": fine_tune_lr, "fine_tune_at": fine_tune_at, "patience": patience,
+            "strategy": strategy, "mixed_precision": mixed_precision, "seed": seed,
+        },
+    }
+    outcome = run_training(load_config(config, overrides), out, resume=resume)
+    test = outcome.metrics.get("test", {})
+    typer.echo(
+        f"trained {outcome.run.root} in {outcome.seconds / 60:.1f} min ({outcome.epochs_run} epochs): "
+        f"best val AUC {outcome.best_val_auc:.4f}; test AUC {_fmt(test.get('auc'))}, "
+        f"accuracy {_fmt(test.get('accuracy'))}, sensitivity {_fmt(test.get('sensitivity'))}, "
+        f"specificity {_fmt(test.get('specificity'))}"
+    )
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,155 @@
+"""Two-phase transfer learning with checkpoints, early stopping and resume after a hard kill.
+
+Phase one trains the head on a frozen backbone; phase two unfreezes the backbone from
+`fine_tune_at` at a lower learning rate. From scratch (`weights=none`) a frozen random backbone is
+useless, so there is one phase with the whole network (BatchNorm included) trainable.
+
+Resume: Keras' BackupAndRestore keeps the weights, optimizer and epoch of the phase in progress (one
+backup folder per phase, since the trainable set differs); `checkpoints/state.json` records finished
+phases and the best validation AUC so far, so the best checkpoint of an earlier session is never
+overwritten by a worse one after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medtk.config import RunConfig
+from medtk.io import atomic_write_json
+from medtk.run import RunPaths
+from medtk.train.tfenv import keras
+
+MONITOR = "val_auc"
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    epochs: int
+    learning_rate: float
+    fine_tune_at: str | int | None  # None = whole backbone frozen
+    freeze_batchnorm: bool
+
+
+@dataclass(frozen=True)
+class FitResult:
+    best_val_auc: float
+    epochs_run: int
+    phases: tuple[str, ...]
+
+
+def plan_phases(config: RunConfig, default_fine_tune_at: str) -> list[Phase]:
+    """Turn the configuration into the phases to run (the plan is printed and saved)."""
+    train = config.train
+    pretrained = config.model.weights != "none"
+    head_epochs = train.head_epochs if train.head_epochs >= 0 else (3 if pretrained else 0)
+    if not pretrained:
+        return [Phase("scratch", train.epochs, train.learning_rate, 0, freeze_batchnorm=False)]
+    fine_tune_at = default_fine_tune_at if train.fine_tune_at == "auto" else train.fine_tune_at
+    phases = []
+    if head_epochs:
+        phases.append(Phase("head", head_epochs, train.learning_rate, None, freeze_batchnorm=True))
+    if train.epochs:
+        phases.append(Phase("fine_tune", train.epochs, train.fine_tune_learning_rate, fine_tune_at, freeze_batchnorm=True))
+    return phases
+
+
+def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> dict[int, float] | None:
+    """'balanced': n / (K * count_k), as scikit-learn defines it."""
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    return {k: float(len(labels) / (num_classes * counts[k])) for k in range(num_classes) if counts[k]}
+
+
+class _State:
+    """checkpoints/state.json: finished phases and the best monitored value across sessions."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        self.done: list[str] = data.get("done", [])
+        self.best: float = data.get("best", -math.inf)
+        self.epochs: int = data.get("epochs", 0)
+
+    def save(self) -> None:
+        atomic_write_json(self.path, {"done": self.done, "best": self.best, "epochs": self.epochs})
+
+
+def _atomic_best_checkpoint(path: Path, state: _State):
+    """Save weights when val AUC improves, via a temp file + rename (ModelCheckpoint writes in place)."""
+    k = keras()
+
+    class AtomicBestCheckpoint(k.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(MONITOR)
+            state.epochs += 1
+            if value is not None and value > state.best:
+                state.best = float(value)
+                temporary = path.with_name(".best.tmp.weights.h5")
+                self.model.save_weights(temporary)
+                os.replace(temporary, path)
+            state.save()
+
+    return AtomicBestCheckpoint()
+
+
+def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfig, run: RunPaths, placement) -> FitResult:
+    """Run the phases in order, skipping those a previous session finished; end on the best weights."""
+    from medtk.train.model import set_trainable_from
+
+    k = keras()
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    state = _State(run.checkpoints / "state.json")
+    best_path = run.checkpoints / "best.weights.h5"
+    initial_epoch = 0
+    for phase in phases:
+        if phase.name in state.done:
+            initial_epoch += phase.epochs
+            continue
+        if best_path.is_file():  # start a later phase from the best weights of the earlier one
+            train_view.load_weights(best_path)
+        with placement.strategy.scope():
+            set_trainable_from(model, phase.fine_tune_at, freeze_batchnorm=phase.freeze_batchnorm)
+            train_view.compile(
+                optimizer=k.optimizers.Adam(learning_rate=phase.learning_rate),
+                loss="categorical_crossentropy",
+                metrics=[
+                    k.metrics.AUC(name="auc", multi_label=True, num_labels=int(train_view.output_shape[-1])),
+                    k.metrics.CategoricalAccuracy(name="accuracy"),
+                ],
+                jit_compile=placement.xla,
+            )
+        print(f"phase {phase.name}: {phase.epochs} epochs, lr {phase.learning_rate:g}, "
+              f"trainable weights {len(train_view.trainable_weights)}", file=sys.stderr)
+        callbacks = [
+            k.callbacks.BackupAndRestore(str(run.checkpoints / f"backup_{phase.name}")),
+            _atomic_best_checkpoint(best_path, state),
+            k.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.train.patience),
+            k.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3,
+                                          patience=max(1, config.train.patience // 2), min_lr=1e-7),
+            k.callbacks.CSVLogger(str(run.history), append=True),
+            k.callbacks.TensorBoard(log_dir=str(run.logs), profile_batch=0),
+        ]
+        train_view.fit(
+            train_data["dataset"],
+            validation_data=val_data,
+            epochs=initial_epoch + phase.epochs,
+            initial_epoch=initial_epoch,
+            class_weight=train_data["class_weight"],
+            callbacks=callbacks,
+            verbose=1 if sys.stderr.isatty() else 2,
+        )
+        state.done.append(phase.name)
+        state.save()
+        initial_epoch += phase.epochs
+    if best_path.is_file():
+        train_view.load_weights(best_path)
+    return FitResult(best_val_auc=state.best, epochs_run=state.epochs, phases=tuple(p.name for p in phases))
