@@ -1,0 +1,28 @@
+"""Shared fixtures: the repository root and the real PneumoniaMNIST data beside the checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """$MEDTK_DATA_DIR, else ../shared/data beside the checkout (as CI lays it out)."""
+    return Path(os.environ.get("MEDTK_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def pneumonia_npz() -> Path:
+    """The real data set; its absence is a failure, never a skip (CI always has it)."""
+    path = shared_data_dir() / "pneumoniamnist.npz"
+    assert path.is_file(), f"{path} is missing: set MEDTK_DATA_DIR to the folder holding pneumoniamnist.npz"
+    return path
