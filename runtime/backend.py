@@ -1,0 +1,131 @@
+"""Which TFLite interpreter runs the model, and on which delegate; never TensorFlow.
+
+Backend order (DESIGN.md): `ai_edge_litert` (maintained LiteRT, numpy 2) first, then `tflite_runtime`
+(2023, numpy<2, much slower int8 path) for devices that cannot install LiteRT. Both are imported only
+here and only when a model is loaded, so `import medtk.runtime` stays light.
+
+Delegates: on CPU LiteRT applies XNNPACK itself (threads from `num_threads`); a GPU delegate is the
+`libtensorflowlite_gpu_delegate.so` shared library. A GPU that cannot be used falls back to the CPU
+with a warning, and the fallback is recorded so benchmarks never report CPU numbers as GPU ones.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import importlib.metadata
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medtk.errors import ConfigError, MissingExtraError, ModelError
+
+log = logging.getLogger(__name__)
+
+# (import name of the interpreter module, distribution name for the version)
+_BACKENDS = (
+    ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    ("tflite_runtime.interpreter", "tflite-runtime"),
+)
+GPU_DELEGATE_LIBRARY = "libtensorflowlite_gpu_delegate.so"
+DELEGATES = ("auto", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An importable interpreter module: its name and version, for reports."""
+
+    name: str
+    version: str
+    module: Any
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the model runs: `delegate` is what actually runs it; `fallback` says why not what was asked."""
+
+    delegate: str  # "cpu" (XNNPACK), "gpu", or the path of an external delegate library
+    num_threads: int
+    fallback: str | None = None
+
+
+def load_backend() -> Backend:
+    """The first interpreter module that imports, in the order above."""
+    for module_name, distribution in _BACKENDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        try:
+            version = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+        return Backend(name=distribution, version=version, module=module)
+    raise MissingExtraError(
+        "no TFLite interpreter is installed: pip install ai-edge-litert "
+        "(or tflite-runtime on devices that cannot install LiteRT)"
+    )
+
+
+def default_threads() -> int:
+    """The CPUs this process may use (cgroup/affinity aware where the OS says so)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def make_interpreter(backend: Backend, model: bytes, name: str, num_threads: int | None, delegate: str):
+    """Build an interpreter with tensors allocated; returns (interpreter, Placement)."""
+    threads = default_threads() if num_threads is None else int(num_threads)
+    if threads < 1:
+        raise ConfigError(f"num_threads={num_threads!r} must be at least 1")
+    library = _delegate_library(delegate)
+    if library is not None:
+        try:
+            ctypes.CDLL(library)  # probe first: a failed load_delegate prints a traceback from __del__
+            external = backend.module.load_delegate(library)
+            interpreter = _build(backend, model, name, threads, [external])
+            return interpreter, Placement(delegate=delegate, num_threads=threads)
+        except (ValueError, RuntimeError, OSError) as error:
+            reason = f"{delegate} delegate unavailable ({_first_line(error)})"
+            if delegate == "auto":
+                log.info("%s: %s; running on the CPU", name, reason)
+            else:
+                warnings.warn(f"{name}: {reason}; running on the CPU (XNNPACK) instead", RuntimeWarning, stacklevel=3)
+            return _build(backend, model, name, threads, None), Placement("cpu", threads, fallback=reason)
+    return _build(backend, model, name, threads, None), Placement("cpu", threads)
+
+
+def _delegate_library(delegate: str) -> str | None:
+    """None for the CPU; the shared library to load for anything else."""
+    if delegate == "cpu":
+        return None
+    if delegate in ("auto", "gpu"):
+        return GPU_DELEGATE_LIBRARY
+    if Path(delegate).suffix in (".so", ".dylib", ".dll") and Path(delegate).is_file():
+        return delegate
+    raise ConfigError(f"delegate={delegate!r} is not valid; expected one of {', '.join(DELEGATES)} or a delegate .so file")
+
+
+def _build(backend: Backend, model: bytes, name: str, threads: int, delegates: list | None):
+    try:
+        interpreter = backend.module.Interpreter(
+            model_content=model, num_threads=threads, experimental_delegates=delegates
+        )
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        if delegates:  # a delegate that loads but rejects the graph: the caller falls back to the CPU
+            raise
+        raise ModelError(f"{name}: not a usable TFLite model ({_first_line(error)})") from None
+    return interpreter
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,54 @@
+"""Class activation maps: the model's per-cell class logits -> a [0, 1] map at the image's size.
+
+The model computes the maps in its graph (a 1x1 convolution with the classifier's weights over the
+last feature map), so no gradients are needed here: pick the class's map, upsample it bilinearly to
+the input image, and min-max normalise it. A constant map carries no location, so it becomes zeros
+rather than an arbitrary all-ones "everything is important".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from medtk.errors import RuntimeInputError
+from medtk.runtime.imaging import DEFAULT_MAX_PIXELS
+from medtk.runtime.inputs import load_image
+
+
+def class_map(raw_cam: np.ndarray, class_index: int, height: int, width: int) -> np.ndarray:
+    """The `class_index` map of `raw_cam` ([h, w, K] logits) as float32 in [0, 1], `height` x `width`."""
+    cells = np.ascontiguousarray(raw_cam[:, :, class_index], dtype=np.float32)
+    if cells.shape != (height, width):
+        cells = cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR)
+    low, high = float(cells.min()), float(cells.max())
+    if not high > low:  # constant, or NaN from a broken model
+        return np.zeros((height, width), dtype=np.float32)
+    cells -= low
+    cells *= 1.0 / (high - low)
+    return np.clip(cells, 0.0, 1.0, out=cells)
+
+
+def overlay(
+    image: np.ndarray | str | Path, cam: np.ndarray, alpha: float = 0.4, colormap: int = cv2.COLORMAP_JET
+) -> np.ndarray:
+    """Blend a colour-mapped CAM over the image; returns uint8 RGB at the image's size.
+
+    `image` is what was predicted on (a path or an array, decoded the way the classifier decodes it);
+    `cam` is `Prediction.cam` (any size: it is resized to the image).
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise RuntimeInputError(f"overlay alpha={alpha!r} must be between 0 and 1")
+    cam = np.asarray(cam, dtype=np.float32)
+    if cam.ndim != 2:
+        raise RuntimeInputError(f"overlay cam must be a 2-D map, got shape {cam.shape}")
+    pixels = load_image(image, DEFAULT_MAX_PIXELS)
+    rgb = np.repeat(pixels[:, :, None], 3, axis=2) if pixels.ndim == 2 else pixels
+    height, width = rgb.shape[:2]
+    if cam.shape != (height, width):
+        cam = cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
+    heat = np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)
+    colours = cv2.cvtColor(cv2.applyColorMap(heat, colormap), cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(rgb, 1.0 - alpha, colours, alpha, 0.0)

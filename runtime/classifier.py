@@ -1,0 +1,160 @@
+"""`Classifier`: a medtk `.tflite` file -> label, probabilities and a CAM per image, without TensorFlow.
+
+Loading checks the model before it is trusted: a TFLite flatbuffer, outputs `probs` and `cam` by
+signature name, embedded metadata consistent with the tensors, and weights whose sha256 matches the
+one recorded at export (so a model changed after it was measured is refused). A model exported by
+other tools (no medtk metadata) still runs, with a warning and defaults read from its input tensor.
+
+Per call the hot path is `set_tensor` / `invoke` / `get_tensor` on indices resolved once, behind one
+lock: a TFLite interpreter is not thread-safe, and on a small device one interpreter using all cores
+through XNNPACK beats several competing ones.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from medtk.errors import ModelError, RuntimeInputError
+from medtk.runtime.backend import Backend, Placement, load_backend, make_interpreter
+from medtk.runtime.cam import class_map
+from medtk.runtime.imaging import DEFAULT_MAX_PIXELS, prepare_input
+from medtk.runtime.inputs import from_tensor, load_image, to_tensor
+from medtk.runtime.metadata import ModelInput, ModelMetadata, check_tflite_bytes, read_metadata, weights_sha256
+from medtk.runtime.prediction import Prediction
+from medtk.runtime.signature import ModelIO, resolve_io
+
+ImageSource = str | Path | np.ndarray
+
+
+class Classifier:
+    """Load a medtk `.tflite` model once; predict on paths or arrays (see DESIGN.md, runtime API)."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        num_threads: int | None = None,
+        delegate: str = "auto",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.model_path = Path(model_path)
+        name = str(self.model_path)
+        if not self.model_path.is_file():
+            raise ModelError(f"{name}: no such model file")
+        model = self.model_path.read_bytes()
+        check_tflite_bytes(model, name)
+        self.max_pixels = int(max_pixels)
+        self.backend: Backend = load_backend()
+        self._interpreter, self.placement = make_interpreter(self.backend, model, name, num_threads, delegate)
+        self._io: ModelIO = resolve_io(self._interpreter, name)
+        self.metadata: ModelMetadata = _checked_metadata(model, name, self._io)
+        self.labels: tuple[str, ...] = self.metadata.labels
+        self._lock = threading.Lock()
+
+    @property
+    def delegate(self) -> str:
+        """What actually runs the model ("cpu" = XNNPACK, "gpu", ...); see `placement.fallback`."""
+        return self.placement.delegate
+
+    @property
+    def num_threads(self) -> int:
+        return self.placement.num_threads
+
+    @property
+    def input_size(self) -> int:
+        return self._io.input_size
+
+    @property
+    def channels(self) -> int:
+        return self._io.channels
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return self._io.pixels.dtype
+
+    def __repr__(self) -> str:
+        return (
+            f"Classifier({str(self.model_path)!r}, backend={str(self.backend)!r}, delegate={self.delegate!r}, "
+            f"threads={self.num_threads}, labels={list(self.labels)})"
+        )
+
+    def predict(self, image: ImageSource) -> Prediction:
+        """Decode, preprocess exactly as in training, run, and map the CAM back onto the image."""
+        pixels = load_image(image, self.max_pixels)
+        prepared = prepare_input(pixels, self.input_size, self.channels)
+        probs, raw_cam = self._run(prepared)
+        index = int(np.argmax(probs))
+        height, width = pixels.shape[:2]
+        return Prediction(
+            label=self.labels[index],
+            class_index=index,
+            probabilities={label: float(p) for label, p in zip(self.labels, probs)},
+            cam=class_map(raw_cam, index, height, width),
+            raw_cam=raw_cam,
+            source="array" if isinstance(image, np.ndarray) else str(image),
+        )
+
+    def predict_batch(self, images: Iterable[ImageSource]) -> list[Prediction]:
+        return [self.predict(image) for image in images]
+
+    def predict_prepared(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Already prepared raw pixels (N, S, S, C) -> probs (N, K) and raw cams (N, h, w, K).
+
+        For evaluation code that prepared a whole test set with `prepare_input` once.
+        """
+        batch = np.asarray(batch)
+        expected = (self.input_size, self.input_size, self.channels)
+        if batch.ndim != 4 or batch.shape[1:] != expected:
+            raise RuntimeInputError(f"prepared batch has shape {batch.shape}; expected (N, {', '.join(map(str, expected))})")
+        if batch.dtype != np.uint8 and batch.dtype.kind != "f":
+            raise RuntimeInputError(f"prepared batch has dtype {batch.dtype}; expected uint8 or float raw 0..255 pixels")
+        outputs = [self._run(image) for image in batch]
+        probs = np.stack([p for p, _ in outputs]) if outputs else np.zeros((0, len(self.labels)), np.float32)
+        cams = np.stack([c for _, c in outputs]) if outputs else np.zeros((0, *self._io.cam.shape[1:]), np.float32)
+        return probs, cams
+
+    def _run(self, prepared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One (S, S, C) input -> probs (K,) and cam (h, w, K) as float32."""
+        tensor = to_tensor(prepared, self._io.pixels)
+        io, interpreter = self._io, self._interpreter
+        with self._lock:
+            interpreter.set_tensor(io.pixels.index, tensor)
+            interpreter.invoke()
+            probs = interpreter.get_tensor(io.probs.index)
+            cam = interpreter.get_tensor(io.cam.index)
+        return from_tensor(probs, io.probs)[0], from_tensor(cam, io.cam)[0]
+
+
+def _checked_metadata(model: bytes, name: str, io: ModelIO) -> ModelMetadata:
+    """The embedded metadata, checked against the tensors and the weights; defaults if there is none."""
+    try:
+        metadata = read_metadata(model)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelError(f"{name}: malformed medtk metadata ({type(error).__name__}: {error})") from None
+    if metadata is None:
+        warnings.warn(
+            f"{name}: no medtk metadata; using defaults from the input tensor "
+            f"({io.input_size}x{io.input_size}x{io.channels}, labels class_0..class_{io.num_classes - 1})",
+            UserWarning,
+            stacklevel=3,
+        )
+        return ModelMetadata(
+            labels=tuple(f"class_{k}" for k in range(io.num_classes)),
+            input=ModelInput(size=io.input_size, channels=io.channels, dtype=io.pixels.dtype.name),
+            variant="unknown",
+        )
+    declared = metadata.input
+    if (declared.size, declared.channels, declared.dtype) != (io.input_size, io.channels, io.pixels.dtype.name):
+        raise ModelError(
+            f"{name}: metadata says input {declared.size}x{declared.size}x{declared.channels} {declared.dtype}, "
+            f"the model's tensor is {io.input_size}x{io.input_size}x{io.channels} {io.pixels.dtype.name}"
+        )
+    if len(metadata.labels) != io.num_classes:
+        raise ModelError(f"{name}: metadata has {len(metadata.labels)} labels, the model outputs {io.num_classes} classes")
+    if metadata.weights_sha256 and weights_sha256(model) != metadata.weights_sha256:
+        raise ModelError(f"{name}: weights changed after export (sha256 differs from the one embedded at export)")
+    return metadata

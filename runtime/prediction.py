@@ -1,0 +1,38 @@
+"""The result of one prediction: what an integrator reads (label, probabilities, CAM)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """One image's result. Arrays are read-only so a shared result cannot be changed behind a caller.
+
+    `cam` is the predicted class's map, float32 in [0, 1] at the input image's size; `raw_cam` is the
+    model's [h, w, K] per-cell class logits (mean over cells = the logits behind `probabilities`).
+    """
+
+    label: str
+    class_index: int
+    probabilities: dict[str, float]
+    cam: np.ndarray = field(repr=False)
+    raw_cam: np.ndarray = field(repr=False)
+    source: str = "array"
+
+    def __post_init__(self) -> None:
+        self.cam.setflags(write=False)
+        self.raw_cam.setflags(write=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the maps)."""
+        return {
+            "source": self.source,
+            "label": self.label,
+            "class_index": self.class_index,
+            "probabilities": dict(self.probabilities),
+            "cam_shape": list(self.cam.shape),
+        }
