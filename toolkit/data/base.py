@@ -1,6 +1,6 @@
 """What every data source returns: labelled images split into train/val/test, and what was skipped.
 
-Images are decoded lazily by index (`Split.image(i)`), so a folder of ten thousand DICOM files is not
+Images are decoded lazily by index (`Split.load(i)`), so a folder of ten thousand DICOM files is not
 read twice; `medtk.runtime.imaging` does the decoding, so training and the device see the same pixels.
 """
 
@@ -48,6 +48,8 @@ class Dataset:
     splits: dict[str, Split]
     skipped: list[Skipped] = field(default_factory=list)
     split_origin: str = "given"  # "given" (the source's own split) or "stratified" / "grouped" (medtk's)
+    # or "file" (a saved split.csv)
+    image_shapes: dict[str, int] = field(default_factory=dict)  # decoded shape ("28x28") -> item count
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {

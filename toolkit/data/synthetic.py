@@ -1,0 +1,102 @@
+"""`synthetic[:N]`: chest-like phantoms generated here, for demos and tests that need no download.
+
+Each 64x64 grayscale image has a smooth background, a body ellipse, a heart shadow and two dark
+lung fields with rib-like stripes and noise. Class "lesion" adds a bright Gaussian blob at a random
+place inside a lung, with random size and contrast (some are faint), and keeps its mask so CAM
+overlays can be scored; both classes get blob-like distractors outside the lungs, so "any bright
+spot" is not the answer. The content depends only on N (a fixed generator seed): `synthetic:600`
+is the same data in every run, like a file; its split (60/20/20, stratified) is part of the source.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medtk.data.catalog import Catalog
+from medtk.data.splitting import split_indices
+from medtk.errors import DataError
+from medtk.runtime.imaging import decode_image
+
+SIZE = 64
+DEFAULT_COUNT = 600
+MIN_COUNT, MAX_COUNT = 20, 100_000
+GENERATOR_SEED = 1729
+CLASS_NAMES = ("normal", "lesion")
+
+
+def load_synthetic(spec: str = "") -> Catalog:
+    """`spec` is the text after `synthetic:` (the number of images), or empty for the default."""
+    count = _parse_count(spec)
+    rng = np.random.default_rng(GENERATOR_SEED)
+    labels = np.arange(count, dtype=np.int64) % 2
+    images = np.empty((count, SIZE, SIZE), dtype=np.uint8)
+    masks = np.zeros((count, SIZE, SIZE), dtype=bool)
+    for i in range(count):
+        images[i], masks[i] = phantom(rng, lesion=bool(labels[i]))
+    parts = split_indices(labels, seed=GENERATOR_SEED, val_fraction=0.2, test_fraction=0.2)
+    given = np.empty(count, dtype=np.int64)
+    for k, indices in enumerate(parts.values()):
+        given[indices] = k
+    return Catalog(
+        source=f"synthetic:{count}",
+        class_names=CLASS_NAMES,
+        ids=[f"synthetic/{i:05d}" for i in range(count)],
+        labels=labels,
+        load=lambda index: decode_image(images[index]),
+        given_split=given,
+        masks=lambda index: masks[index],
+        shapes=[f"{SIZE}x{SIZE}"] * count,
+    )
+
+
+def phantom(rng: np.random.Generator, *, lesion: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One uint8 image and its lesion mask (all False for a normal image)."""
+    y, x = np.mgrid[-1 : 1 : SIZE * 1j, -1 : 1 : SIZE * 1j]
+    image = 0.08 + 0.06 * rng.uniform(-1, 1) * x + 0.06 * rng.uniform(-1, 1) * y  # smooth background
+    image += 0.05 * _gauss(x, y, rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(0.4, 0.9))
+    body = _ellipse(x, y, rng.normal(0, 0.03), rng.normal(0.05, 0.03), rng.uniform(0.8, 0.9), rng.uniform(0.88, 0.97))
+    image += body * rng.uniform(0.45, 0.6)
+    image += 0.07 * _ellipse(x, y, rng.normal(0.1, 0.03), rng.normal(0.28, 0.04), 0.3, 0.24)  # heart shadow
+    lungs = np.zeros_like(image)
+    for side in (-1, 1):
+        cx, cy = side * rng.uniform(0.33, 0.42), rng.uniform(-0.12, 0.0)
+        lungs = np.maximum(lungs, _ellipse(x, y, cx, cy, rng.uniform(0.2, 0.27), rng.uniform(0.5, 0.62)))
+    ribs = 0.03 * np.sin(y * rng.uniform(18, 24) + rng.uniform(0, 2 * np.pi))
+    image -= lungs * (rng.uniform(0.25, 0.35) - ribs)
+    for _ in range(rng.integers(0, 3)):  # distractors: bright spots outside the lungs
+        cx, cy = rng.uniform(-0.8, 0.8), rng.uniform(-0.8, 0.8)
+        if lungs[_index(cy), _index(cx)] < 0.5:
+            image += rng.uniform(0.05, 0.2) * _gauss(x, y, cx, cy, rng.uniform(0.04, 0.09))
+    mask = np.zeros(image.shape, dtype=bool)
+    if lesion:
+        inside = np.argwhere(lungs > 0.9)
+        row, col = inside[rng.integers(len(inside))]
+        sigma = rng.uniform(0.04, 0.11)  # 1.3 to 3.5 pixels
+        blob = _gauss(x, y, x[row, col], y[row, col], sigma)
+        image += rng.uniform(0.08, 0.3) * blob
+        mask = blob > 0.5
+    image += rng.normal(0, rng.uniform(0.02, 0.045), image.shape)
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), mask
+
+
+def _ellipse(x, y, cx, cy, ax, ay) -> np.ndarray:
+    """1 inside, 0 outside, with a soft 2-pixel edge."""
+    r = np.sqrt(((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2)
+    return np.clip((1.0 - r) * min(ax, ay) * SIZE / 4, 0.0, 1.0)
+
+
+def _gauss(x, y, cx, cy, sigma) -> np.ndarray:
+    return np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma**2))
+
+
+def _index(value: float) -> int:
+    return int(round((value + 1) / 2 * (SIZE - 1)))
+
+
+def _parse_count(spec: str) -> int:
+    if not spec:
+        return DEFAULT_COUNT
+    if not spec.isdigit() or not MIN_COUNT <= int(spec) <= MAX_COUNT:
+        raise DataError(f"synthetic:{spec}: expected an image count N from {MIN_COUNT} to {MAX_COUNT}, "
+                        f"as in synthetic:{DEFAULT_COUNT}")
+    return int(spec)

@@ -1,0 +1,63 @@
+"""The bad-data pass: decode every file once, drop the unreadable ones, fail if too many are bad.
+
+Design: this pass decodes only to check and keeps the image shape, not the pixels; `Split.load`
+decodes again lazily. Memory stays bounded for any dataset size, and the trainer's own one-time
+decode (`medtk.train.pipeline.prepare_split`) keeps the pixels it needs at model size. Decoding
+runs in a thread pool: OpenCV and pydicom's pixel decoders release the GIL for the heavy part.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import numpy as np
+
+from medtk.data.base import Skipped
+from medtk.data.catalog import Catalog, shape_name
+from medtk.errors import DataError, ImageDecodeError
+from medtk.runtime.imaging import decode_image
+
+SHOWN = 3
+
+
+def check_files(
+    catalog: Catalog, max_bad_fraction: float, threads: int | None = None
+) -> tuple[Catalog, list[Skipped]]:
+    """The catalog without unreadable files, and the skipped files with reasons."""
+    if catalog.files is None:
+        return catalog, []
+    total = len(catalog.files)
+    results: list[str | ImageDecodeError] = [""] * total
+    step = max(1, total // 20)
+
+    def check(index: int) -> None:
+        try:
+            results[index] = shape_name(decode_image(catalog.files[index]).shape)
+        except (ImageDecodeError, OSError) as error:
+            results[index] = ImageDecodeError(_reason(error, str(catalog.files[index])))
+
+    with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
+        for done, _ in enumerate(pool.map(check, range(total)), start=1):
+            if done % step == 0 or done == total:
+                print(f"\rmedtk: checking images {done}/{total}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    skipped = [Skipped(catalog.ids[i], str(r)) for i, r in enumerate(results) if isinstance(r, ImageDecodeError)]
+    if total and len(skipped) / total > max_bad_fraction:
+        shown = "; ".join(f"{s.item} ({s.reason})" for s in skipped[:SHOWN])
+        raise DataError(
+            f"{catalog.source}: {len(skipped)} of {total} images ({len(skipped) / total:.1%}) are unreadable, "
+            f"more than max_bad_fraction={max_bad_fraction:g}: {shown}{' ...' if len(skipped) > SHOWN else ''}"
+        )
+    keep = np.array([i for i, r in enumerate(results) if not isinstance(r, ImageDecodeError)], dtype=np.int64)
+    checked = catalog.take(keep)
+    shapes = [results[i] for i in keep]
+    return replace(checked, shapes=shapes), skipped
+
+
+def _reason(error: Exception, path: str) -> str:
+    """The message without its leading file path (the item id already names the file)."""
+    message = str(error)
+    return message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
