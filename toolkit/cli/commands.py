@@ -1,9 +1,13 @@
 """Every `medtk` command by name; each lives in its own light module (`cmd_<name>.py`)."""
 
+from medtk.cli.cmd_bench import bench
+from medtk.cli.cmd_devices import devices
 from medtk.cli.cmd_eval import eval_run
 from medtk.cli.cmd_train import train
 
 COMMANDS = {
     "train": train,
     "eval": eval_run,
+    "bench": bench,
+    "devices": devices,
 }

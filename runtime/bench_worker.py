@@ -1,0 +1,181 @@
+"""Measure one model in this (fresh) process and print the result as JSON on stdout.
+
+`medtk bench` starts one worker per model, locally or on a device over SSH, so the peak RSS of one
+model is not polluted by the models measured before it and the device needs only `pip install medtk`:
+
+    python -m medtk.runtime.bench_worker MODEL.tflite --threads 4 --runs 50 --warmup 5 [--delegate cpu]
+
+Two paths are timed: the bare interpreter call (set_tensor + invoke + get_tensor of probs and cam) and
+the end-to-end `Classifier.predict` on a PNG file (decode + preprocess + invoke + CAM at image size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from medtk.devices.detect import detect_device
+from medtk.runtime.bench_cost import count_macs
+from medtk.runtime.bench_stats import LatencyStats, summarize
+
+# A synthetic radiograph-sized image for the end-to-end path when the user gives none.
+DEFAULT_IMAGE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class ModelBench:
+    """What one worker measured for one model, on the machine it ran on."""
+
+    model: str
+    size_bytes: int
+    macs: int
+    variant: str
+    backend: str
+    delegate: str
+    delegate_fallback: str | None
+    threads: int
+    init_ms: float  # interpreter creation + allocate_tensors
+    first_inference_ms: float
+    warmup_runs: int
+    warmup_mean_ms: float
+    bare: LatencyStats
+    end_to_end_first_ms: float
+    end_to_end: LatencyStats
+    end_to_end_image: str
+    rss_baseline_mb: float  # after imports, before the model is loaded
+    rss_peak_mb: float  # ru_maxrss at the end: both interpreters loaded
+    machine: dict
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelBench":
+        values = {key: data[key] for key in cls.__dataclass_fields__}
+        values["bare"] = LatencyStats.from_dict(data["bare"])
+        values["end_to_end"] = LatencyStats.from_dict(data["end_to_end"])
+        return cls(**values)
+
+
+def measure(model: Path, threads: int, runs: int, warmup: int, delegate: str = "cpu", image: Path | None = None) -> ModelBench:
+    from medtk.runtime.backend import load_backend, make_interpreter
+    from medtk.runtime.classifier import Classifier
+    from medtk.runtime.signature import resolve_io
+
+    baseline = _rss_mb()
+    content = model.read_bytes()
+    backend = load_backend()
+    start = time.perf_counter()
+    interpreter, placement = make_interpreter(backend, content, str(model), threads, delegate)
+    init_ms = _since(start)
+    io = resolve_io(interpreter, str(model))
+    pixels = np.random.default_rng(0).integers(0, 256, io.pixels.shape).astype(io.pixels.dtype)
+
+    def bare() -> None:
+        interpreter.set_tensor(io.pixels.index, pixels)
+        interpreter.invoke()
+        interpreter.get_tensor(io.probs.index)
+        interpreter.get_tensor(io.cam.index)
+
+    first_ms, warm, steady = _time_phases(bare, runs, warmup)
+    del interpreter
+
+    classifier = Classifier(model, num_threads=threads, delegate=delegate)
+    with tempfile.TemporaryDirectory(prefix="medtk-bench-") as folder:
+        png = image if image is not None else _synthetic_png(Path(folder))
+        e2e_first, _, e2e = _time_phases(lambda: classifier.predict(png), runs, warmup)
+    return ModelBench(
+        model=model.name,
+        size_bytes=len(content),
+        macs=count_macs(content),
+        variant=classifier.metadata.variant,
+        backend=str(backend),
+        delegate=placement.delegate,
+        delegate_fallback=placement.fallback,
+        threads=placement.num_threads,
+        init_ms=init_ms,
+        first_inference_ms=first_ms,
+        warmup_runs=warmup,
+        warmup_mean_ms=float(np.mean(warm)) if warm else 0.0,
+        bare=summarize(steady),
+        end_to_end_first_ms=e2e_first,
+        end_to_end=summarize(e2e),
+        end_to_end_image=str(image) if image is not None else f"synthetic {DEFAULT_IMAGE_SIZE}x{DEFAULT_IMAGE_SIZE} PNG",
+        rss_baseline_mb=baseline,
+        rss_peak_mb=_rss_mb(),
+        machine=machine_info(),
+    )
+
+
+def machine_info() -> dict:
+    detection = detect_device()
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "detected_profile": detection.profile,
+        "detected_from": detection.evidence,
+    }
+
+
+def _time_phases(call: Callable[[], object], runs: int, warmup: int) -> tuple[float, list[float], list[float]]:
+    """First call, then `warmup` discarded calls, then `runs` timed calls (ms each)."""
+    timed = []
+    for _ in range(1 + warmup + runs):
+        start = time.perf_counter()
+        call()
+        timed.append(_since(start))
+    return timed[0], timed[1 : 1 + warmup], timed[1 + warmup :]
+
+
+def _synthetic_png(folder: Path) -> Path:
+    import cv2
+
+    ramp = np.linspace(0, 255, DEFAULT_IMAGE_SIZE, dtype=np.float32)
+    noise = np.random.default_rng(1).normal(0, 12, (DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))
+    image = np.clip(ramp[None, :] * 0.6 + ramp[:, None] * 0.4 + noise, 0, 255).astype(np.uint8)
+    path = folder / "bench_input.png"
+    cv2.imwrite(str(path), image)
+    return path
+
+
+def _since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m medtk.runtime.bench_worker", description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--runs", type=int, required=True)
+    parser.add_argument("--warmup", type=int, required=True)
+    parser.add_argument("--delegate", default="cpu")
+    parser.add_argument("--image", type=Path, default=None)
+    args = parser.parse_args(argv)
+    from medtk.errors import MedtkError
+
+    try:
+        result = measure(args.model, args.threads, args.runs, args.warmup, args.delegate, args.image)
+    except MedtkError as error:
+        print(json.dumps({"error": str(error), "type": type(error).__name__}))
+        return error.exit_code
+    print(json.dumps(asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
