@@ -47,7 +47,7 @@ def choose_placement(strategy: str = "auto", mixed_precision: str = "auto", xla:
         chosen = tf.distribute.get_strategy()
     use_mixed = _switch(mixed_precision, bool(gpus), "mixed_precision")
     keras().mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    devices = tuple(getattr(chosen.extended, "worker_devices", ()) or ())
+    devices = tuple(chosen.extended.worker_devices) if name != "default" else (_default_device(tf, gpus),)
     return Placement(
         strategy=chosen,
         strategy_name=name,
@@ -56,6 +56,10 @@ def choose_placement(strategy: str = "auto", mixed_precision: str = "auto", xla:
         mixed_precision=use_mixed,
         xla=_switch(xla, bool(gpus), "xla"),
     )
+
+
+def _default_device(tf, gpus) -> str:
+    return gpus[0].name if gpus else tf.config.list_logical_devices("CPU")[0].name
 
 
 def _strategy_name(strategy: str, gpu_count: int) -> str:
