@@ -1,12 +1,14 @@
 """`load_dataset`: read a source, drop bad files, split, and hand back a checked `Dataset`.
 
 Order matters: bad files are dropped before splitting, so a saved split file lists exactly the
-usable items and reloading it (with `split_file`) reproduces the run's splits item for item.
+usable items; with `split_file`, the listed items are picked first (so only they are decoded) and
+then checked, and the run's splits come back item for item.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +35,10 @@ def load_dataset(
     """The data of `src` split into train/val/test (see `medtk.data` for the forms of `src`).
 
     Sources with their own split keep it; others are split here, stratified by class and grouped by
-    patient when patient ids are known. `split_file` reproduces a saved split exactly (with `subset`,
-    the file may list fewer items than the data: it was saved by a subset run). `subset` keeps at
-    most that many items per split, stratified and seeded, for smoke runs.
+    patient when patient ids are known. `split_file` reproduces a saved split exactly: every listed
+    item must still be there with its label, and unlisted items are left out (`subset` is then not
+    applied again: the file already is the subset). `subset` keeps at most that many items per
+    split, stratified and seeded, for smoke runs.
     """
     check_fractions(val_fraction, test_fraction)
     if not 0.0 <= max_bad_fraction <= 1.0:
@@ -44,10 +47,13 @@ def load_dataset(
         raise ConfigError(f"subset={subset!r} must be a positive number of items per split")
     catalog = open_source(src)
     _require_classes(catalog)
+    if split_file is not None:
+        assignment = read_split(Path(split_file), catalog)
+        listed = np.flatnonzero(assignment >= 0)
+        catalog = replace(catalog.take(listed), given_split=assignment[listed])
     catalog, skipped = check_files(catalog, max_bad_fraction)
     if split_file is not None:
-        assignment = read_split(Path(split_file), catalog, allow_extra=subset is not None)
-        origin = "file"
+        assignment, origin = catalog.given_split, "file"
     elif catalog.given_split is not None:
         assignment, origin = _complete_given(catalog, seed, val_fraction), "given"
     else:

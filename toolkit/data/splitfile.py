@@ -1,8 +1,9 @@
 """split.csv: the exact split of a run, saved so eval/compress reload the very same items.
 
 Columns `split,id,label,patient_id` (label is the class name). Reading it back checks that the
-data still holds exactly these items with these labels: a changed folder must not silently change
-the test set a model is judged on.
+data still holds every listed item with the same label: a changed folder must not silently change
+the test set a model is judged on. Data items the file does not list (files added later, or the
+rest of the data of a `subset` run) are left out, which is what reproducing the split means.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def save_split(dataset: Dataset, path: Path) -> None:
     atomic_write_text(Path(path), buffer.getvalue())
 
 
-def read_split(path: Path, catalog: Catalog, *, allow_extra: bool = False) -> np.ndarray:
-    """Each catalog item's split index (-1 for items not in the file, allowed only with `allow_extra`)."""
+def read_split(path: Path, catalog: Catalog) -> np.ndarray:
+    """Each catalog item's split index, -1 for items the file does not list."""
     path = Path(path)
     rows = _read_rows(path)
     where = {item: k for k, item in enumerate(catalog.ids)}
@@ -59,10 +60,6 @@ def read_split(path: Path, catalog: Catalog, *, allow_extra: bool = False) -> np
     if unknown:
         raise DataError(f"{path}: {len(unknown)} items of the split file are not in the data "
                         f"({catalog.source}): {_first(unknown)}; the data changed since the split was saved")
-    extra = [catalog.ids[i] for i in np.flatnonzero(assignment == -1)]
-    if extra and not allow_extra:
-        raise DataError(f"{path}: {len(extra)} items of the data ({catalog.source}) are not in the split file: "
-                        f"{_first(extra)}; the data changed since the split was saved")
     return assignment
 
 
