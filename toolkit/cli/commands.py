@@ -3,6 +3,7 @@
 from medtk.cli.cmd_bench import bench
 from medtk.cli.cmd_devices import devices
 from medtk.cli.cmd_eval import eval_run
+from medtk.cli.cmd_predict import predict
 from medtk.cli.cmd_train import train
 
 COMMANDS = {
@@ -10,4 +11,5 @@ COMMANDS = {
     "eval": eval_run,
     "bench": bench,
     "devices": devices,
+    "predict": predict,
 }

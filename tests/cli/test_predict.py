@@ -1,0 +1,119 @@
+"""`medtk predict` on a real TFLite model: table, JSON, CAM overlays, one bad image among good ones."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from medtk.cli import app
+
+runner = CliRunner()
+
+
+def _runtime_models():
+    """tests/runtime/runtime_models.py: the real model builder the runtime tests use."""
+    path = Path(__file__).resolve().parents[1] / "runtime" / "runtime_models.py"
+    spec = importlib.util.spec_from_file_location("cli_runtime_models", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    return _runtime_models().build_runtime_models(tmp_path_factory.mktemp("cli_models"), names=("float32", "bare"))
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cli_images")
+    rng = np.random.default_rng(0)
+    paths = {"a": folder / "a.png", "b": folder / "sub" / "a.png", "c": folder / "c.tif"}
+    paths["b"].parent.mkdir()
+    cv2.imwrite(str(paths["a"]), rng.integers(0, 256, (80, 100), dtype=np.uint8))
+    cv2.imwrite(str(paths["b"]), rng.integers(0, 256, (40, 30, 3), dtype=np.uint8))
+    cv2.imwrite(str(paths["c"]), rng.integers(0, 65536, (50, 50), dtype=np.uint16))
+    paths["bad"] = folder / "notes.png"
+    paths["bad"].write_text("not an image")
+    return paths
+
+
+def test_table(models, images):
+    result = runner.invoke(app, ["predict", str(models["float32"]), str(images["a"]), str(images["c"]), "--threads", "1"])
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "ai-edge-litert" in lines[0] and "delegate cpu" in lines[0] and "1 threads" in lines[0]
+    assert lines[1].split() == ["image", "label", "normal", "pneumonia"]
+    assert len(lines) == 4
+    for line in lines[2:]:
+        _, label, normal, pneumonia = line.split()
+        assert label in ("normal", "pneumonia")
+        assert float(normal) + float(pneumonia) == pytest.approx(1.0, abs=2e-4)
+
+
+def test_json_and_cam_overlays(models, images, tmp_path):
+    cams = tmp_path / "cams"
+    args = ["predict", str(models["float32"]), str(images["a"]), str(images["b"]), "--json", "--cam-dir", str(cams)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["backend"]["name"] == "ai-edge-litert" and report["labels"] == ["normal", "pneumonia"]
+    assert report["errors"] == [] and len(report["predictions"]) == 2
+    first, second = report["predictions"]
+    assert first["image"] == str(images["a"]) and sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    # same stem in two folders: two overlays, each the size of its image, RGB
+    assert Path(first["cam_overlay"]).name == "a_cam.png" and Path(second["cam_overlay"]).name == "a_cam_2.png"
+    assert cv2.imread(first["cam_overlay"]).shape == (80, 100, 3)
+    assert cv2.imread(second["cam_overlay"]).shape == (40, 30, 3)
+    assert sorted(p.name for p in cams.iterdir()) == ["a_cam.png", "a_cam_2.png"]  # no temporary files left
+
+
+def test_one_bad_image_is_reported_and_the_rest_run(models, images):
+    args = ["predict", str(models["float32"]), str(images["a"]), str(images["bad"]), str(images["c"]), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert [row["image"] for row in report["predictions"]] == [str(images["a"]), str(images["c"])]
+    assert report["errors"][0]["image"] == str(images["bad"])
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("medtk: error:")]
+    assert error_lines == [f"medtk: error: {images['bad']}: not a readable image (corrupt, truncated or unsupported format)"]
+
+
+def test_missing_image_in_table_mode(models, images, tmp_path):
+    result = runner.invoke(app, ["predict", str(models["float32"]), str(tmp_path / "absent.png"), str(images["a"])])
+    assert result.exit_code == 1
+    assert "absent.png: no such file" in result.stderr
+    assert len(result.stdout.splitlines()) == 3  # backend, header, the good image
+
+
+def test_bad_model_is_one_line_exit_1(images, tmp_path):
+    fake = tmp_path / "fake.tflite"
+    fake.write_bytes(b"\x00" * 64)
+    result = runner.invoke(app, ["predict", str(fake), str(images["a"])])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"medtk: error: {fake}: not a TFLite model (no 'TFL3' flatbuffer identifier)"]
+
+
+def test_model_without_metadata_warns_in_one_line(models, images):
+    result = runner.invoke(app, ["predict", str(models["bare"]), str(images["a"]), "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["labels"] == ["class_0", "class_1"]
+    warnings = [line for line in result.stderr.splitlines() if "no medtk metadata" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("medtk: warning:")
+
+
+def test_gpu_request_runs_on_gpu_or_falls_back_and_says_so(models, images):
+    result = runner.invoke(app, ["predict", str(models["float32"]), str(images["a"]), "--delegate", "gpu", "--json"])
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    if report["delegate"] != "gpu":  # no GPU delegate library on this machine
+        assert report["delegate"] == "cpu" and report["delegate_fallback"].startswith("gpu delegate unavailable")
+        assert "medtk: warning:" in result.stderr and "gpu delegate unavailable" in result.stderr

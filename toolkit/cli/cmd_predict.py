@@ -1,0 +1,129 @@
+"""`medtk predict`: label and probabilities per image from a `.tflite` model, optional CAM overlays.
+
+One bad image among many is reported on stderr and the rest still run; the exit code is 1 if any
+image failed. Nothing heavy is imported until the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def predict(
+    model: Annotated[Path, typer.Argument(help="A medtk .tflite model (labels and input size are read from it).")],
+    images: Annotated[list[Path], typer.Argument(help="Images: PNG, JPEG, TIFF, BMP (8/16-bit) or DICOM.")],
+    cam_dir: Annotated[
+        Optional[Path], typer.Option("--cam-dir", help="Write a CAM overlay PNG per image into this folder.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", min=1, help="Interpreter threads (default: all usable CPUs).")
+    ] = None,
+    delegate: Annotated[str, typer.Option("--delegate", help="auto, cpu, gpu or a delegate .so file.")] = "auto",
+) -> None:
+    """Classify images with a TFLite model, without TensorFlow."""
+    import warnings
+
+    from medtk.errors import MedtkError
+    from medtk.runtime.classifier import Classifier
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        classifier = Classifier(model, num_threads=threads, delegate=delegate)
+    for warning in caught:
+        typer.echo(f"medtk: warning: {warning.message}", err=True)
+    rows, failures = [], []
+    names = _OverlayNames(cam_dir) if cam_dir is not None else None
+    for image in images:
+        try:
+            prediction = classifier.predict(image)
+            overlay_path = _write_overlay(image, prediction.cam, names.next(image)) if names else None
+        except MedtkError as error:
+            typer.echo(f"medtk: error: {error}", err=True)
+            failures.append({"image": str(image), "error": str(error)})
+            continue
+        rows.append({"image": str(image), **_summary(prediction), "cam_overlay": overlay_path and str(overlay_path)})
+    if json_output:
+        typer.echo(json.dumps(_report(classifier, rows, failures), indent=2))
+    else:
+        typer.echo(_backend_line(classifier, delegate))
+        typer.echo(_table(classifier.labels, rows))
+    if failures:
+        raise typer.Exit(1)
+
+
+def _summary(prediction) -> dict:
+    return {
+        "label": prediction.label,
+        "class_index": prediction.class_index,
+        "probabilities": {label: round(p, 6) for label, p in prediction.probabilities.items()},
+    }
+
+
+def _report(classifier, rows: list[dict], failures: list[dict]) -> dict:
+    return {
+        "model": str(classifier.model_path),
+        "model_version": classifier.metadata.model_version,
+        "variant": classifier.metadata.variant,
+        "backend": {"name": classifier.backend.name, "version": classifier.backend.version},
+        "delegate": classifier.delegate,
+        "delegate_fallback": classifier.placement.fallback,
+        "threads": classifier.num_threads,
+        "labels": list(classifier.labels),
+        "predictions": rows,
+        "errors": failures,
+    }
+
+
+def _backend_line(classifier, requested: str) -> str:
+    """Which backend ran; a fallback is mentioned when a delegate was asked for by name."""
+    fallback = classifier.placement.fallback
+    fallback = f" ({fallback})" if fallback and requested != "auto" else ""
+    return (
+        f"model {classifier.model_path.name} ({classifier.metadata.variant}) on {classifier.backend}, "
+        f"delegate {classifier.delegate}{fallback}, {classifier.num_threads} threads"
+    )
+
+
+def _table(labels: tuple[str, ...], rows: list[dict]) -> str:
+    header = ["image", "label", *labels]
+    lines = [[row["image"], row["label"], *(f"{row['probabilities'][label]:.4f}" for label in labels)] for row in rows]
+    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in [header, *lines])
+
+
+class _OverlayNames:
+    """`<stem>_cam.png` in the folder; a second image with the same stem gets `_2`, `_3`, ..."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.used: set[str] = set()
+
+    def next(self, image: Path) -> Path:
+        name, count = f"{image.stem}_cam.png", 1
+        while name in self.used:
+            count += 1
+            name = f"{image.stem}_cam_{count}.png"
+        self.used.add(name)
+        return self.folder / name
+
+
+def _write_overlay(image: Path, cam, path: Path) -> Path:
+    import cv2
+
+    from medtk.errors import MedtkError
+    from medtk.io import atomic_write_bytes
+    from medtk.runtime.cam import overlay
+
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(overlay(image, cam), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise MedtkError(f"{path}: cannot encode the CAM overlay as PNG")
+    try:
+        atomic_write_bytes(path, encoded.tobytes())
+    except OSError as error:
+        raise MedtkError(f"{path}: cannot write the CAM overlay ({error.strerror or error})") from None
+    return path
