@@ -19,7 +19,9 @@ VALID_FORMS = (
 
 
 def open_source(src: str) -> Catalog:
-    if src == "synthetic" or src.startswith("synthetic:"):
+    if src == "synthetic":
+        return load_synthetic()
+    if src.startswith("synthetic:"):
         return load_synthetic(src.partition(":")[2])
     if src.startswith("medmnist:"):
         return load_medmnist(src.partition(":")[2])

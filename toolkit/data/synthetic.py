@@ -21,11 +21,14 @@ SIZE = 64
 DEFAULT_COUNT = 600
 MIN_COUNT, MAX_COUNT = 20, 100_000
 GENERATOR_SEED = 1729
+# Difficulty knobs (checked with a small CNN: see tests/data/test_synthetic.py and the report).
+LESION_CONTRAST = (0.3, 0.6)  # added to the 0..1 image at the blob centre
+LESION_SIGMA_PIXELS = (2.0, 4.0)
 CLASS_NAMES = ("normal", "lesion")
 
 
-def load_synthetic(spec: str = "") -> Catalog:
-    """`spec` is the text after `synthetic:` (the number of images), or empty for the default."""
+def load_synthetic(spec: str | None = None) -> Catalog:
+    """`spec` is the text after `synthetic:` (the number of images); None for plain `synthetic`."""
     count = _parse_count(spec)
     rng = np.random.default_rng(GENERATOR_SEED)
     labels = np.arange(count, dtype=np.int64) % 2
@@ -63,19 +66,19 @@ def phantom(rng: np.random.Generator, *, lesion: bool) -> tuple[np.ndarray, np.n
         lungs = np.maximum(lungs, _ellipse(x, y, cx, cy, rng.uniform(0.2, 0.27), rng.uniform(0.5, 0.62)))
     ribs = 0.03 * np.sin(y * rng.uniform(18, 24) + rng.uniform(0, 2 * np.pi))
     image -= lungs * (rng.uniform(0.25, 0.35) - ribs)
-    for _ in range(rng.integers(0, 3)):  # distractors: bright spots outside the lungs
+    for _ in range(rng.integers(0, 2)):  # distractors: bright spots outside the lungs
         cx, cy = rng.uniform(-0.8, 0.8), rng.uniform(-0.8, 0.8)
         if lungs[_index(cy), _index(cx)] < 0.5:
             image += rng.uniform(0.05, 0.2) * _gauss(x, y, cx, cy, rng.uniform(0.04, 0.09))
     mask = np.zeros(image.shape, dtype=bool)
     if lesion:
-        inside = np.argwhere(lungs > 0.9)
+        inside = np.argwhere(lungs >= 1.0)  # the lung interior, not its soft edge
         row, col = inside[rng.integers(len(inside))]
-        sigma = rng.uniform(0.04, 0.11)  # 1.3 to 3.5 pixels
+        sigma = rng.uniform(*LESION_SIGMA_PIXELS) * 2 / (SIZE - 1)
         blob = _gauss(x, y, x[row, col], y[row, col], sigma)
-        image += rng.uniform(0.08, 0.3) * blob
+        image += rng.uniform(*LESION_CONTRAST) * blob
         mask = blob > 0.5
-    image += rng.normal(0, rng.uniform(0.02, 0.045), image.shape)
+    image += rng.normal(0, rng.uniform(0.015, 0.035), image.shape)
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), mask
 
 
@@ -93,8 +96,8 @@ def _index(value: float) -> int:
     return int(round((value + 1) / 2 * (SIZE - 1)))
 
 
-def _parse_count(spec: str) -> int:
-    if not spec:
+def _parse_count(spec: str | None) -> int:
+    if spec is None:
         return DEFAULT_COUNT
     if not spec.isdigit() or not MIN_COUNT <= int(spec) <= MAX_COUNT:
         raise DataError(f"synthetic:{spec}: expected an image count N from {MIN_COUNT} to {MAX_COUNT}, "
