@@ -92,7 +92,8 @@ def parse_worker_output(output: str, where: str) -> ModelBench:
         raise MedtkError(f"{where}: the bench worker printed no result")
     data = json.loads(lines[-1])
     if "error" in data:
-        raise MedtkError(f"{where}: {data['error']}")
+        message = data["error"]
+        raise MedtkError(message if where in message else f"{where}: {message}")
     return ModelBench.from_dict(data)
 
 

@@ -1,0 +1,64 @@
+import pytest
+
+from medtk.devices import list_profiles, load_profile, resolve_profile
+from medtk.devices.registry import parse_profile
+from medtk.errors import ConfigError
+
+EXPECTED = {
+    "jetson-nano", "jetson-xavier-nx", "jetson-orin-nano", "jetson-agx-orin",
+    "raspberry-pi-4", "raspberry-pi-5", "coral-dev-board", "x86-host",
+}
+
+
+def test_every_shipped_profile_loads():
+    assert {profile.name for profile in list_profiles()} == EXPECTED
+
+
+@pytest.mark.parametrize("profile", list_profiles(), ids=lambda p: p.name)
+def test_profile_is_complete_and_sourced(profile):
+    assert profile.cpu.cores >= 1 and profile.cpu.freq_ghz > 0 and profile.memory_mb > 0
+    assert 1 <= profile.default_threads <= profile.cpu.cores
+    assert profile.delegates and profile.description
+    assert profile.cpu_references(), "estimates need a CPU reference"
+    for ref in profile.references:
+        assert ref.source.strip() and ref.latency_ms > 0 and ref.macs > 0
+        if ref.kind == "derived":
+            assert ref.derived_from and "approximate" in ref.note.lower()
+
+
+def test_alias_resolves_and_says_which_profile():
+    resolved = resolve_profile("jetson")
+    assert resolved.profile.name == "jetson-orin-nano"
+    assert resolved.via_alias
+    assert "jetson-orin-nano" in resolved.describe()
+    assert load_profile("Coral").name == "coral-dev-board"
+    assert not resolve_profile("raspberry-pi-4").via_alias
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(ConfigError, match=r"unknown device profile 'jetson-nan'.*did you mean jetson-nano"):
+        load_profile("jetson-nan")
+
+
+VALID = (
+    'name = "x"\naliases = []\ndescription = "d"\nmemory_mb = 1\naccelerators = []\ndelegates = ["xnnpack"]\n'
+    'default_threads = 1\n[cpu]\nmodel = "m"\ncores = 1\narch = "a"\nfreq_ghz = 1.0\n'
+    '[[reference]]\nmodel = "m"\ninput_size = 1\nprecision = "int8"\nlatency_ms = 1.0\nthreads = 1\n'
+    'macs = 1.0\nkind = "published"\nsource = "https://example.org/figures"\n'
+)
+
+
+def test_a_valid_profile_parses():
+    assert parse_profile(VALID, "x.toml").cpu_references()[0].source == "https://example.org/figures"
+
+
+def test_unknown_key_in_a_profile_is_an_error_with_a_suggestion():
+    text = VALID.replace("description =", "descripton =")
+    with pytest.raises(ConfigError, match=r"demo.toml: unknown key 'descripton' \(did you mean 'description'\?\)"):
+        parse_profile(text, "demo.toml")
+
+
+def test_reference_without_source_is_refused():
+    text = VALID.replace('source = "https://example.org/figures"', 'source = " "')
+    with pytest.raises(ConfigError, match="needs kind .* and a source"):
+        parse_profile(text, "x.toml")
