@@ -159,8 +159,8 @@ def _apply_window(values: np.ndarray, dataset) -> np.ndarray:
     center, width = dataset.WindowCenter, dataset.WindowWidth
     center = float(center[0] if _is_multi(center) else center)
     width = float(width[0] if _is_multi(width) else width)
-    if width < 1:
-        return values
+    if width < 1:  # no usable window: min-max instead (raw values would wrap around in uint8)
+        return to_uint8(values).astype(np.float64)
     low = center - 0.5 - (width - 1) / 2
     high = center - 0.5 + (width - 1) / 2
     return np.clip((values - low) / (high - low), 0.0, 1.0) * 255.0
