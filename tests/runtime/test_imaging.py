@@ -1,0 +1,142 @@
+"""The shared decode/preprocess rule on real files: OpenCV-written rasters and pydicom's DICOM test files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from medtk.errors import ImageDecodeError
+from medtk.runtime.imaging import decode_image, prepare_input, to_uint8
+
+
+def _write(path: Path, pixels: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), pixels)
+    return path
+
+
+def _dicom(tmp_path: Path, name: str, **changes) -> Path:
+    dataset = pydicom.dcmread(get_testdata_file(name))
+    for key, value in changes.items():
+        if value is None:
+            delattr(dataset, key)
+        else:
+            setattr(dataset, key, value)
+    target = tmp_path / f"changed_{name}"
+    dataset.save_as(target)
+    return target
+
+
+def test_sixteen_bit_png_is_min_max_scaled(tmp_path):
+    pixels = np.full((4, 5), 1000, dtype=np.uint16)
+    pixels[0, 0], pixels[1, 1] = 3000, 2000
+    image = decode_image(_write(tmp_path / "x.png", pixels))
+    assert image.dtype == np.uint8
+    assert (image[0, 0], image[1, 1], image[2, 2]) == (255, 128, 0)
+
+
+def test_eight_bit_is_kept_and_constant_images_become_black(tmp_path):
+    pixels = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    assert np.array_equal(decode_image(_write(tmp_path / "x.png", pixels)), pixels)
+    assert not to_uint8(np.full((3, 3), 7.5)).any()
+
+
+def test_colour_files_come_back_as_rgb(tmp_path):
+    bgr = np.zeros((6, 6, 3), dtype=np.uint8)
+    bgr[..., 2] = 200  # red in OpenCV's BGR order
+    assert decode_image(_write(tmp_path / "red.png", bgr))[0, 0].tolist() == [200, 0, 0]
+    bgra = np.dstack([bgr, np.full((6, 6), 128, np.uint8)])
+    assert decode_image(_write(tmp_path / "red_alpha.png", bgra)).shape == (6, 6, 3)
+    assert decode_image(_write(tmp_path / "red.tif", bgr.astype(np.uint16) * 100))[0, 0].tolist() == [255, 0, 0]
+    jpeg = decode_image(_write(tmp_path / "red.jpg", bgr))
+    assert jpeg.shape == (6, 6, 3) and jpeg[0, 0, 0] > 150 and jpeg[0, 0, 2] < 50
+
+
+def test_dicom_window_is_applied(tmp_path):
+    """MR_small.dcm carries WindowCenter 600 / WindowWidth 1600 and no rescale."""
+    raw = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array.astype(float)
+    low, high = 600 - 0.5 - 1599 / 2, 600 - 0.5 + 1599 / 2
+    expected = np.round(np.clip((raw - low) / (high - low), 0, 1) * 255).astype(np.uint8)
+    assert np.array_equal(decode_image(get_testdata_file("MR_small.dcm")), expected)
+    several = _dicom(tmp_path, "MR_small.dcm", WindowCenter=[600, 100], WindowWidth=[1600, 50])
+    assert np.array_equal(decode_image(several), expected)  # the first window of several
+
+
+def test_dicom_without_window_is_min_max_scaled_after_rescale():
+    """CT_small.dcm: slope 1, intercept -1024, no window: the HU range maps to 0..255."""
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    hu = dataset.pixel_array.astype(float) - 1024
+    expected = np.round((hu - hu.min()) * 255 / (hu.max() - hu.min())).astype(np.uint8)
+    assert np.array_equal(decode_image(get_testdata_file("CT_small.dcm")), expected)
+
+
+def test_monochrome1_is_inverted(tmp_path):
+    inverted = decode_image(_dicom(tmp_path, "CT_small.dcm", PhotometricInterpretation="MONOCHROME1"))
+    assert np.array_equal(inverted, 255 - decode_image(get_testdata_file("CT_small.dcm")))
+
+
+def test_degenerate_window_width_falls_back_to_min_max(tmp_path):
+    raw = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array
+    image = decode_image(_dicom(tmp_path, "MR_small.dcm", WindowWidth=0))
+    assert np.array_equal(image, to_uint8(raw.astype(np.float64)))
+
+
+@pytest.mark.filterwarnings("ignore:End of file reached:UserWarning")  # pydicom, on the garbage file
+def test_dicom_without_pixels_or_garbage(tmp_path):
+    with pytest.raises(ImageDecodeError, match=r"changed_CT_small\.dcm: DICOM file has no pixel data"):
+        decode_image(_dicom(tmp_path, "CT_small.dcm", PixelData=None))
+    (tmp_path / "junk.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 20)
+    with pytest.raises(ImageDecodeError, match=r"junk\.dcm: (not a readable DICOM file|.*DICOM)"):
+        decode_image(tmp_path / "junk.dcm")
+
+
+def test_rgb_to_gray_and_gray_to_rgb():
+    rgb = np.zeros((4, 4, 3), dtype=np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50
+    gray = prepare_input(rgb, 4, 1)
+    assert gray.shape == (4, 4, 1) and gray[0, 0, 0] == round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)
+    copied = prepare_input(np.full((4, 4), 77, np.uint8), 4, 3)
+    assert copied.shape == (4, 4, 3) and (copied == 77).all()
+    with pytest.raises(ImageDecodeError, match="unsupported channel count 2"):
+        prepare_input(rgb, 4, 2)
+
+
+def test_resize_rule_area_when_shrinking_linear_when_enlarging():
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (64, 48), dtype=np.uint8)
+    small = rng.integers(0, 256, (10, 12), dtype=np.uint8)
+    assert np.array_equal(prepare_input(big, 16, 1)[..., 0], cv2.resize(big, (16, 16), interpolation=cv2.INTER_AREA))
+    assert np.array_equal(prepare_input(small, 32, 1)[..., 0],
+                          cv2.resize(small, (32, 32), interpolation=cv2.INTER_LINEAR))
+    assert prepare_input(rng.integers(0, 65535, (20, 20), dtype=np.uint16), 8, 3).dtype == np.uint8
+
+
+def test_pixel_limit_refuses_huge_images(tmp_path):
+    path = _write(tmp_path / "big.png", np.zeros((20, 30), np.uint8))
+    with pytest.raises(ImageDecodeError, match=r"big\.png: 30x20 pixels is over the limit of 500"):
+        decode_image(path, max_pixels=500)
+    assert decode_image(path, max_pixels=600).shape == (20, 30)
+
+
+def test_corrupt_and_missing_files_name_the_file(tmp_path):
+    good = _write(tmp_path / "good.png", np.zeros((8, 8), np.uint8)).read_bytes()
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 2])
+    with pytest.raises(ImageDecodeError, match=r"cut\.png: not a readable image \(corrupt, truncated"):
+        decode_image(tmp_path / "cut.png")
+    with pytest.raises(ImageDecodeError, match=r"gone\.png: no such file"):
+        decode_image(tmp_path / "gone.png")
+
+
+def test_bad_arrays():
+    with pytest.raises(ImageDecodeError, match=r"array: image contains NaN or infinite values"):
+        decode_image(np.array([[0.0, np.nan]]))
+    with pytest.raises(ImageDecodeError, match=r"array: expected a gray \(HxW\) or RGB \(HxWx3\) image, got shape"):
+        decode_image(np.zeros((2, 2, 2, 2)))
+    with pytest.raises(ImageDecodeError, match=r"array: unsupported pixel type bool"):
+        decode_image(np.zeros((2, 2), bool))
+    with pytest.raises(ImageDecodeError, match=r"array: empty image"):
+        decode_image(np.zeros((0, 3), np.uint8))
