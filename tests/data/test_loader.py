@@ -40,3 +40,14 @@ def test_subset_caps_every_split_keeping_both_classes(tmp_path):
     assert all(set(s.labels.tolist()) == {0, 1} for s in dataset.splits.values())
     again = load_dataset(str(root), subset=5, seed=2)
     assert dataset.splits["train"].ids == again.splits["train"].ids
+
+
+def test_medtk_data_needs_neither_tensorflow_nor_scikit_learn():
+    """predict/report use medtk.data in the base install: no TF, no scikit-learn behind it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, medtk.data; medtk.data.load_dataset('synthetic:20'); "
+            "heavy = [m for m in ('tensorflow', 'tf_keras', 'sklearn', 'matplotlib') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
