@@ -93,7 +93,7 @@ def _atomic_best_checkpoint(path: Path, state: _State):
             state.epochs += 1
             if value is not None and value > state.best:
                 state.best = float(value)
-                temporary = path.with_name(".best.tmp.weights.h5")
+                temporary = path.with_name(".best.tmp.h5")
                 self.model.save_weights(temporary)
                 os.replace(temporary, path)
             state.save()
@@ -108,7 +108,7 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
     k = keras()
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     state = _State(run.checkpoints / "state.json")
-    best_path = run.checkpoints / "best.weights.h5"
+    best_path = run.checkpoints / "best.h5"
     initial_epoch = 0
     for phase in phases:
         if phase.name in state.done:
