@@ -59,7 +59,7 @@ class TrainConfig:
     fine_tune_at: str = "auto"  # first unfrozen backbone layer: name, index, or auto
     patience: int = 5  # early stopping on validation AUC
     class_weights: str = "balanced"  # "balanced" or "none"
-    mixed_precision: str = "auto"  # auto (on with a GPU), on, off
+    mixed_precision: str = "auto"  # auto (float16 with a GPU, else off), off, float16, bfloat16
     xla: str = "auto"  # auto (on with a GPU), on, off
     strategy: str = "auto"  # auto, default, mirrored, multiworker
     seed: int = 0

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from medtk.config import RunConfig
+from medtk.errors import ConfigError
 from medtk.io import atomic_write_json
 from medtk.run import RunPaths
 from medtk.train.tfenv import keras
@@ -63,6 +64,8 @@ def plan_phases(config: RunConfig, default_fine_tune_at: str) -> list[Phase]:
 
 def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> dict[int, float] | None:
     """'balanced': n / (K * count_k), as scikit-learn defines it."""
+    if mode not in ("balanced", "none"):
+        raise ConfigError(f"train.class_weights {mode!r} is not one of balanced, none")
     if mode == "none":
         return None
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
@@ -101,6 +104,27 @@ def _atomic_best_checkpoint(path: Path, state: _State):
     return AtomicBestCheckpoint()
 
 
+def _epoch_timer():
+    """Adds `train_seconds` (the epoch's training time, validation excluded) to the logged history."""
+    import time
+
+    k = keras()
+
+    class EpochTimer(k.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started, self.seconds = time.perf_counter(), None
+
+        def on_test_begin(self, logs=None):
+            if self.seconds is None:
+                self.seconds = time.perf_counter() - self.started
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["train_seconds"] = self.seconds or time.perf_counter() - self.started
+
+    return EpochTimer()
+
+
 def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfig, run: RunPaths, placement) -> FitResult:
     """Run the phases in order, skipping those a previous session finished; end on the best weights."""
     from medtk.train.model import set_trainable_from
@@ -130,6 +154,7 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
         print(f"phase {phase.name}: {phase.epochs} epochs, lr {phase.learning_rate:g}, "
               f"trainable weights {len(train_view.trainable_weights)}", file=sys.stderr)
         callbacks = [
+            _epoch_timer(),
             k.callbacks.BackupAndRestore(str(run.checkpoints / f"backup_{phase.name}")),
             _atomic_best_checkpoint(best_path, state),
             k.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.train.patience),

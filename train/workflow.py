@@ -6,7 +6,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from medtk.config import RunConfig, load_config, save_config
@@ -118,11 +118,24 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     phases = plan_phases(config, get_backbone(spec.arch).fine_tune_at)
     _write_plan(run, config, placement, phases, spec)
     result = fit_phases(model, view, phases, train_data, val_data, config, run, placement)
+    if placement.mixed_precision != "float32":
+        model = _float32_copy(model, spec)
     _save_model(model, run.model)
     metrics = evaluate_run(run, model=model, dataset=dataset)
     outcome = TrainOutcome(run, result.best_val_auc, result.epochs_run, time.perf_counter() - started, metrics)
     _write_summary(run, outcome, placement)
     return outcome
+
+
+def _float32_copy(model, spec):
+    """The deployable model is float32 whatever the training precision (variables are float32 anyway)."""
+    from medtk.train.model import build_classifier
+    from medtk.train.tfenv import keras
+
+    keras().mixed_precision.set_global_policy("float32")
+    copy = build_classifier(replace(spec, weights="none"))
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _save_model(model, path: Path) -> None:

@@ -25,9 +25,11 @@ def train(
     subset: Annotated[Optional[int], typer.Option("--subset", help="Use at most N images per split (smoke runs).")] = None,
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="On-the-fly augmentation.")] = None,
     flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Random flips (off where laterality matters).")] = None,
+    class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="balanced (weight rare classes up) or none.")] = None,
     patience: Annotated[Optional[int], typer.Option("--patience", help="Early-stopping patience on validation AUC.")] = None,
     strategy: Annotated[Optional[str], typer.Option("--strategy", help="auto, default, mirrored, multiworker.")] = None,
-    mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="auto, on, off.")] = None,
+    xla: Annotated[Optional[str], typer.Option("--xla", help="auto (on with a GPU), on, off.")] = None,
+    mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="auto, off, float16, bfloat16.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")] = False,
 ) -> None:
     """Train a classifier (ResNet50 transfer learning by default) and evaluate it."""
@@ -40,8 +42,8 @@ def train(
         "augment": {"enabled": augment, "horizontal_flip": flip, "vertical_flip": flip},
         "train": {
             "epochs": epochs, "head_epochs": head_epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-            "fine_tune_learning_rate": fine_tune_lr, "fine_tune_at": fine_tune_at, "patience": patience,
-            "strategy": strategy, "mixed_precision": mixed_precision, "seed": seed,
+            "fine_tune_learning_rate": fine_tune_lr, "fine_tune_at": fine_tune_at, "patience": patience, "class_weights": class_weights,
+            "strategy": strategy, "mixed_precision": mixed_precision, "xla": xla, "seed": seed,
         },
     }
     outcome = run_training(load_config(config, overrides), out, resume=resume)
