@@ -1,0 +1,50 @@
+"""Raw pixels -> the input tensor's dtype (and quantization); outputs -> float32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medtk.errors import RuntimeInputError
+from medtk.runtime.inputs import from_tensor, load_image, to_tensor
+from medtk.runtime.signature import Tensor
+
+PIXELS = np.array([[[0], [1]], [[128], [255]]], np.uint8)
+
+
+def test_float_input_keeps_raw_values():
+    tensor = to_tensor(PIXELS, Tensor(0, (1, 2, 2, 1), np.dtype(np.float32)))
+    assert tensor.shape == (1, 2, 2, 1) and tensor.dtype == np.float32
+    np.testing.assert_array_equal(tensor[0], PIXELS)
+
+
+def test_uint8_input_with_unit_scale_is_passed_through():
+    tensor = to_tensor(PIXELS, Tensor(0, (1, 2, 2, 1), np.dtype(np.uint8), scale=1.0, zero_point=0))
+    assert tensor.dtype == np.uint8
+    np.testing.assert_array_equal(tensor[0], PIXELS)
+
+
+def test_float_pixels_to_uint8_are_rounded_and_clipped():
+    tensor = to_tensor(np.array([[[-3.0], [0.6]], [[254.5], [300.0]]]), Tensor(0, (1, 2, 2, 1), np.dtype(np.uint8)))
+    np.testing.assert_array_equal(tensor[0, :, :, 0], [[0, 1], [254, 255]])
+
+
+def test_int8_input_is_quantized():
+    tensor = to_tensor(PIXELS, Tensor(0, (1, 2, 2, 1), np.dtype(np.int8), scale=1.0, zero_point=-128))
+    np.testing.assert_array_equal(tensor[0, :, :, 0], [[-128, -127], [0, 127]])
+    halved = to_tensor(PIXELS, Tensor(0, (1, 2, 2, 1), np.dtype(np.uint8), scale=2.0, zero_point=0))
+    np.testing.assert_array_equal(halved[0, :, :, 0], [[0, 0], [64, 128]])
+
+
+def test_outputs_are_dequantized():
+    quantized = Tensor(1, (1, 3), np.dtype(np.uint8), scale=1 / 256, zero_point=0)
+    np.testing.assert_allclose(from_tensor(np.array([[0, 128, 255]], np.uint8), quantized), [[0.0, 0.5, 255 / 256]])
+    plain = Tensor(1, (1, 3), np.dtype(np.float32))
+    assert from_tensor(np.array([[0.2, 0.3, 0.5]], np.float32), plain).dtype == np.float32
+
+
+def test_load_image_maps_decode_errors(tmp_path):
+    with pytest.raises(RuntimeInputError, match="no such file"):
+        load_image(tmp_path / "absent.png", 1000)
+    with pytest.raises(RuntimeInputError, match="expected an image path or a numpy array, got int"):
+        load_image(3, 1000)
