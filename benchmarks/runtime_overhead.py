@@ -1,0 +1,180 @@
+"""What `Classifier.predict` costs over a bare interpreter loop, and int8 vs float32 latency.
+
+    /work/venv/bin/python benchmarks/runtime_overhead.py [--rounds 15] [--calls 20] [--threads 2]
+
+Model: ResNet50, 224x224x1, 2 classes, weights none (latency does not depend on weight values),
+converted to float32 and int8 (50 random calibration images), cached under benchmarks/.cache/.
+Per round, `calls` pairs, call by call with alternating order: `Classifier.predict(image)` on an
+in-memory 224x224 uint8 image (validate + prepare + set/invoke/get + probabilities + CAM at image
+size) and the bare loop an integrator would write (set_tensor / invoke / get_tensor of probs and cam)
+on the same interpreter. Ratio per round = median predict / median bare; the report is the median of
+the per-round ratios, so load drift from other jobs on a shared machine largely cancels.
+Writes the section "## Runtime overhead (issue 4)" of benchmarks/RESULTS.md (other sections untouched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache"
+RESULTS = HERE / "RESULTS.md"
+HEADING = "## Runtime overhead (issue 4)"
+LABELS = ("normal", "pneumonia")
+SIZE = 224
+
+
+def build_models() -> dict[str, Path]:
+    paths = {variant: CACHE / f"overhead_resnet50_{SIZE}_{variant}.tflite" for variant in ("float32", "int8")}
+    if all(path.is_file() for path in paths.values()):
+        return paths
+    from medtk.compress.convert import convert, input_dtype
+    from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
+    from medtk.train.model import ModelSpec, build_classifier
+
+    model = build_classifier(ModelSpec(arch="resnet50", input_size=SIZE, channels=1, weights="none"))
+    rng = np.random.default_rng(0)
+    calibration = [rng.integers(0, 256, (SIZE, SIZE, 1), dtype=np.uint8) for _ in range(50)]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for variant, path in paths.items():
+        metadata = ModelMetadata(
+            labels=LABELS, input=ModelInput(size=SIZE, channels=1, dtype=input_dtype(variant)), variant=variant
+        )
+        path.write_bytes(embed_metadata(convert(model, variant, calibration), metadata))
+    return paths
+
+
+def bare_loop(classifier):
+    """The loop an integrator writes by hand, on the classifier's own interpreter (same arena and
+    thread pool), so the ratio isolates what `predict` adds: indices looked up once, no checks."""
+    interpreter = classifier._interpreter
+    pixels = interpreter.get_input_details()[0]
+    outputs = interpreter.get_signature_runner().get_output_details()
+    probs, cam = outputs["probs"]["index"], outputs["cam"]["index"]
+    tensor = np.zeros(pixels["shape"], pixels["dtype"])
+
+    def call(image: np.ndarray) -> None:
+        tensor[0, :, :, 0] = image
+        interpreter.set_tensor(pixels["index"], tensor)
+        interpreter.invoke()
+        interpreter.get_tensor(probs)
+        interpreter.get_tensor(cam)
+
+    return call
+
+
+def timed(function, argument) -> float:
+    start = time.perf_counter()
+    function(argument)
+    return time.perf_counter() - start
+
+
+def measure(model: Path, threads: int, rounds: int, calls: int) -> dict:
+    from medtk.runtime import Classifier
+
+    classifier = Classifier(model, num_threads=threads, delegate="cpu")
+    bare = bare_loop(classifier)
+    image = np.random.default_rng(1).integers(0, 256, (SIZE, SIZE), dtype=np.uint8)
+    for _ in range(3):  # warm-up: first invokes pack weights and fault pages in
+        classifier.predict(image)
+        bare(image)
+    ratios, predict_all, bare_all = [], [], []
+    for _ in range(rounds):
+        predict_times, bare_times = [], []
+        for call in range(calls):  # call by call, alternating who goes first
+            if call % 2:
+                bare_times.append(timed(bare, image))
+            predict_times.append(timed(classifier.predict, image))
+            if not call % 2:
+                bare_times.append(timed(bare, image))
+        ratios.append(statistics.median(predict_times) / statistics.median(bare_times))
+        predict_all += predict_times
+        bare_all += bare_times
+    return {
+        "backend": str(classifier.backend),
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "predict_ms": statistics.median(predict_all) * 1e3,
+        "bare_ms": statistics.median(bare_all) * 1e3,
+        "bare_p90_ms": float(np.percentile(bare_all, 90)) * 1e3,
+    }
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def section(command: str, results: dict[str, dict], args, load_before: str, load_after: str) -> str:
+    int8, float32 = results["int8"], results["float32"]
+    rows = "\n".join(
+        f"| {variant} | {r['bare_ms']:.2f} | {r['bare_p90_ms']:.2f} | {r['predict_ms']:.2f} | "
+        f"{r['ratio']:.3f}x | {r['ratio_min']:.3f}-{r['ratio_max']:.3f} |"
+        for variant, r in results.items()
+    )
+    speedup = float32["bare_ms"] / int8["bare_ms"]
+    verdict = "met" if int8["ratio"] <= 1.05 and float32["ratio"] <= 1.05 else "NOT met"
+    return f"""{HEADING}
+
+`Classifier.predict` on an in-memory {SIZE}x{SIZE} uint8 image (checks, prepare, invoke, probabilities,
+CAM upsampled to the image) vs a bare set_tensor/invoke/get_tensor loop (probs + cam) on the same
+interpreter, call by call in alternating order. ResNet50 {SIZE}x{SIZE}x1, 2 classes, weights none, int8
+calibrated on 50 random images; {int8['backend']}, CPU (XNNPACK), {args.threads} threads; {args.rounds} rounds of
+{args.calls} call pairs; overhead = median over rounds of (median predict / median bare).
+Host: {platform.machine()} {os.cpu_count()} vCPUs shared with other jobs; load average (1/5/15 min)
+{load_before} before, {load_after} after.
+
+Command:
+
+    {command}
+
+| model | bare p50 ms | bare p90 ms | predict p50 ms | overhead (median ratio) | per-round range |
+| --- | ---: | ---: | ---: | ---: | ---: |
+{rows}
+
+Overhead target <= 1.05x: {verdict}. int8 vs float32 (bare p50): {speedup:.2f}x faster (target about 3x).
+"""
+
+
+def write_section(text: str) -> None:
+    """Replace this benchmark's section of RESULTS.md (or append it); other sections stay as they are."""
+    from medtk.io import atomic_write_text
+
+    current = RESULTS.read_text() if RESULTS.is_file() else "# Benchmark results\n"
+    start = current.find(HEADING)
+    if start < 0:
+        updated = current.rstrip("\n") + "\n\n" + text
+    else:
+        end = current.find("\n## ", start + len(HEADING))
+        updated = current[:start] + text + (current[end:] if end >= 0 else "")
+    atomic_write_text(RESULTS, updated)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = parser.parse_args()
+    command = "/work/venv/bin/python benchmarks/runtime_overhead.py " + " ".join(sys.argv[1:])
+    models = build_models()
+    load_before = load_average()
+    results = {variant: measure(path, args.threads, args.rounds, args.calls) for variant, path in models.items()}
+    text = section(command.strip(), results, args, load_before, load_average())
+    print(text)
+    if not args.no_write:
+        write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
