@@ -1,6 +1,7 @@
 """Every `medtk` command by name; each lives in its own light module (`cmd_<name>.py`)."""
 
 from medtk.cli.cmd_bench import bench
+from medtk.cli.cmd_compress import compress
 from medtk.cli.cmd_devices import devices
 from medtk.cli.cmd_eval import eval_run
 from medtk.cli.cmd_predict import predict
@@ -11,5 +12,6 @@ COMMANDS = {
     "eval": eval_run,
     "bench": bench,
     "devices": devices,
+    "compress": compress,
     "predict": predict,
 }

@@ -1,0 +1,95 @@
+"""The exported files: embedded metadata, sizes, and publishing them into RUN/export atomically.
+
+Variants are written to a staging folder inside the run first and moved into `RUN/export/` only when
+every variant has been converted and measured, so a crash or a bad input never leaves a half-updated
+export folder; files of an earlier run that this run did not produce are removed at publish time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from medtk.runtime.imaging import INTERPOLATION_RULE, PREPROCESSING_NOTE
+from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
+
+INTENDED_USE = (
+    "Research and engineering evaluation of {labels} classification on images like the training data "
+    "({source}); decision support only, not a diagnostic device; check the metrics and CAMs on local data "
+    "before any clinical use."
+)
+
+
+def provenance(run_root: Path, config_text: str, source: str) -> dict[str, Any]:
+    from medtk import __version__
+    from medtk.train.tfenv import tensorflow
+
+    return {
+        "run": run_root.resolve().name,
+        "data_source": source,
+        "config_sha256": sha256(config_text.encode("utf-8")).hexdigest(),
+        "medtk_version": __version__,
+        "tensorflow_version": tensorflow().__version__,
+        "exported": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def model_metadata(
+    *, variant: str, labels: tuple[str, ...], size: int, channels: int, dtype: str, provenance: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+) -> ModelMetadata:
+    return ModelMetadata(
+        labels=tuple(labels),
+        input=ModelInput(
+            size=size, channels=channels, dtype=dtype, interpolation=INTERPOLATION_RULE, preprocessing=PREPROCESSING_NOTE
+        ),
+        variant=variant,
+        model_version=f"{provenance['run']}-{provenance['config_sha256'][:8]}",
+        intended_use=INTENDED_USE.format(labels="/".join(labels), source=provenance["data_source"]),
+        provenance=provenance,
+        metrics=metrics or {},
+    )
+
+
+def gzip_size(model: bytes) -> int:
+    """Bytes after gzip -9: what sparsity buys (a download or flash budget), unlike latency."""
+    return len(gzip.compress(model, compresslevel=9, mtime=0))
+
+
+class Staging:
+    """A temporary folder inside the run holding this run's files until `publish`."""
+
+    def __init__(self, run_root: Path):
+        self.export = run_root / "export"
+        self.root = Path(tempfile.mkdtemp(prefix=".export-", dir=run_root))
+
+    def path(self, variant: str) -> Path:
+        return self.root / f"{variant}.tflite"
+
+    def write(self, variant: str, model: bytes, metadata: ModelMetadata) -> bytes:
+        """Embed `metadata` and write the file; returns the bytes written."""
+        data = embed_metadata(model, metadata)
+        self.path(variant).write_bytes(data)
+        return data
+
+    def publish(self, variants: list[str], stale: set[str]) -> dict[str, Path]:
+        """Move the variants into RUN/export (one rename each) and drop stale files of earlier runs."""
+        self.export.mkdir(exist_ok=True)
+        final = {}
+        for variant in variants:
+            target = self.export / f"{variant}.tflite"
+            os.replace(self.path(variant), target)
+            final[variant] = target
+        for name in stale - set(variants):
+            (self.export / f"{name}.tflite").unlink(missing_ok=True)
+        self.discard()
+        return final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,78 @@
+"""Measure an exported `.tflite` the way a device runs it: the real interpreter via `medtk.runtime`.
+
+CAM agreement compares each variant's class activation maps with the float32 variant's, for the class
+the float32 model predicts (so both maps answer the same question): Pearson correlation per image
+(averaged over images whose maps are not constant), and how often the peak cell is the same cell or
+within one cell (Chebyshev distance <= 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+CHUNK = 64
+
+
+@dataclass(frozen=True)
+class Outputs:
+    probs: np.ndarray  # (N, K)
+    cams: np.ndarray  # (N, h, w, K)
+
+
+def run_model(path: Path, images: np.ndarray, progress: Callable[[str], None], num_threads: int | None = None) -> Outputs:
+    """Probabilities and raw CAMs of the model at `path` on prepared images (N, S, S, C)."""
+    from medtk.runtime import Classifier
+
+    classifier = Classifier(path, num_threads=num_threads)
+    probs, cams = [], []
+    for start in range(0, len(images), CHUNK):
+        p, c = classifier.predict_prepared(images[start : start + CHUNK])
+        probs.append(p)
+        cams.append(c)
+    progress(f"evaluated {path.name} on {len(images)} test images ({classifier.backend})")
+    return Outputs(probs=np.concatenate(probs), cams=np.concatenate(cams))
+
+
+def headline_metrics(labels: np.ndarray, probs: np.ndarray, class_names) -> dict[str, Any]:
+    from medtk.metrics import classification_metrics
+
+    metrics = classification_metrics(labels, probs, class_names)
+    return {key: metrics.get(key) for key in ("auc", "accuracy", "sensitivity", "specificity")}
+
+
+def cam_agreement(reference: Outputs, candidate: Outputs) -> dict[str, float | None]:
+    classes = reference.probs.argmax(axis=1)
+    rows = np.arange(len(classes))
+    ref_maps = reference.cams[rows, :, :, classes] if len(classes) else reference.cams[..., 0]
+    maps = candidate.cams[rows, :, :, classes] if len(classes) else candidate.cams[..., 0]
+    ref_flat = ref_maps.reshape(len(classes), -1).astype(np.float64)
+    flat = maps.reshape(len(classes), -1).astype(np.float64)
+    return {
+        "correlation": _mean_correlation(ref_flat, flat),
+        "peak_match": _fraction(_peak_distance(ref_flat, flat, ref_maps.shape[2]) == 0),
+        "peak_within_one": _fraction(_peak_distance(ref_flat, flat, ref_maps.shape[2]) <= 1),
+    }
+
+
+def _mean_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Mean per-image Pearson r; images where either map is constant (r undefined) are left out."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    defined = norms > 1e-12
+    if not defined.any():
+        return None
+    return float(np.mean((a * b).sum(axis=1)[defined] / norms[defined]))
+
+
+def _peak_distance(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+    pa, pb = a.argmax(axis=1), b.argmax(axis=1)
+    return np.maximum(np.abs(pa // width - pb // width), np.abs(pa % width - pb % width))
+
+
+def _fraction(mask: np.ndarray) -> float | None:
+    return float(mask.mean()) if mask.size else None

@@ -1,0 +1,42 @@
+"""The terminal table of `medtk compress`: one row per variant, sizes next to what they cost in quality."""
+
+from __future__ import annotations
+
+from typing import Any
+
+COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "AUC", "dAUC", "acc", "CAM r", "peak")
+
+
+def format_table(report: dict[str, Any]) -> str:
+    rows = [COLUMNS]
+    for entry in report["variants"]:
+        cam = entry.get("cam_agreement") or {}
+        rows.append((
+            entry["name"], entry["status"], _size(entry["size_bytes"]), _size(entry["gzip_bytes"]),
+            f"{entry['sparsity']:.2f}", _num(entry["test"]["auc"]), _signed(entry["delta_auc"]),
+            _num(entry["test"]["accuracy"]), _num(cam.get("correlation"), 3), _num(cam.get("peak_match"), 2),
+        ))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    reference = report["reference"]
+    keras = reference.get("keras_test") or {}
+    lines.append(
+        f"reference: float32 TFLite (test AUC {_num(reference['test']['auc'])}); Keras model test AUC "
+        f"{_num(keras.get('auc'))} from metrics.json"
+    )
+    gate = report["gate"]
+    lines.append(f"gate (max AUC drop {gate['max_auc_drop']:g}): {'passed' if gate['passed'] else 'FAILED'}")
+    lines.append(f"note: {report['note']}")
+    return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.2f} MB" if count >= 100_000 else f"{count / 1e3:.1f} kB"
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.4f}"
