@@ -1,0 +1,52 @@
+"""Metadata embedded in every exported file reads back without TensorFlow; gzip size is gzip -9."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+
+import pytest
+
+from medtk.compress.artifacts import gzip_size
+
+READ_WITHOUT_TF = """
+import json, sys
+from medtk.runtime.metadata import read_metadata, weights_sha256
+from pathlib import Path
+out = {}
+for path in sorted(Path(sys.argv[1]).glob("*.tflite")):
+    md = read_metadata(path)
+    out[path.stem] = {"variant": md.variant, "labels": list(md.labels), "dtype": md.input.dtype,
+                      "size": md.input.size, "interpolation": md.input.interpolation,
+                      "preprocessing": md.input.preprocessing, "metrics": md.metrics, "provenance": md.provenance,
+                      "intended_use": md.intended_use, "sha_ok": md.weights_sha256 == weights_sha256(path.read_bytes())}
+assert "tensorflow" not in sys.modules and "tf_keras" not in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_gzip_size_is_gzip_level_9():
+    data = bytes(range(256)) * 100 + bytes(10000)
+    assert gzip_size(data) == len(gzip.compress(data, compresslevel=9, mtime=0)) < len(data)
+
+
+@pytest.mark.slow
+def test_metadata_reads_back_without_tensorflow(compressed):
+    from medtk.runtime.imaging import INTERPOLATION_RULE, PREPROCESSING_NOTE
+
+    run, _ = compressed
+    done = subprocess.run([sys.executable, "-c", READ_WITHOUT_TF, str(run / "export")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout)
+    report = {v["name"]: v for v in json.loads((run / "compress.json").read_text())["variants"]}
+    assert set(found) == set(report)
+    for name, md in found.items():
+        assert md["variant"] == name and md["labels"] == ["normal", "lesion"] and md["size"] == 64
+        assert md["dtype"] == ("uint8" if name.startswith("int8") else "float32")
+        assert md["interpolation"] == INTERPOLATION_RULE and md["preprocessing"] == PREPROCESSING_NOTE
+        assert md["metrics"]["test_auc"] == pytest.approx(report[name]["test"]["auc"])
+        assert md["provenance"]["run"] == "run" and md["provenance"]["data_source"] == "synthetic:400"
+        assert {"config_sha256", "medtk_version", "tensorflow_version", "exported"} <= set(md["provenance"])
+        assert md["intended_use"] and md["sha_ok"]

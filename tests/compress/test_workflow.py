@@ -1,0 +1,131 @@
+"""`medtk compress` end to end on a small trained run: every variant is a real TFLite file that loads in
+LiteRT with the deployable-model contract, the pruned + QAT model keeps its sparsity, int8 agrees with
+float on the run's test images, and a second run replaces the first cleanly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+EXPECTED = ("float32", "float16", "dynamic", "int8", "int8_pqat")
+CUSTOM_OP = 32  # BuiltinOperator.CUSTOM: a TF/Flex op would show up as one
+
+
+def _report(run: Path) -> dict:
+    return json.loads((run / "compress.json").read_text())
+
+
+@pytest.mark.slow
+def test_every_variant_loads_in_litert_with_the_model_contract(compressed):
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.interpreter import Interpreter
+
+    run, _ = compressed
+    report = _report(run)
+    assert [v["name"] for v in report["variants"]] == list(EXPECTED)
+    for entry in report["variants"]:
+        path = run / entry["path"]
+        assert path == run / "export" / f"{entry['name']}.tflite" and path.is_file()
+        interpreter = Interpreter(model_path=str(path))
+        signature = interpreter.get_signature_list()["serving_default"]
+        assert signature["inputs"] == ["pixels"] and sorted(signature["outputs"]) == ["cam", "probs"]
+        runner = interpreter.get_signature_runner("serving_default")
+        pixels = runner.get_input_details()["pixels"]
+        int8 = entry["name"].startswith("int8")
+        assert pixels["dtype"] == (np.uint8 if int8 else np.float32)
+        assert list(pixels["shape"]) == [1, 64, 64, 1]
+        out = runner(pixels=np.full((1, 64, 64, 1), 128, dtype=pixels["dtype"]))
+        assert out["probs"].shape == (1, 2) and out["cam"].shape == (1, 2, 2, 2)
+        assert out["probs"].sum() == pytest.approx(1.0, abs=0.02)
+        model = schema.Model.GetRootAsModel(path.read_bytes(), 0)
+        codes = {model.OperatorCodes(i).BuiltinCode() for i in range(model.OperatorCodesLength())}
+        assert CUSTOM_OP not in codes, f"{path.name} uses custom (non-builtin) ops"
+        assert entry["size_bytes"] == path.stat().st_size and 0 < entry["gzip_bytes"] < entry["size_bytes"]
+    assert not list(run.glob(".export-*")), "staging folder left behind"
+
+
+@pytest.mark.slow
+def test_sizes_shrink_and_pqat_keeps_its_sparsity(compressed):
+    run, _ = compressed
+    variants = {v["name"]: v for v in _report(run)["variants"]}
+    float_size = variants["float32"]["size_bytes"]
+    assert variants["float16"]["size_bytes"] < 0.55 * float_size
+    assert variants["int8"]["size_bytes"] < 0.3 * float_size
+    assert variants["int8_pqat"]["sparsity"] == pytest.approx(0.5, abs=0.02)
+    assert variants["int8_pqat"]["gzip_bytes"] < 0.8 * variants["int8"]["gzip_bytes"]
+    compression = _report(run)["compression"]
+    assert compression["sparsity_after_qat"] == pytest.approx(0.5, abs=0.02)
+    assert compression["schedule"]["end_step"] <= compression["schedule"]["total_steps"]
+
+
+@pytest.mark.slow
+def test_int8_probabilities_agree_with_float_on_the_test_images(compressed):
+    from medtk.config import load_config
+    from medtk.data import load_dataset
+    from medtk.runtime import Classifier
+    from medtk.train.pipeline import prepare_split
+
+    run, _ = compressed
+    config = load_config(run / "config.toml")
+    test = load_dataset(config.data.src, seed=config.data.seed, split_file=run / "split.csv").splits["test"]
+    images = prepare_split(test, 64, 1)
+    reference, _ = Classifier(run / "export" / "float32.tflite").predict_prepared(images)
+    quantized, _ = Classifier(run / "export" / "int8.tflite").predict_prepared(images)
+    assert reference.std(axis=0).max() > 1e-3, "the fixture model predicts a constant; the check would be empty"
+    assert np.abs(quantized - reference).mean() < 0.1
+    assert (quantized.argmax(axis=1) == reference.argmax(axis=1)).mean() >= 0.9
+
+
+@pytest.mark.slow
+def test_report_records_reference_deltas_and_cam_agreement(compressed):
+    run, _ = compressed
+    report = _report(run)
+    reference = report["reference"]
+    assert reference["variant"] == "float32" and reference["keras_test"]["auc"] is not None
+    for entry in report["variants"]:
+        assert set(entry["test"]) == {"auc", "accuracy", "sensitivity", "specificity"}
+        assert entry["delta_auc"] == pytest.approx(entry["test"]["auc"] - reference["test"]["auc"], abs=1e-6)
+        cam = entry["cam_agreement"]
+        assert 0.0 <= cam["peak_match"] <= cam["peak_within_one"] <= 1.0
+    assert report["variants"][0]["cam_agreement"]["correlation"] == pytest.approx(1.0)
+    assert "not the latency" in report["note"]
+
+
+@pytest.mark.slow
+def test_second_run_replaces_outputs_and_removes_stale_variants(compressed, tmp_path: Path):
+    from medtk.cli import app
+
+    source, _ = compressed
+    run = tmp_path / "run"
+    shutil.copytree(source, run)
+    (run / "export" / "pruned_int8.tflite").write_bytes(b"left over from an older run")
+    result = CliRunner().invoke(app, ["compress", str(run), "--max-auc-drop", "1"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (run / "export").iterdir()) == ["dynamic.tflite", "float16.tflite", "float32.tflite"]
+    assert [v["name"] for v in _report(run)["variants"]] == ["float32", "float16", "dynamic"]
+    assert _report(run)["gate"]["passed"] is True
+    assert "float32" in result.output and "gzip" in result.output
+
+
+@pytest.mark.slow
+def test_gate_fails_through_the_cli_with_exit_3_and_marks_the_failed_variants(compressed):
+    run, result = compressed
+    assert result.exit_code == 3, result.output
+    report = json.loads((run / "compress.json").read_text())
+    gate = report["gate"]
+    assert gate["max_auc_drop"] == 0 and gate["passed"] is False and gate["failures"]
+    worse = {v["name"] for v in report["variants"] if v["delta_auc"] < 0}
+    assert worse, "no variant lost AUC, the gate had nothing to catch"
+    assert {v["name"] for v in report["variants"] if v["status"] == "failed"} == worse
+    line = next(l for l in result.output.splitlines() if l.startswith("medtk: error:"))
+    assert "quality gate failed" in line and all(name in line for name in worse)
+    for entry in report["variants"]:  # failed variants stay for inspection
+        assert (run / entry["path"]).is_file()
+    assert "variant" in result.output and "int8_pqat" in result.output  # the table is printed before the error
+
+
