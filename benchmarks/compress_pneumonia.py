@@ -135,7 +135,7 @@ def write_section(text: str, results: Path) -> None:
         new = old.rstrip("\n") + ("\n\n" if old.strip() else "") + text
     else:
         end = old.find("\n## ", start + len(HEADING))
-        new = old[:start] + text + (old[end + 1 :] if end >= 0 else "")
+        new = old[:start] + text.rstrip("\n") + "\n" + ("\n" + old[end + 1 :] if end >= 0 else "")
     temporary = results.with_suffix(".md.tmp")
     temporary.write_text(new, encoding="utf-8")
     temporary.replace(results)
