@@ -1,14 +1,12 @@
 import json
-import sys
-from pathlib import Path
+
 
 import pytest
 from typer.testing import CliRunner
 
 from medtk.cli import app
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-from bench_models import build_bench_models  # noqa: E402  (shared with tests/runtime)
+from tests.runtime.bench_models import build_bench_models
 
 
 @pytest.fixture(scope="module")

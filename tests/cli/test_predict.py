@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,23 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from medtk.cli import app
+from tests.runtime.runtime_models import build_runtime_models
 
 runner = CliRunner()
 
 
-def _runtime_models():
-    """tests/runtime/runtime_models.py: the real model builder the runtime tests use."""
-    path = Path(__file__).resolve().parents[1] / "runtime" / "runtime_models.py"
-    spec = importlib.util.spec_from_file_location("cli_runtime_models", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
-    return _runtime_models().build_runtime_models(tmp_path_factory.mktemp("cli_models"), names=("float32", "bare"))
+    return build_runtime_models(tmp_path_factory.mktemp("cli_models"), names=("float32", "bare"))
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from datafiles import random_image, write_image
+from tests.data.datafiles import random_image, write_image
 
 from medtk.data import describe, load_dataset
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datafiles import copy_dicom, make_class_folder, random_image, write_image, write_monochrome1
+from tests.data.datafiles import copy_dicom, make_class_folder, random_image, write_image, write_monochrome1
 
 from medtk.data import load_dataset
 from medtk.errors import DataError

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from datafiles import make_class_folder
+from tests.data.datafiles import make_class_folder
 
 from medtk.data import load_dataset
 from medtk.errors import ConfigError, DataError

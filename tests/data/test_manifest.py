@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datafiles import random_image, write_image
+from tests.data.datafiles import random_image, write_image
 
 from medtk.data import load_dataset
 from medtk.errors import DataError

@@ -6,7 +6,7 @@ import hashlib
 import shutil
 
 import pytest
-from datafiles import write_npz
+from tests.data.datafiles import write_npz
 
 from medtk.data import load_dataset
 from medtk.data.medmnist import URL_ENV, fetch, parse_spec

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datafiles import write_npz
+from tests.data.datafiles import write_npz
 
 from medtk.data import load_dataset
 from medtk.data.npz import load_npz

@@ -4,7 +4,7 @@ import csv
 
 import numpy as np
 import pytest
-from datafiles import make_class_folder, random_image, write_image, write_npz
+from tests.data.datafiles import make_class_folder, random_image, write_image, write_npz
 
 from medtk.data import load_dataset, save_split
 from medtk.errors import DataError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from datafiles import copy_dicom, make_class_folder
+from tests.data.datafiles import copy_dicom, make_class_folder
 
 from medtk.data import describe, load_dataset
 from medtk.errors import DataError

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from runtime_models import GRAY_LABELS, RGB_LABELS, RuntimeModels, build_runtime_models
+from tests.runtime.runtime_models import GRAY_LABELS, RGB_LABELS, RuntimeModels, build_runtime_models
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from bench_models import build_bench_models
+from tests.runtime.bench_models import build_bench_models
 
 from medtk.devices import load_profile
 from medtk.errors import ConfigError, MedtkError, ModelError

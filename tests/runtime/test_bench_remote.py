@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from bench_models import build_bench_models
+from tests.runtime.bench_models import build_bench_models
 
 from medtk.errors import MedtkError
 from medtk.runtime.bench import BenchSettings, run_bench
