@@ -2,9 +2,11 @@
 
 from medtk.cli.cmd_bench import bench
 from medtk.cli.cmd_compress import compress
+from medtk.cli.cmd_demo import demo
 from medtk.cli.cmd_devices import devices
 from medtk.cli.cmd_eval import eval_run
 from medtk.cli.cmd_predict import predict
+from medtk.cli.cmd_report import report
 from medtk.cli.cmd_train import train
 
 COMMANDS = {
@@ -14,4 +16,6 @@ COMMANDS = {
     "devices": devices,
     "compress": compress,
     "predict": predict,
+    "report": report,
+    "demo": demo,
 }

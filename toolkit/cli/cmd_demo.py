@@ -1,0 +1,29 @@
+"""`medtk demo`: train -> eval -> compress --int8 -> bench -> report on the embedded synthetic data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def demo(
+    data: Annotated[Optional[str], typer.Option("--data", help="SRC to use instead of the embedded synthetic phantoms.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run folder to create (refused if it exists, unless --force).")] = Path("runs/demo"),
+    quick: Annotated[bool, typer.Option("--quick", help="A much smaller configuration (smoke test, about a minute).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder at --out.")] = False,
+    max_auc_drop: Annotated[float, typer.Option("--max-auc-drop", help="Quality gate of the compression step (exit 3 beyond).")] = 0.01,
+) -> None:
+    """Run the whole pipeline with a small configuration and print where the report is."""
+    from dataclasses import replace
+
+    from medtk.errors import QualityGateError
+    from medtk.report.demo import DEMO, QUICK, run_demo
+
+    settings = QUICK if quick else DEMO
+    if data is not None:
+        settings = replace(settings, data=data)
+    result = run_demo(settings, out, force=force, max_auc_drop=max_auc_drop, echo=typer.echo)
+    if result.gate_failures:
+        raise QualityGateError(f"{result.run.compress}: quality gate failed ({'; '.join(result.gate_failures)}); report written")

@@ -1,0 +1,185 @@
+"""`medtk demo`: the whole pipeline on one data source, ending in the report.
+
+train -> eval -> compress --int8 (pruning + QAT) -> bench (this machine's profile) -> report, each
+stage through its Python API, printed as a numbered step with its wall time. The default settings are
+small enough to finish in about ten minutes on a 2-core CPU with the embedded synthetic data (see
+`DEMO`); `--quick` is a smoke-test size. A real source (e.g. a MedMNIST .npz) runs the same settings.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from medtk.errors import ConfigError, QualityGateError
+from medtk.run import RunPaths
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    data: str
+    arch: str
+    input_size: int
+    epochs: int
+    batch_size: int
+    augment: bool
+    prune_epochs: int
+    qat_epochs: int
+    calibration: int
+    bench_runs: int
+    bench_warmup: int
+
+
+# ResNet50 from scratch at 96 px (a 3 x 3 CAM): measured on the synthetic phantoms, see benchmarks/RESULTS.md.
+DEMO = DemoSettings(data="synthetic", arch="resnet50", input_size=96, epochs=10, batch_size=16, augment=False,
+                    prune_epochs=1, qat_epochs=1, calibration=100, bench_runs=30, bench_warmup=3)
+QUICK = DemoSettings(data="synthetic:120", arch="mobilenetv2", input_size=32, epochs=1, batch_size=16, augment=False,
+                     prune_epochs=1, qat_epochs=1, calibration=16, bench_runs=5, bench_warmup=1)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    run: RunPaths
+    report: Path
+    verdict: str
+    seconds: float
+    gate_failures: tuple[str, ...]
+
+
+def prepare_output(out: Path, force: bool) -> None:
+    """Never overwrite silently: an existing non-empty folder needs --force, and only a run folder is replaced."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not force:
+        raise ConfigError(f"--out {out}: folder exists and is not empty; choose another --out or pass --force to replace it")
+    if not (out / "config.toml").is_file():
+        raise ConfigError(f"--out {out}: --force replaces only a medtk run folder (no config.toml there); choose another --out")
+    shutil.rmtree(out)
+
+
+def run_demo(settings: DemoSettings, out: Path, *, force: bool = False, max_auc_drop: float = 0.01,
+             echo: Callable[[str], None] = print) -> DemoResult:
+    from medtk.config import load_config
+    from medtk.train.workflow import train
+
+    prepare_output(out, force)
+    run = RunPaths(out)
+    started = time.perf_counter()
+    step = _Steps(echo, total=5)
+
+    config = load_config(None, {
+        "data": {"src": settings.data},
+        "model": {"arch": settings.arch, "input_size": settings.input_size, "weights": "none"},
+        "augment": {"enabled": settings.augment},
+        "train": {"epochs": settings.epochs, "batch_size": settings.batch_size, "patience": settings.epochs},
+    })
+    with step(f"train {settings.arch} at {settings.input_size} px, {settings.epochs} epochs on {settings.data}"):
+        outcome = train(config, out)
+        step.result(f"best val AUC {outcome.best_val_auc:.4f}, {outcome.epochs_run} epochs")
+
+    with step("eval on the validation and test splits"):
+        from medtk.train.evaluate import evaluate_run
+
+        test = evaluate_run(run).get("test", {})
+        step.result(_metrics_line(test))
+
+    with step(f"compress --int8 (prune {settings.prune_epochs} + QAT {settings.qat_epochs} epochs)"):
+        failures = _compress(run, settings, max_auc_drop)
+        step.result("quality gate " + ("passed" if not failures else "FAILED: " + "; ".join(failures)))
+
+    with step("bench float32 and int8 on this machine"):
+        bench_note = _bench(run, settings)
+        step.result(bench_note)
+
+    with step("report"):
+        from medtk.report.build import write_report
+
+        report = write_report(out)
+        step.result(f"{report.gallery_cases} CAM cases, quality gate {report.verdict}")
+
+    seconds = time.perf_counter() - started
+    echo(f"demo finished in {seconds / 60:.1f} min")
+    echo(f"report: {report.path.resolve()}")
+    return DemoResult(run=run, report=report.path, verdict=report.verdict, seconds=seconds, gate_failures=tuple(failures))
+
+
+def _compress(run: RunPaths, settings: DemoSettings, max_auc_drop: float) -> list[str]:
+    """Run compress; a failed gate is a result to report (the variants and compress.json are written)."""
+    from medtk.compress.workflow import CompressOptions, compress_run
+
+    options = CompressOptions(
+        int8=True, prune_epochs=settings.prune_epochs, qat_epochs=settings.qat_epochs,
+        calibration=settings.calibration, max_auc_drop=max_auc_drop,
+    )
+    try:
+        compress_run(run.root, options)
+    except QualityGateError:
+        return list(((run.read_json(run.compress) or {}).get("gate") or {}).get("failures", ["see compress.json"]))
+    return []
+
+
+def _bench(run: RunPaths, settings: DemoSettings) -> str:
+    """`medtk bench` in a child process: started from this process (TensorFlow loaded, GBs resident),
+    the bench workers would inherit its peak-RSS high-water mark and report it as their own."""
+    import json
+    import subprocess
+    import sys
+
+    from medtk.errors import MedtkError
+    from medtk.report.build import int8_variant
+    from medtk.report.inputs import read_run
+
+    art = read_run(run.root)
+    int8 = int8_variant(art)
+    models = [str(art.export_path(name)) for name in ("float32", int8) if name and art.export_path(name)]
+    command = [sys.executable, "-m", "medtk", "bench", *models, "--runs", str(settings.bench_runs),
+               "--warmup", str(settings.bench_warmup), "--json", str(run.bench)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise MedtkError(f"medtk bench failed: {lines[-1] if lines else f'exit {done.returncode}'}")
+    report = json.loads(run.bench.read_text(encoding="utf-8"))
+    parts = [f"{r['variant']} p50 {r['bare']['p50_ms']:.2f} ms" for r in report["results"]]
+    where = report["results"][0]["where"]
+    return f"{', '.join(parts)} ({where['mode']}, {where.get('device') or 'unprofiled host'}; {run.bench.name})"
+
+
+def _metrics_line(test: dict) -> str:
+    def show(key: str) -> str:
+        value = test.get(key)
+        return "n/a" if value is None else f"{value:.4f}"
+
+    return f"test AUC {show('auc')}, accuracy {show('accuracy')}, sensitivity {show('sensitivity')}, specificity {show('specificity')}"
+
+
+class _Steps:
+    """Numbered steps with wall time: `with steps("name"): ...; steps.result("...")`."""
+
+    def __init__(self, echo: Callable[[str], None], total: int):
+        self.echo, self.total, self.number = echo, total, 0
+        self._name, self._started = "", 0.0
+
+    def __call__(self, name: str) -> "_Steps":
+        self.number += 1
+        self._name = name
+        return self
+
+    def __enter__(self) -> "_Steps":
+        self.echo(f"[{self.number}/{self.total}] {self._name} ...")
+        self._started = time.perf_counter()
+        return self
+
+    def result(self, text: str) -> None:
+        self.echo(f"      {text}")
+
+    def __exit__(self, kind, error, traceback) -> None:
+        seconds = time.perf_counter() - self._started
+        status = "done" if kind is None else "FAILED"
+        self.echo(f"      {status} in {_duration(seconds)}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"

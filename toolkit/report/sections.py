@@ -1,0 +1,128 @@
+"""Report sections about the data, the training and the float model's evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medtk.errors import MedtkError
+from medtk.report.html import Html, esc, fmt, img, join, not_run, note, section, table, tag
+from medtk.report.images import array_uri, file_uri, fit_within
+from medtk.report.inputs import RunArtifacts
+
+SAMPLES_PER_CLASS = 4
+SAMPLE_PIXELS = 128
+SKIPPED_SHOWN = 20
+
+
+def kv(rows: list[tuple[str, object]]) -> Html:
+    return tag("table", join(tag("tr", tag("th", k) + tag("td", v)) for k, v in rows), cls="kv")
+
+
+def data_section(art: RunArtifacts, dataset, data_error: str | None) -> Html:
+    data = art.data
+    if data is None:
+        return section("data", "Data", not_run("Data summary (data.json)", "medtk train"))
+    classes = [str(c) for c in data.get("classes", [])]
+    counts = data.get("counts", {})
+    rows = []
+    for split in ("train", "val", "test"):
+        if split in counts:
+            per_class = [counts[split].get(c, 0) for c in classes]
+            rows.append([split, *per_class, sum(per_class)])
+    totals = [sum(r[i + 1] for r in rows) for i in range(len(classes))]
+    rows.append([Html("<strong>all</strong>"), *totals, sum(totals)])
+    shapes = (data.get("images") or {}).get("shapes") or {}
+    facts = [
+        ("source", data.get("source", "n/a")),
+        ("classes", ", ".join(classes)),
+        ("split", {"given": "the source's own split", "stratified": "stratified by class (medtk)",
+                   "grouped": "grouped by patient, stratified by class (medtk)", "file": "from split.csv"}
+         .get(data.get("split_origin"), str(data.get("split_origin", "n/a")))),
+        ("image sizes", ", ".join(f"{shape} px ({n})" for shape, n in shapes.items()) or "n/a"),
+    ]
+    if data.get("patients"):
+        facts.append(("patients per split", ", ".join(f"{k} {v}" for k, v in data["patients"].items())))
+    parts = [kv(facts), table(["split", *classes, "total"], rows)]
+    skipped = data.get("skipped") or []
+    if skipped:
+        items = join(tag("li", Html(f"<code>{esc(s.get('item'))}</code>: {esc(s.get('reason'))}")) for s in skipped[:SKIPPED_SHOWN])
+        more = f" ({len(skipped) - SKIPPED_SHOWN} more in data.json)" if len(skipped) > SKIPPED_SHOWN else ""
+        parts.append(tag("h3", f"Skipped files: {len(skipped)}{more}") + tag("ul", items, cls="plain"))
+    else:
+        parts.append(note("Skipped files: none (every file decoded)."))
+    parts.append(tag("h3", "Sample training images"))
+    parts.append(_samples(dataset, classes) if dataset is not None else tag("p", f"Data not available: {data_error}", cls="missing"))
+    return section("data", "Data", *parts)
+
+
+def _samples(dataset, classes: list[str]) -> Html:
+    import numpy as np
+
+    split = dataset.splits["train"]
+    blocks = []
+    for index, name in enumerate(classes):
+        items = [int(i) for i in np.flatnonzero(np.asarray(split.labels) == index)[:SAMPLES_PER_CLASS]]
+        pictures = join(img(array_uri(fit_within(split.load(i), SAMPLE_PIXELS)), f"{name}: {split.ids[i]}") for i in items)
+        blocks.append(tag("div", tag("div", f"{name}", cls="cls") + pictures))
+    return tag("div", join(blocks), cls="samples") + note(
+        "Pixels only, at the source's resolution (shown enlarged, unsmoothed). No DICOM header field is read into this report."
+    )
+
+
+def training_section(art: RunArtifacts, workdir: Path) -> Html:
+    from medtk.plots import history_plot
+
+    config = art.config or {}
+    model, train = config.get("model", {}), config.get("train", {})
+    facts = [
+        ("backbone", model.get("arch", "n/a")),
+        ("input", f"{model.get('input_size', '?')} x {model.get('input_size', '?')} x {model.get('channels', '?')}"),
+        ("initial weights", "none (trained from scratch)" if model.get("weights") == "none" else model.get("weights", "n/a")),
+        ("epochs (fine-tune / head)", f"{train.get('epochs', 'n/a')} / {train.get('head_epochs', 'n/a')}"),
+        ("batch size, learning rate", f"{train.get('batch_size', 'n/a')}, {train.get('learning_rate', 'n/a')}"),
+        ("augmentation", "on" if (config.get("augment") or {}).get("enabled") else "off"),
+    ]
+    summary = art.training or {}
+    if summary:
+        placement = summary.get("placement") or {}
+        facts += [
+            ("epochs run", summary.get("epochs_run", "n/a")),
+            ("best validation AUC", fmt(summary.get("best_val_auc"), 4)),
+            ("training time", f"{summary.get('seconds', 0) / 60:.1f} min"),
+            ("placement", f"{placement.get('strategy', '?')} on {', '.join(placement.get('devices', [])) or '?'}, "
+                          f"{placement.get('mixed_precision', '?')}"),
+        ]
+    plot = workdir / "history.png"
+    curves = (
+        tag("figure", img(file_uri(plot), "training curves: loss and AUC per epoch")
+            + tag("figcaption", "Loss and AUC per epoch, training (solid) and validation (dashed)."))
+        if history_plot(art.run.history, plot) else not_run("Training history (history.csv)", "medtk train")
+    )
+    return section("training", "Training", kv(facts), curves)
+
+
+def evaluation_section(art: RunArtifacts) -> Html:
+    metrics = art.metrics
+    if not metrics:
+        return section("evaluation", "Evaluation (float model)", not_run("Evaluation (metrics.json)", "medtk eval RUN"))
+    rows = []
+    for split in ("val", "test"):
+        m = metrics.get(split)
+        if m:
+            rows.append([split, m.get("n", "n/a"), *(fmt(m.get(k), 4) for k in ("auc", "accuracy", "sensitivity", "specificity", "f1"))])
+    positive = (metrics.get("test") or {}).get("positive_class")
+    parts = [table(["split", "images", "AUC", "accuracy", "sensitivity", "specificity", "F1"], rows)]
+    if positive:
+        parts.append(note(f"Positive class: {positive} (sensitivity = its recall; specificity = recall of the other class). "
+                          "Keras float model, decision at the highest probability."))
+    figures = []
+    for name, caption in (("roc_test", "ROC curve, test split"), ("confusion_test", "Confusion matrix, test split"),
+                          ("roc_val", "ROC curve, validation split"), ("confusion_val", "Confusion matrix, validation split")):
+        path = art.run.plots / f"{name}.png"
+        if path.is_file():
+            try:
+                figures.append(tag("figure", img(file_uri(path), caption) + tag("figcaption", caption)))
+            except MedtkError:
+                figures.append(tag("p", f"{path.name}: not a PNG file", cls="missing"))
+    parts.append(tag("div", join(figures), cls="figs") if figures else not_run("ROC and confusion plots", "medtk eval RUN"))
+    return section("evaluation", "Evaluation (float model)", *parts)
