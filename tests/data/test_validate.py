@@ -41,7 +41,7 @@ def test_too_many_bad_files_fail_with_a_count_and_examples(tmp_path):
 
 
 def test_dicom_header_identifiers_never_leave_the_file(tmp_path):
-    from datafiles import DICOM_IDENTIFIERS
+    from tests.data.datafiles import DICOM_IDENTIFIERS
 
     root = tmp_path / "d"
     for i in range(4):
