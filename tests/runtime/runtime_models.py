@@ -1,9 +1,11 @@
 """Real small TFLite models for the runtime and `medtk predict` tests, built with the real toolchain.
 
-MobileNetV2 at 64x64 (a 2x2 CAM, so maps have a location) with its BatchNorm statistics set from one
-batch of random images and a random head bias: untrained He-initialised weights without that give
-activations of 1e-12 and probabilities of exactly 0.5, which would make every check vacuous.
-A plain module (not a conftest) so tests/cli can load it too.
+MobileNetV2 at 64x64 (a 2x2 CAM, so maps have a location). Untrained He-initialised weights give
+activations of 1e-12 and probabilities of exactly 0.5, which would make every check vacuous, so the
+BatchNorm statistics are first set from one batch of synthetic images, and the gray model is then
+trained for a few epochs on a toy task ("pneumonia" = the top half is brighter): a real classifier
+with real margins, so int8 vs float32 agreement means something. A plain module (not a conftest) so
+tests/cli can load it too.
 """
 
 from __future__ import annotations
@@ -31,21 +33,58 @@ class RuntimeModels:
     tampered: Path  # float32 whose weights changed after the metadata was embedded
 
 
-def _calibrated_classifier(channels: int, num_classes: int, seed: int):
-    from medtk.train.model import ModelSpec, build_classifier
+def synthetic_images(rng: np.random.Generator, count: int, size: int = SIZE, channels: int = 1) -> np.ndarray:
+    """uint8 (count, size, size, channels): a ramp at a random angle, a disc, some noise, full range."""
+    y, x = np.mgrid[0:size, 0:size] / (size - 1)
+    images = []
+    for _ in range(count):
+        angle = rng.uniform(0.0, 2 * np.pi)
+        values = rng.uniform(0.2, 1.0) * (np.cos(angle) * x + np.sin(angle) * y)
+        cy, cx, radius = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.1, 0.4)
+        values = values + rng.uniform(-0.6, 0.6) * (((y - cy) ** 2 + (x - cx) ** 2) < radius**2)
+        values = values + rng.normal(0.0, rng.uniform(0.0, 0.2), values.shape)
+        values = (values - values.min()) / (values.max() - values.min())
+        images.append(np.repeat(np.round(values * 255).astype(np.uint8)[:, :, None], channels, axis=2))
+    return np.stack(images)
+
+
+def toy_labels(images: np.ndarray) -> np.ndarray:
+    """1 ("pneumonia") when the top half is brighter than the bottom half."""
+    half = images.shape[1] // 2
+    return (images[:, :half].mean(axis=(1, 2, 3)) > images[:, half:].mean(axis=(1, 2, 3))).astype(np.int32)
+
+
+def _set_batchnorm_statistics(model, images: np.ndarray) -> None:
+    """Make every BatchNorm's moving statistics exactly this batch's (one training-mode pass)."""
+    from medtk.train.tfenv import keras
+
+    batchnorms = [layer for layer in model.layers if isinstance(layer, keras().layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in batchnorms]
+    for layer in batchnorms:
+        layer.momentum = 0.0
+    model(images.astype(np.float32), training=True)
+    for layer, momentum in zip(batchnorms, momenta):
+        layer.momentum = momentum
+
+
+def _classifier(channels: int, num_classes: int, seed: int, train_epochs: int = 0):
+    from medtk.train.model import ModelSpec, build_classifier, training_view
     from medtk.train.tfenv import keras
 
     k = keras()
+    k.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     model = build_classifier(ModelSpec(arch="mobilenetv2", input_size=SIZE, channels=channels, num_classes=num_classes))
-    batch = rng.integers(0, 256, (16, SIZE, SIZE, channels)).astype(np.float32)
-    batchnorms = [layer for layer in model.layers if isinstance(layer, k.layers.BatchNormalization)]
-    for layer in batchnorms:
-        layer.momentum = 0.0  # one training-mode pass sets the moving statistics to this batch's
-    model(batch, training=True)
+    _set_batchnorm_statistics(model, synthetic_images(rng, 32, channels=channels))
     cam = model.get_layer("cam")
     kernel, bias = cam.get_weights()
     cam.set_weights([kernel, rng.normal(0.0, 0.5, bias.shape).astype(np.float32)])
+    if train_epochs:
+        images = synthetic_images(rng, 384, channels=channels)
+        trainer = training_view(model)
+        trainer.compile(optimizer=k.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+        trainer.fit(images.astype(np.float32), toy_labels(images), epochs=train_epochs, batch_size=32, verbose=0)
+        _set_batchnorm_statistics(model, images[:128])  # the weights moved; so did the statistics
     return model
 
 
@@ -85,16 +124,15 @@ def build_runtime_models(folder: Path, names: tuple[str, ...] = MODEL_NAMES) -> 
     """Write `<name>.tflite` for each of `names` into `folder`; returns their paths by name."""
     from medtk.compress.convert import convert
 
-    rng = np.random.default_rng(7)
-    gray = _calibrated_classifier(channels=1, num_classes=2, seed=1)
+    gray = _classifier(channels=1, num_classes=2, seed=1, train_epochs=3)
     float_bytes = convert(gray, "float32")
     files = {"float32": embed_metadata(float_bytes, _metadata(GRAY_LABELS, 1, "float32")), "bare": float_bytes}
     files["tampered"] = _tamper(files["float32"])
     if "int8" in names:
-        calibration = [rng.integers(0, 256, (SIZE, SIZE, 1), dtype=np.uint8) for _ in range(8)]
+        calibration = list(synthetic_images(np.random.default_rng(7), 16))
         files["int8"] = embed_metadata(convert(gray, "int8", calibration), _metadata(GRAY_LABELS, 1, "int8"))
     if "rgb" in names:
-        rgb = _calibrated_classifier(channels=3, num_classes=3, seed=2)
+        rgb = _classifier(channels=3, num_classes=3, seed=2)
         files["rgb"] = embed_metadata(convert(rgb, "float32"), _metadata(RGB_LABELS, 3, "float32"))
     paths = {}
     for name in names:

@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+from tests.runtime.runtime_models import synthetic_images, toy_labels
 
 from medtk.runtime import Classifier, Prediction
 from medtk.runtime.imaging import prepare_input
@@ -27,9 +28,10 @@ def rgb_clf(rgb_model) -> Classifier:
     return Classifier(rgb_model, num_threads=2, delegate="cpu")
 
 
-def _check(prediction: Prediction, labels: tuple[str, ...], shape: tuple[int, int]) -> None:
+def _check(prediction: Prediction, labels: tuple[str, ...], shape: tuple[int, int], quantized: bool = False) -> None:
     assert list(prediction.probabilities) == list(labels)
-    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+    # an int8 model's softmax output is quantized in steps of 1/256 (1.0 itself is not representable)
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=4 / 256 if quantized else 1e-4)
     assert prediction.label == labels[prediction.class_index]
     assert prediction.probabilities[prediction.label] == max(prediction.probabilities.values())
     assert prediction.cam.shape == shape and prediction.cam.dtype == np.float32
@@ -51,7 +53,7 @@ def test_reads_embedded_metadata(float_clf, int8_clf, gray_labels):
 def test_predict_image_files(kind, variant, image_files, float_clf, int8_clf, gray_labels):
     clf = float_clf if variant == "float" else int8_clf
     prediction = clf.predict(image_files[kind])
-    _check(prediction, gray_labels, (90, 120))
+    _check(prediction, gray_labels, (90, 120), quantized=variant == "int8")
     assert prediction.source == str(image_files[kind])
 
 
@@ -73,8 +75,8 @@ def test_real_dicom(float_clf, int8_clf, gray_labels):
     from pydicom.data import get_testdata_file
 
     path = get_testdata_file("CT_small.dcm")
-    for clf in (float_clf, int8_clf):
-        _check(clf.predict(path), gray_labels, (128, 128))
+    _check(float_clf.predict(path), gray_labels, (128, 128))
+    _check(int8_clf.predict(path), gray_labels, (128, 128), quantized=True)
 
 
 def test_rgb_and_gray_arrays_on_both_model_kinds(gray_image, rgb_image, float_clf, rgb_clf, gray_labels, rgb_labels):
@@ -107,13 +109,25 @@ def test_cam_is_the_predicted_class_map_upsampled(gray_image, float_clf):
     assert (peak_row >= 45) == (row == 1) and (peak_col >= 60) == (col == 1)
 
 
-def test_int8_agrees_with_float32(gray_image, gray_image16, float_clf, int8_clf):
-    rng = np.random.default_rng(3)
-    images = [gray_image, 255 - gray_image, gray_image16, rng.integers(0, 256, (70, 70), dtype=np.uint8)]
+def test_the_fixture_model_is_a_real_classifier(float_clf):
+    """Guards the other checks against a vacuous model (constant 0.5 outputs)."""
+    images = synthetic_images(np.random.default_rng(11), 40, size=80)
+    predicted = [float_clf.predict(image).class_index for image in images]
+    assert np.mean(np.array(predicted) == toy_labels(images)) >= 0.7
+
+
+def test_int8_agrees_with_float32(gray_image, float_clf, int8_clf):
+    images = [gray_image, 255 - gray_image, *synthetic_images(np.random.default_rng(12), 14, size=80)[..., 0]]
+    confident = 0
     for image in images:
         reference, quantized = float_clf.predict(image), int8_clf.predict(image)
-        for label, p in reference.probabilities.items():
-            assert quantized.probabilities[label] == pytest.approx(p, abs=0.1)
+        p = reference.probabilities["pneumonia"]
+        if 0.2 < p < 0.8:  # near the decision boundary quantization may tip the label
+            continue
+        confident += 1
+        assert quantized.label == reference.label
+        assert quantized.probabilities["pneumonia"] == pytest.approx(p, abs=0.1)
+    assert confident >= 8
 
 
 def test_predict_batch(image_files, gray_image, float_clf):

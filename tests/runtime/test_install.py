@@ -41,4 +41,4 @@ def test_base_install_predicts_without_tensorflow(int8_model, tmp_path):
     assert report["backend"]["name"] == "ai-edge-litert" and report["variant"] == "int8"
     (prediction,) = report["predictions"]
     assert prediction["label"] in ("normal", "pneumonia")
-    assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=4 / 256)  # int8 softmax: steps of 1/256
