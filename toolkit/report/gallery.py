@@ -8,6 +8,7 @@ a third of the gallery), then correct cases alternating between classes, in test
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class Gallery:
     lesion_class: str | None
 
 
-def build_gallery(split, class_names: list[str], models: dict[str, "object"]) -> Gallery:
+def build_gallery(split, class_names: list[str], models: dict[str, Path]) -> Gallery:
     """`models`: variant name -> path of its `.tflite` (float32 first); `split`: the run's test split."""
     from medtk.runtime import Classifier
 

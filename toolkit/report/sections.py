@@ -78,7 +78,7 @@ def training_section(art: RunArtifacts, workdir: Path) -> Html:
         ("backbone", model.get("arch", "n/a")),
         ("input", f"{model.get('input_size', '?')} x {model.get('input_size', '?')} x {model.get('channels', '?')}"),
         ("initial weights", "none (trained from scratch)" if model.get("weights") == "none" else model.get("weights", "n/a")),
-        ("epochs (fine-tune / head)", f"{train.get('epochs', 'n/a')} / {train.get('head_epochs', 'n/a')}"),
+        ("epochs (fine-tune / head)", f"{train.get('epochs', 'n/a')} / {_head_epochs(train.get('head_epochs'))}"),
         ("batch size, learning rate", f"{train.get('batch_size', 'n/a')}, {train.get('learning_rate', 'n/a')}"),
         ("augmentation", "on" if (config.get("augment") or {}).get("enabled") else "off"),
     ]
@@ -99,6 +99,10 @@ def training_section(art: RunArtifacts, workdir: Path) -> Html:
         if history_plot(art.run.history, plot) else not_run("Training history (history.csv)", "medtk train")
     )
     return section("training", "Training", kv(facts), curves)
+
+
+def _head_epochs(value) -> str:
+    return "auto (3 with pretrained weights, 0 from scratch)" if value == -1 else str(value if value is not None else "n/a")
 
 
 def evaluation_section(art: RunArtifacts) -> Html:

@@ -1,0 +1,37 @@
+"""`medtk demo --quick`: the whole pipeline end to end through the CLI, ending in a report."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from medtk.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_the_report_and_says_where(tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--quick", "--out", str(out), "--max-auc-drop", "1"])
+    assert result.exit_code == 0, result.output
+    report = out / "report.html"
+    assert report.is_file()
+    assert f"report: {report.resolve()}" in result.stdout
+    for step in ("[1/5] train", "[2/5] eval", "[3/5] compress", "[4/5] bench", "[5/5] report"):
+        assert step in result.stdout
+    for artifact in ("model.keras", "metrics.json", "compress.json", "bench.json", "export/float32.tflite", "export/int8_pqat.tflite"):
+        assert (out / artifact).is_file(), artifact
+    html = report.read_text(encoding="utf-8")
+    assert '<span class="badge">PASSED</span>' in html and "int8_pqat" in html
+
+
+def test_an_existing_folder_is_never_overwritten_silently(tmp_path):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    result = runner.invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert result.exit_code == 2 and "folder exists and is not empty" in result.stderr
+    result = runner.invoke(app, ["demo", "--quick", "--out", str(out), "--force"])
+    assert result.exit_code == 2 and "replaces only a medtk run folder" in result.stderr
+    assert (out / "notes.txt").read_text() == "keep me"
