@@ -20,7 +20,16 @@ _LAZY = {
     "read_metadata": "medtk.runtime.metadata",
 }
 
-__all__ = ["Classifier", "Prediction", "overlay", "ModelMetadata", "read_metadata", "MedtkError", "ModelError", "RuntimeInputError"]
+__all__ = [
+    "Classifier",
+    "Prediction",
+    "overlay",
+    "ModelMetadata",
+    "read_metadata",
+    "MedtkError",
+    "ModelError",
+    "RuntimeInputError",
+]
 
 
 def __getattr__(name: str):

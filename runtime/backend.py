@@ -110,7 +110,9 @@ def _delegate_library(delegate: str) -> str | None:
         return GPU_DELEGATE_LIBRARY
     if Path(delegate).suffix in (".so", ".dylib", ".dll") and Path(delegate).is_file():
         return delegate
-    raise ConfigError(f"delegate={delegate!r} is not valid; expected one of {', '.join(DELEGATES)} or a delegate .so file")
+    raise ConfigError(
+        f"delegate={delegate!r} is not valid; expected one of {', '.join(DELEGATES)} or a delegate .so file"
+    )
 
 
 def _build(backend: Backend, model: bytes, name: str, threads: int, delegates: list | None):

@@ -109,9 +109,12 @@ class Classifier:
         batch = np.asarray(batch)
         expected = (self.input_size, self.input_size, self.channels)
         if batch.ndim != 4 or batch.shape[1:] != expected:
-            raise RuntimeInputError(f"prepared batch has shape {batch.shape}; expected (N, {', '.join(map(str, expected))})")
+            shape = ", ".join(map(str, expected))
+            raise RuntimeInputError(f"prepared batch has shape {batch.shape}; expected (N, {shape})")
         if batch.dtype != np.uint8 and batch.dtype.kind != "f":
-            raise RuntimeInputError(f"prepared batch has dtype {batch.dtype}; expected uint8 or float raw 0..255 pixels")
+            raise RuntimeInputError(
+                f"prepared batch has dtype {batch.dtype}; expected uint8 or float raw 0..255 pixels"
+            )
         outputs = [self._run(image) for image in batch]
         probs = np.stack([p for p, _ in outputs]) if outputs else np.zeros((0, len(self.labels)), np.float32)
         cams = np.stack([c for _, c in outputs]) if outputs else np.zeros((0, *self._io.cam.shape[1:]), np.float32)
@@ -154,7 +157,9 @@ def _checked_metadata(model: bytes, name: str, io: ModelIO) -> ModelMetadata:
             f"the model's tensor is {io.input_size}x{io.input_size}x{io.channels} {io.pixels.dtype.name}"
         )
     if len(metadata.labels) != io.num_classes:
-        raise ModelError(f"{name}: metadata has {len(metadata.labels)} labels, the model outputs {io.num_classes} classes")
+        raise ModelError(
+            f"{name}: metadata has {len(metadata.labels)} labels, the model outputs {io.num_classes} classes"
+        )
     if metadata.weights_sha256 and weights_sha256(model) != metadata.weights_sha256:
         raise ModelError(f"{name}: weights changed after export (sha256 differs from the one embedded at export)")
     return metadata

@@ -36,7 +36,8 @@ def images(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_table(models, images):
-    result = runner.invoke(app, ["predict", str(models["float32"]), str(images["a"]), str(images["c"]), "--threads", "1"])
+    args = ["predict", str(models["float32"]), str(images["a"]), str(images["c"]), "--threads", "1"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "ai-edge-litert" in lines[0] and "delegate cpu" in lines[0] and "1 threads" in lines[0]
@@ -73,7 +74,8 @@ def test_one_bad_image_is_reported_and_the_rest_run(models, images):
     assert [row["image"] for row in report["predictions"]] == [str(images["a"]), str(images["c"])]
     assert report["errors"][0]["image"] == str(images["bad"])
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("medtk: error:")]
-    assert error_lines == [f"medtk: error: {images['bad']}: not a readable image (corrupt, truncated or unsupported format)"]
+    expected = f"medtk: error: {images['bad']}: not a readable image (corrupt, truncated or unsupported format)"
+    assert error_lines == [expected]
 
 
 def test_missing_image_in_table_mode(models, images, tmp_path):
@@ -88,7 +90,8 @@ def test_bad_model_is_one_line_exit_1(images, tmp_path):
     fake.write_bytes(b"\x00" * 64)
     result = runner.invoke(app, ["predict", str(fake), str(images["a"])])
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines() == [f"medtk: error: {fake}: not a TFLite model (no 'TFL3' flatbuffer identifier)"]
+    expected = f"medtk: error: {fake}: not a TFLite model (no 'TFL3' flatbuffer identifier)"
+    assert result.stderr.strip().splitlines() == [expected]
 
 
 def test_model_without_metadata_warns_in_one_line(models, images):

@@ -109,7 +109,8 @@ def _tamper(model: bytes) -> bytes:
     from ai_edge_litert import schema_py_generated as schema
 
     root = schema.Model.GetRootAsModel(model, 0)
-    largest = max((root.Buffers(i).DataAsNumpy() for i in range(root.BuffersLength()) if root.Buffers(i).DataLength()), key=len)
+    buffers = [root.Buffers(i) for i in range(root.BuffersLength())]
+    largest = max((buffer.DataAsNumpy() for buffer in buffers if buffer.DataLength()), key=len)
     data = largest.tobytes()
     start = model.find(data[:256])
     if start < 0:

@@ -43,7 +43,8 @@ def test_overlay_blends_at_image_size():
     assert blended.shape == (30, 40, 3) and blended.dtype == np.uint8
     np.testing.assert_array_equal(overlay(gray, cam, alpha=0.0), np.dstack([gray] * 3))
     hot = overlay(gray, np.ones((30, 40), np.float32), alpha=1.0)
-    assert tuple(hot[0, 0]) == tuple(cv2.cvtColor(cv2.applyColorMap(np.uint8([[255]]), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)[0, 0])
+    top_colour = cv2.cvtColor(cv2.applyColorMap(np.uint8([[255]]), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)[0, 0]
+    assert tuple(hot[0, 0]) == tuple(top_colour)
 
 
 def test_overlay_accepts_paths_and_rgb(tmp_path):

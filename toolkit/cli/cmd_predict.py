@@ -93,7 +93,7 @@ def _table(labels: tuple[str, ...], rows: list[dict]) -> str:
     header = ["image", "label", *labels]
     lines = [[row["image"], row["label"], *(f"{row['probabilities'][label]:.4f}" for label in labels)] for row in rows]
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in [header, *lines])
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in [header, *lines])
 
 
 class _OverlayNames:
