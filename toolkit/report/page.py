@@ -64,8 +64,8 @@ figcaption { font-size:12px; color:var(--muted); margin-top:4px; }
 .case .head { font-size:13px; margin-bottom:6px; }
 .case .id { font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color:var(--muted); }
 .case .panels { display:flex; gap:8px; }
-.case figure { flex:1; text-align:center; }
-.case img { width:140px; height:140px; image-rendering:pixelated; }
+.case figure { flex:1 1 0; min-width:0; margin:0; text-align:center; }
+.case img { width:100%; max-width:150px; height:auto; image-rendering:pixelated; }
 .legend { font-size:13px; color:var(--muted); }
 code { font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:13px; background:#eef2f6;
   padding:1px 4px; border-radius:3px; }
