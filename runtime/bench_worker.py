@@ -153,8 +153,17 @@ def _since(start: float) -> float:
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process. Linux: VmHWM, which exec resets (ru_maxrss carries over from the
+    parent across fork + exec, so a worker started by a large TensorFlow process would report its peak)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
 def main(argv: list[str] | None = None) -> int:
