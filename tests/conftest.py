@@ -26,3 +26,19 @@ def pneumonia_npz() -> Path:
     path = shared_data_dir() / "pneumoniamnist.npz"
     assert path.is_file(), f"{path} is missing: set MEDTK_DATA_DIR to the folder holding pneumoniamnist.npz"
     return path
+
+
+@pytest.fixture(scope="session")
+def test_models(tmp_path_factory):
+    """Small real `.tflite` models (float32, int8, rgb, bare, tampered) built once per session."""
+    from tests.runtime.runtime_models import RuntimeModels, build_runtime_models
+
+    return RuntimeModels(**build_runtime_models(tmp_path_factory.mktemp("models")))
+
+
+@pytest.fixture(scope="session")
+def bench_models(tmp_path_factory) -> dict[str, Path]:
+    """Untrained MobileNetV2 32x32 float32 and int8 `.tflite` files for latency tests, built once."""
+    from tests.runtime.bench_models import build_bench_models
+
+    return build_bench_models(tmp_path_factory.mktemp("bench_models"))

@@ -6,12 +6,11 @@ from typer.testing import CliRunner
 
 from medtk.cli import app
 
-from tests.runtime.bench_models import build_bench_models
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return build_bench_models(tmp_path_factory.mktemp("bench_models"))["int8"]
+def model(bench_models):
+    return bench_models["int8"]
 
 
 def test_bench_prints_a_table_and_writes_json(tmp_path, model):

@@ -11,14 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from medtk.cli import app
-from tests.runtime.runtime_models import build_runtime_models
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
-    return build_runtime_models(tmp_path_factory.mktemp("cli_models"), names=("float32", "bare"))
+def models(test_models) -> dict[str, Path]:
+    return {"float32": test_models.float32, "bare": test_models.bare}
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from tests.runtime.runtime_models import GRAY_LABELS, RGB_LABELS, RuntimeModels, build_runtime_models
-
-
-@pytest.fixture(scope="session")
-def test_models(tmp_path_factory) -> RuntimeModels:
-    return RuntimeModels(**build_runtime_models(tmp_path_factory.mktemp("models")))
+from tests.runtime.runtime_models import GRAY_LABELS, RGB_LABELS
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from tests.runtime.bench_models import build_bench_models
 
 from medtk.devices import load_profile
 from medtk.errors import ConfigError, MedtkError, ModelError
@@ -17,8 +16,8 @@ FAST = BenchSettings(runs=5, warmup=1, threads=1)
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return build_bench_models(tmp_path_factory.mktemp("bench_models"))
+def models(bench_models):
+    return bench_models
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.runtime.bench_models import build_bench_models
 
 from medtk.errors import MedtkError
 from medtk.runtime.bench import BenchSettings, run_bench
@@ -75,8 +74,8 @@ def sshd(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return build_bench_models(tmp_path_factory.mktemp("bench_models"))["int8"]
+def model(bench_models):
+    return bench_models["int8"]
 
 
 def test_remote_bench_runs_over_ssh_and_is_labelled_remote(sshd, model):
