@@ -50,21 +50,23 @@ def test_image(run: Path, size: int, channels: int) -> np.ndarray:
     return prepare_input(test.load(0), size, channels)[None]
 
 
-def latency_ms(path: Path, image: np.ndarray, threads: int, runs: int) -> tuple[float, str]:
+def latency_ms(path: Path, image: np.ndarray, threads: int, runs: int) -> tuple[float, str, tuple[int, int]]:
+    """Median latency in ms, the backend in use, and the CAM grid (h, w)."""
     from medtk.runtime import Classifier
 
     classifier = Classifier(path, num_threads=threads)
     for _ in range(WARMUP):
-        classifier.predict_prepared(image)
+        _, cams = classifier.predict_prepared(image)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         classifier.predict_prepared(image)
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), f"{classifier.backend}, {classifier.delegate}"
+    return statistics.median(times), f"{classifier.backend}, {classifier.delegate}", cams.shape[1:3]
 
 
-def section(report: dict, latencies: dict, command: list[str], code: int, seconds: float, args, backend: str) -> str:
+def section(report: dict, latencies: dict, command: list[str], code: int, seconds: float, args, backend: str,
+            grid: tuple[int, int]) -> str:
     variants = {v["name"]: v for v in report["variants"]}
     reference = variants["float32"]
     float_size = reference["size_bytes"]
@@ -109,7 +111,8 @@ def section(report: dict, latencies: dict, command: list[str], code: int, second
         "Command:",
         "",
         f"    /work/venv/bin/python benchmarks/compress_pneumonia.py --run {args.run} --threads {args.threads} --runs {args.runs}",
-        f"    # = medtk {' '.join(command[3:])}   (exit {code}, {seconds / 60:.1f} min)",
+        f"    # = medtk {' '.join(command[3:])}   "
+        + (f"(exit {code}, {seconds / 60:.1f} min)" if seconds else "(compress.json of an earlier run; --skip-compress)"),
         "",
         *rows,
         "",
@@ -121,6 +124,9 @@ def section(report: dict, latencies: dict, command: list[str], code: int, second
         "Targets:",
         "",
         *targets,
+        "",
+        f"CAM agreement is against float32 for the class float32 predicts, on a {grid[0]}x{grid[1]} CAM grid"
+        + (" (so 'within 1 cell' is always true at this input size)." if max(grid) <= 2 else "."),
         "",
         f"Note: {report['note']} (compare the int8 and int8_pqat latency columns).",
         "",
@@ -172,11 +178,11 @@ def main() -> int:
 
     metadata = read_metadata(args.run / first["path"])
     image = test_image(args.run, metadata.input.size, metadata.input.channels)
-    latencies, backend = {}, ""
+    latencies, backend, grid = {}, "", (0, 0)
     for variant in report["variants"]:
-        latencies[variant["name"]], backend = latency_ms(args.run / variant["path"], image, args.threads, args.runs)
+        latencies[variant["name"]], backend, grid = latency_ms(args.run / variant["path"], image, args.threads, args.runs)
         print(f"{variant['name']}: p50 {latencies[variant['name']]:.2f} ms", flush=True)
-    text = section(report, latencies, command, code, seconds, args, backend)
+    text = section(report, latencies, command, code, seconds, args, backend, grid)
     write_section(text, args.results)
     print(text)
     return 0
