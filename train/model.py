@@ -25,6 +25,7 @@ PREPROCESS_NAME = "preprocess"
 HEAD_LAYERS = ("head_dropout", "cam", "gap", "probs")
 OUTPUT_NAMES = ("probs", "cam")
 
+SCRATCH_BATCHNORM_MOMENTUM = 0.9
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
@@ -101,12 +102,25 @@ def build_classifier(spec: ModelSpec):
         raise ConfigError(f"a classifier needs at least 2 classes, got {spec.num_classes}")
     pixels = k.Input(shape=(spec.input_size, spec.input_size, spec.channels), name=INPUT_NAME, dtype="float32")
     normalized = pixel_preprocess_layer()(mode=backbone.preprocessing, name=PREPROCESS_NAME)(pixels)
-    features = _build_backbone(backbone, normalized, spec.weights).output
+    backbone_model = _build_backbone(backbone, normalized, spec.weights)
+    if spec.weights in ("none", "", None):
+        _set_batchnorm_momentum(backbone_model, SCRATCH_BATCHNORM_MOMENTUM)
+    features = backbone_model.output
     dropped = k.layers.SpatialDropout2D(spec.dropout, name="head_dropout")(features)
     cam = k.layers.Conv2D(spec.num_classes, 1, name="cam")(dropped)
     logits = k.layers.GlobalAveragePooling2D(name="gap")(cam)
     probs = k.layers.Activation("softmax", dtype="float32", name="probs")(logits)
     return k.Model(pixels, [probs, cam], name=f"medtk_{spec.arch}")
+
+
+def _set_batchnorm_momentum(backbone_model, momentum: float) -> None:
+    """Keras applications use 0.99-0.999, tuned for long ImageNet schedules; from scratch on a few
+    thousand images the moving statistics then lag the weights and inference drifts from training
+    (MobileNetV2 predicted a constant after a short run). 0.9 is PyTorch's default."""
+    k = keras()
+    for layer in backbone_model.layers:
+        if isinstance(layer, k.layers.BatchNormalization):
+            layer.momentum = momentum
 
 
 def _build_backbone(backbone, normalized, weights: str):

@@ -38,6 +38,12 @@ def test_cam_is_the_classifier_per_cell(resnet):
     np.testing.assert_allclose(probs, softmax, atol=1e-5)
 
 
+def test_from_scratch_batchnorm_tracks_the_weights(resnet):
+    k = keras()
+    momenta = {l.momentum for l in resnet.layers if isinstance(l, k.layers.BatchNormalization)}
+    assert momenta == {0.9}
+
+
 def test_raw_pixels_are_normalized_inside_the_graph(resnet):
     """Gray 0..255 is copied to 3 channels and mean-subtracted (caffe) before the first conv."""
     k = keras()
@@ -85,6 +91,7 @@ def test_weights_file_loads_and_saved_model_round_trips(tmp_path):
     weights = tmp_path / "notop.h5"
     backbone.save_weights(weights)
     model = build_classifier(ModelSpec(input_size=32, weights=str(weights)))
+    assert model.get_layer("conv1_bn").momentum == 0.99  # pretrained: the application's own statistics speed
     np.testing.assert_array_equal(model.get_layer("conv1_conv").get_weights()[0], backbone.get_layer("conv1_conv").get_weights()[0])
     model.save(tmp_path / "model.keras")
     again = load_classifier(tmp_path / "model.keras")

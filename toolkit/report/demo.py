@@ -33,10 +33,10 @@ class DemoSettings:
     bench_warmup: int
 
 
-# ResNet50 from scratch at 96 px (a 3 x 3 CAM). Measured on synthetic (600 phantoms), 2 shared cores: val AUC
-# 0.93 after 10 epochs (0.5-0.73 before epoch 10: from scratch it needs them all); 16 min wall time at load 5-8.
+# ResNet50 from scratch at 96 px (a 3 x 3 CAM) on synthetic (600 phantoms): training alone took 1.8 min on
+# the idle 2-core machine, best val AUC 0.995, test AUC 0.980 / accuracy 0.95 (scratch BatchNorm momentum 0.9).
 DEMO = DemoSettings(data="synthetic", arch="resnet50", input_size=96, epochs=10, batch_size=16, augment=False,
-                    prune_epochs=1, qat_epochs=1, calibration=100, bench_runs=30, bench_warmup=3)
+                    prune_epochs=2, qat_epochs=1, calibration=100, bench_runs=30, bench_warmup=3)
 QUICK = DemoSettings(data="synthetic:120", arch="mobilenetv2", input_size=32, epochs=1, batch_size=16, augment=False,
                      prune_epochs=1, qat_epochs=1, calibration=16, bench_runs=5, bench_warmup=1)
 
