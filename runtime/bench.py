@@ -10,11 +10,9 @@ Where each number came from is explicit in every result (`where.mode`):
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,13 +204,6 @@ def comparison(results: list[dict]) -> list[dict]:
 
 def write_report(report: dict, path: Path) -> None:
     """Atomic: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(report, stream, indent=1)
-            stream.write("\n")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    from medtk.io import atomic_write_json
+
+    atomic_write_json(path, report)

@@ -20,7 +20,7 @@ from typing import Iterable
 import numpy as np
 
 from medtk.errors import ModelError, RuntimeInputError
-from medtk.runtime.backend import Backend, Placement, load_backend, make_interpreter
+from medtk.runtime.backend import Backend, load_backend, make_interpreter
 from medtk.runtime.cam import class_map
 from medtk.runtime.imaging import DEFAULT_MAX_PIXELS, prepare_input
 from medtk.runtime.inputs import from_tensor, load_image, to_tensor

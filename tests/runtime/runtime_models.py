@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from medtk.runtime.imaging import INTERPOLATION_RULE, PREPROCESSING_NOTE
-from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata, weights_sha256
+from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
 
 SIZE = 64
 GRAY_LABELS = ("normal", "pneumonia")
