@@ -34,6 +34,7 @@ class ModelConfig:
     channels: int = 0  # 0 = from the data (1 for grayscale, 3 for colour)
     dropout: float = 0.3
     weights: str = "none"  # "none", "imagenet" or a weights file
+    batchnorm_momentum: float = 0.0  # 0 = the backbone's own; 0.9 helps short runs from scratch
 
 
 @dataclass

@@ -25,7 +25,6 @@ PREPROCESS_NAME = "preprocess"
 HEAD_LAYERS = ("head_dropout", "cam", "gap", "probs")
 OUTPUT_NAMES = ("probs", "cam")
 
-SCRATCH_BATCHNORM_MOMENTUM = 0.9
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
@@ -39,6 +38,7 @@ class ModelSpec:
     num_classes: int = 2
     dropout: float = 0.3
     weights: str = "none"  # "none", "imagenet" or a path to a weights file
+    batchnorm_momentum: float = 0.0  # 0 = the Keras application's own (0.99 ResNet, 0.999 MobileNetV2)
 
 
 def _pixel_preprocess_class():
@@ -98,13 +98,15 @@ def build_classifier(spec: ModelSpec):
         raise ConfigError(f"--input-size {spec.input_size} is below {spec.arch}'s minimum of {backbone.min_input_size}")
     if spec.channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3, got {spec.channels}")
+    if not 0.0 <= spec.batchnorm_momentum < 1.0:
+        raise ConfigError(f"batchnorm_momentum must be in [0, 1), got {spec.batchnorm_momentum}")
     if spec.num_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {spec.num_classes}")
     pixels = k.Input(shape=(spec.input_size, spec.input_size, spec.channels), name=INPUT_NAME, dtype="float32")
     normalized = pixel_preprocess_layer()(mode=backbone.preprocessing, name=PREPROCESS_NAME)(pixels)
     backbone_model = _build_backbone(backbone, normalized, spec.weights)
-    if spec.weights in ("none", "", None):
-        _set_batchnorm_momentum(backbone_model, SCRATCH_BATCHNORM_MOMENTUM)
+    if spec.batchnorm_momentum:
+        _set_batchnorm_momentum(backbone_model, spec.batchnorm_momentum)
     features = backbone_model.output
     dropped = k.layers.SpatialDropout2D(spec.dropout, name="head_dropout")(features)
     cam = k.layers.Conv2D(spec.num_classes, 1, name="cam")(dropped)
@@ -114,9 +116,10 @@ def build_classifier(spec: ModelSpec):
 
 
 def _set_batchnorm_momentum(backbone_model, momentum: float) -> None:
-    """Keras applications use 0.99-0.999, tuned for long ImageNet schedules; from scratch on a few
-    thousand images the moving statistics then lag the weights and inference drifts from training
-    (MobileNetV2 predicted a constant after a short run). 0.9 is PyTorch's default."""
+    """Keras applications use 0.99-0.999, tuned for long ImageNet schedules. In a short run from scratch
+    the moving statistics then lag the weights and inference drifts from training (MobileNetV2
+    predicted a constant after a few dozen steps; the 10-epoch synthetic demo reached AUC 0.99 at
+    accuracy 0.77 with 0.99 and 0.95 with 0.9). 0.9 is PyTorch's default."""
     k = keras()
     for layer in backbone_model.layers:
         if isinstance(layer, k.layers.BatchNormalization):

@@ -99,6 +99,7 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
         num_classes=len(dataset.class_names),
         dropout=config.model.dropout,
         weights=config.model.weights,
+        batchnorm_momentum=config.model.batchnorm_momentum,
     )
     placement = choose_placement(config.train.strategy, config.train.mixed_precision, config.train.xla)
     print(f"decoding {sum(len(s) for s in dataset.splits.values())} images at {spec.input_size}px", file=sys.stderr)

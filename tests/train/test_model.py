@@ -38,10 +38,12 @@ def test_cam_is_the_classifier_per_cell(resnet):
     np.testing.assert_allclose(probs, softmax, atol=1e-5)
 
 
-def test_from_scratch_batchnorm_tracks_the_weights(resnet):
+def test_batchnorm_momentum_is_the_backbones_unless_set(resnet):
     k = keras()
     momenta = {l.momentum for l in resnet.layers if isinstance(l, k.layers.BatchNormalization)}
-    assert momenta == {0.9}
+    assert momenta == {0.99}
+    fast = build_classifier(ModelSpec(arch="mobilenetv2", input_size=32, batchnorm_momentum=0.9))
+    assert {l.momentum for l in fast.layers if isinstance(l, k.layers.BatchNormalization)} == {0.9}
 
 
 def test_raw_pixels_are_normalized_inside_the_graph(resnet):

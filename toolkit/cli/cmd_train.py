@@ -20,6 +20,7 @@ def train(
     fine_tune_lr: Annotated[Optional[float], typer.Option("--fine-tune-lr", help="Learning rate of phase two.")] = None,
     fine_tune_at: Annotated[Optional[str], typer.Option("--fine-tune-at", help="First backbone layer (name or index) unfrozen in phase two.")] = None,
     weights: Annotated[Optional[str], typer.Option("--weights", help="none, imagenet, or a weights FILE.")] = None,
+    batchnorm_momentum: Annotated[Optional[float], typer.Option("--batchnorm-momentum", help="BatchNorm moving-average momentum (0 = the backbone's own; 0.9 for short runs from scratch).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Spec file (TOML) with [data] [model] [augment] [train].")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for the split, initialisation and augmentation.")] = None,
     subset: Annotated[Optional[int], typer.Option("--subset", help="Use at most N images per split (smoke runs).")] = None,
@@ -38,7 +39,7 @@ def train(
 
     overrides = {
         "data": {"src": data, "seed": seed, "subset": subset},
-        "model": {"arch": arch, "input_size": input_size, "weights": weights},
+        "model": {"arch": arch, "input_size": input_size, "weights": weights, "batchnorm_momentum": batchnorm_momentum},
         "augment": {"enabled": augment, "horizontal_flip": flip, "vertical_flip": flip},
         "train": {
             "epochs": epochs, "head_epochs": head_epochs, "batch_size": batch_size, "learning_rate": learning_rate,
