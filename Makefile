@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 # The whole pipeline on the embedded synthetic data: train -> eval -> compress -> bench -> report.
 demo: install
-	$(VENV)/bin/medtk demo --out runs/demo
+	$(VENV)/bin/medtk demo --out runs/demo --force
 
 # Quick tier and the marked end-to-end checks; tests that need Chromium or sshd get them first.
 test: install system-deps
