@@ -1,0 +1,37 @@
+"""int8 conversion keeps the raw-uint8 interface and a float softmax (probabilities keep resolution)."""
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_litert.interpreter import Interpreter
+
+from medtk.compress.convert import convert
+from medtk.train.model import ModelSpec, build_classifier
+
+
+def _ops(model: bytes) -> list[int]:
+    root = schema.Model.GetRootAsModel(model, 0)
+    graph = root.Subgraphs(0)
+    codes = [root.OperatorCodes(graph.Operators(i).OpcodeIndex()) for i in range(graph.OperatorsLength())]
+    return [max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) for code in codes]
+
+
+def test_int8_has_uint8_pixels_and_a_float_softmax():
+    model = build_classifier(ModelSpec(arch="mobilenetv2", input_size=32, channels=1, num_classes=2))
+    rng = np.random.default_rng(0)
+    calibration = [rng.integers(0, 256, (32, 32, 1)).astype(np.uint8) for _ in range(8)]
+    tflite = convert(model, "int8", calibration)
+    interpreter = Interpreter(model_content=tflite)
+    (pixels,) = interpreter.get_input_details()
+    assert pixels["dtype"] == np.uint8 and pixels["quantization"] == (1.0, 0)
+    runner = interpreter.get_signature_runner()
+    out = runner(pixels=calibration[0][None])
+    assert set(out) == {"probs", "cam"} and out["probs"].dtype == np.float32
+    ops = _ops(tflite)
+    softmax = schema.BuiltinOperator.SOFTMAX
+    assert softmax in ops and schema.BuiltinOperator.DEQUANTIZE in ops
+    root = schema.Model.GetRootAsModel(tflite, 0)
+    graph = root.Subgraphs(0)
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        if _ops(tflite)[i] == softmax:
+            assert graph.Tensors(op.Inputs(0)).Type() == schema.TensorType.FLOAT32
