@@ -2,7 +2,8 @@
 
 Every variant keeps the deployable-model contract (DESIGN.md): raw-pixel input named `pixels`
 (`uint8` for int8, `float32` otherwise), outputs `probs` and `cam` addressed by signature name, float
-outputs (the runtime dequantizes anyway, but float outputs keep the CAM's range intact).
+outputs (the runtime dequantizes anyway, but float outputs keep the CAM's range intact). int8 keeps
+only its final softmax in float, so probabilities are not cut to 1/256 steps.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def _dynamic(model, calibration):
 
 
 def _int8(model, calibration):
-    """Full integer: every op int8, uint8 raw-pixel input, float outputs."""
+    """The full-integer converter (uint8 raw-pixel input, float outputs); `convert` runs it through
+    `_int8_float_softmax` so the final softmax stays float."""
     tf = tensorflow()
     if calibration is None:
         raise DataError("int8 conversion needs calibration images; the calibration set is empty")
