@@ -87,7 +87,7 @@ class Classifier:
         pixels = load_image(image, self.max_pixels)
         prepared = prepare_input(pixels, self.input_size, self.channels)
         probs, raw_cam = self._run(prepared)
-        index = int(np.argmax(probs))
+        index, threshold, positive = self.decide(probs)
         height, width = pixels.shape[:2]
         return Prediction(
             label=self.labels[index],
@@ -96,7 +96,25 @@ class Classifier:
             cam=class_map(raw_cam, index, height, width),
             raw_cam=raw_cam,
             source="array" if isinstance(image, np.ndarray) else str(image),
+            threshold=threshold,
+            positive=positive,
         )
+
+    def decide(self, probs: np.ndarray) -> tuple[int, float | None, bool | None]:
+        """(class index, threshold, positive) for one probability vector.
+
+        A binary model with an operating point decides by its threshold on the positive class's
+        probability (chosen on validation data at export); otherwise the highest probability wins.
+        """
+        positive_index = self.metadata.positive_index
+        point = self.metadata.operating_point
+        if positive_index is None:
+            return int(np.argmax(probs)), None, None
+        if point is None:
+            index = int(np.argmax(probs))
+            return index, None, index == positive_index
+        positive = bool(probs[positive_index] >= point.threshold)
+        return (positive_index if positive else 1 - positive_index), point.threshold, positive
 
     def predict_batch(self, images: Iterable[ImageSource]) -> list[Prediction]:
         return [self.predict(image) for image in images]

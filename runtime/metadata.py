@@ -18,7 +18,7 @@ import numpy as np
 from medtk.errors import ModelError
 
 METADATA_NAME = "medtk"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: positive_class, operating_point, calibration (version 1 files still read)
 TFLITE_IDENTIFIER = b"TFL3"
 
 
@@ -30,6 +30,14 @@ class ModelInput:
     value_range: tuple[float, float] = (0.0, 255.0)
     interpolation: str = "area-down/linear-up"
     preprocessing: str = ""
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The decision rule of a binary model: `positive_class` when its probability >= `threshold`."""
+
+    rule: str  # how the threshold was chosen on validation data, e.g. "sensitivity:0.95"
+    threshold: float
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,9 @@ class ModelMetadata:
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
+    positive_class: str | None = None  # binary models: the finding class every sensitivity is about
+    operating_point: OperatingPoint | None = None  # binary models: None = argmax
+    calibration: dict[str, float] = field(default_factory=dict)  # {"temperature": T} folded into the graph
     schema_version: int = SCHEMA_VERSION
     format: str = "medtk-model"
 
@@ -70,7 +81,17 @@ class ModelMetadata:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["labels"] = tuple(data["labels"])
         fields["input"] = ModelInput(**inp)
+        if data.get("operating_point") is not None:
+            point = data["operating_point"]
+            fields["operating_point"] = OperatingPoint(rule=str(point["rule"]), threshold=float(point["threshold"]))
         return cls(**fields)
+
+    @property
+    def positive_index(self) -> int | None:
+        """Index of the positive class for a binary model that names one."""
+        if len(self.labels) != 2 or self.positive_class not in self.labels:
+            return None
+        return self.labels.index(self.positive_class)
 
 
 def _schema():

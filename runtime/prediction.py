@@ -22,6 +22,9 @@ class Prediction:
     cam: np.ndarray = field(repr=False)
     raw_cam: np.ndarray = field(repr=False)
     source: str = "array"
+    threshold: float | None = None  # binary models with an operating point: the positive class's threshold
+    positive: bool | None = None  # binary models: is the finding (the positive class) present?
+    warnings: tuple[str, ...] = ()  # input that differs from what the model was trained on, etc.
 
     def __post_init__(self) -> None:
         self.cam.setflags(write=False)
@@ -34,5 +37,8 @@ class Prediction:
             "label": self.label,
             "class_index": self.class_index,
             "probabilities": dict(self.probabilities),
+            "threshold": self.threshold,
+            "positive": self.positive,
+            "warnings": list(self.warnings),
             "cam_shape": list(self.cam.shape),
         }

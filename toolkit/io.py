@@ -37,4 +37,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Strict JSON: a NaN or infinity anywhere is a ValueError naming its key, before anything is written."""
+    from medtk.jsondoc import check_finite
+
+    check_finite(data, Path(path).name)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
