@@ -145,7 +145,8 @@ def _degenerate(rule: OperatingRule, y: np.ndarray, s: np.ndarray, missing: str)
     return _point(rule, y, s, threshold, met=False, note=note)
 
 
-def _point(rule: OperatingRule, y: np.ndarray, s: np.ndarray, threshold: float, met: bool, note: str = "") -> OperatingPoint:
+def _point(rule: OperatingRule, y: np.ndarray, s: np.ndarray, threshold: float, met: bool,
+           note: str = "") -> OperatingPoint:
     c = at_threshold(y, s, threshold)
     return OperatingPoint(
         rule=str(rule), threshold=threshold, sensitivity=c.sensitivity, specificity=c.specificity,
