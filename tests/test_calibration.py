@@ -27,7 +27,8 @@ def real():
 
 def test_nll_is_sklearns_log_loss(real):
     logits, labels = real["val"]
-    assert math.isclose(negative_log_likelihood(logits, labels, 2.0), log_loss(labels, softmax(logits, 2.0)), rel_tol=1e-9)
+    expected = log_loss(labels, softmax(logits, 2.0))
+    assert math.isclose(negative_log_likelihood(logits, labels, 2.0), expected, rel_tol=1e-9)
 
 
 def test_fitted_temperature_minimises_validation_nll(real):
