@@ -7,6 +7,7 @@ from medtk.cli.cmd_devices import devices
 from medtk.cli.cmd_eval import eval_run
 from medtk.cli.cmd_predict import predict
 from medtk.cli.cmd_report import report
+from medtk.cli.cmd_serve import serve
 from medtk.cli.cmd_train import train
 
 COMMANDS = {
@@ -17,5 +18,6 @@ COMMANDS = {
     "compress": compress,
     "predict": predict,
     "report": report,
+    "serve": serve,
     "demo": demo,
 }

@@ -1,0 +1,148 @@
+"""The HTTP API (FastAPI, served by uvicorn): predict, model card, health, Prometheus metrics.
+
+    POST /v1/predict[?cam=1]   raw image body (image/png, image/jpeg, image/tiff, application/dicom)
+                               -> {label, probabilities, threshold, positive, ..., cam_overlay_png?}
+    GET  /v1/model             labels, input, operating point, metrics at export, versions
+    GET  /healthz              200 {"status": "ready"} when the node takes work, else 503
+    GET  /metrics              Prometheus text
+
+The body is read in chunks up to --max-body-bytes (413 beyond), a queue slot is reserved before
+it is read (503 + Retry-After when none is free), and inference runs on the node's workers, never
+on the event loop. With --token-file every endpoint but /healthz needs `Authorization: Bearer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from medtk.errors import MedtkError
+from medtk.runtime.serve.metrics import Metrics
+from medtk.runtime.serve.processor import CONTENT_TYPES
+from medtk.runtime.serve.work import QueueFull
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = "1"
+
+
+class Service(Protocol):
+    """What the HTTP layer needs from the node."""
+
+    metrics: Metrics
+    max_body_bytes: int
+    token: str | None
+
+    @property
+    def ready(self) -> bool: ...
+
+    def model_card(self) -> dict[str, Any]: ...
+
+    def reserve(self) -> None: ...  # raises QueueFull
+
+    def release(self) -> None: ...
+
+    def submit_predict(self, data: bytes, content_type: str, cam: bool) -> Future: ...
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(title="medtk serve", docs_url=None, redoc_url=None, openapi_url=None)
+    requests = service.metrics.http_requests
+
+    def answer(endpoint: str, code: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+        requests.labels(endpoint, str(code)).inc()
+        return JSONResponse(body, status_code=code, headers=headers)
+
+    def refused(endpoint: str, request: Request) -> JSONResponse | None:
+        if service.token is None:
+            return None
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {service.token}"
+        if hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8")):
+            return None
+        return answer(endpoint, 401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        if service.ready:
+            return answer("/healthz", 200, {"status": "ready"})
+        return answer("/healthz", 503, {"status": "not ready"})
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        if (denied := refused("/metrics", request)) is not None:
+            return denied
+        requests.labels("/metrics", "200").inc()
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/v1/model")
+    async def model(request: Request) -> JSONResponse:
+        if (denied := refused("/v1/model", request)) is not None:
+            return denied
+        return answer("/v1/model", 200, service.model_card())
+
+    @app.post("/v1/predict")
+    async def predict(request: Request, cam: bool = False) -> JSONResponse:
+        endpoint = "/v1/predict"
+        if (denied := refused(endpoint, request)) is not None:
+            return denied
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in CONTENT_TYPES:
+            return answer(endpoint, 415, {"error": f"Content-Type {content_type!r} is not one of {sorted(CONTENT_TYPES)}"})
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > service.max_body_bytes:
+            return answer(endpoint, 413, {"error": f"body over the limit of {service.max_body_bytes} bytes"})
+        if not service.ready:
+            return answer(endpoint, 503, {"error": "not ready"}, {"Retry-After": RETRY_AFTER_SECONDS})
+        try:
+            service.reserve()
+        except QueueFull as full:
+            service.metrics.errors.labels("queue_full").inc()
+            return answer(endpoint, 503, {"error": str(full)}, {"Retry-After": RETRY_AFTER_SECONDS})
+        started = time.time()
+        try:
+            data = await _read_body(request, service.max_body_bytes)
+        except _TooLarge:
+            service.release()
+            return answer(endpoint, 413, {"error": f"body over the limit of {service.max_body_bytes} bytes"})
+        except Exception:  # the client went away mid-body
+            service.release()
+            raise
+        if not data:
+            service.release()
+            return answer(endpoint, 400, {"error": "empty body; send the image file as the request body"})
+        try:
+            result = await asyncio.wrap_future(service.submit_predict(data, content_type, cam))
+        except MedtkError as error:
+            service.metrics.images.labels("http", "error").inc()
+            return answer(endpoint, 400, {"error": str(error)})
+        except Exception as error:
+            service.metrics.errors.labels("http").inc()
+            log.exception("HTTP prediction failed")
+            return answer(endpoint, 500, {"error": f"internal error ({type(error).__name__})"})
+        service.metrics.images.labels("http", "ok").inc()
+        service.metrics.latency.labels("http").observe(time.time() - started)
+        return answer(endpoint, 200, result)
+
+    return app
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,241 @@
+"""`ServeNode`: the model, the spool, the workers, the Storage SCP, the forwarders and the HTTP server.
+
+Start order makes "ready" true: the model loads and is checked, the spool is opened and what an
+earlier run acknowledged but did not process is queued again, workers and forwarders start, then
+the listeners open. Stop order is the reverse; queued instances stay in the spool for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import asdict
+from typing import Any
+
+from medtk.errors import ConfigError
+from medtk.runtime.serve.config import ServeConfig
+from medtk.runtime.serve.forwarder import Forwarder
+from medtk.runtime.serve.identity import ModelIdentity
+from medtk.runtime.serve.metrics import Metrics
+from medtk.runtime.serve.processor import Processor
+from medtk.runtime.serve.rules import load_rules
+from medtk.runtime.serve.scp import OUT_OF_RESOURCES, SUCCESS, StorageSCP
+from medtk.runtime.serve.spool import Spool, SpoolItem
+from medtk.runtime.serve.uids import SC_SERIES_NUMBER, SR_SERIES_NUMBER
+from medtk.runtime.serve.work import QueueFull, WorkQueue
+
+log = logging.getLogger(__name__)
+
+QUIET_LOGGERS = ("pynetdicom", "highdicom", "uvicorn.access")  # chatty at INFO, may echo identifiers
+
+
+class ServeNode:
+    def __init__(self, config: ServeConfig) -> None:
+        from medtk import __version__
+        from medtk.runtime.classifier import Classifier
+
+        self.config = config.validate()
+        self.token = config.token()
+        self.max_body_bytes = config.max_body_bytes
+        self.software_version = f"medtk {__version__}"
+        rules = load_rules(config.rules_file)
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self.classifier = Classifier(config.model, num_threads=config.threads, max_pixels=config.max_pixels)
+        self.model = ModelIdentity.from_model(config.model, self.classifier.metadata)
+        self.metrics = Metrics()
+        self.spool = Spool(config.spool, [d.slug for d in config.forward])
+        self.queue = WorkQueue(config.queue_size, config.workers)
+        self.metrics.track_queue(lambda: self.queue.depth, config.queue_size)
+        self.forwarders = [
+            Forwarder(d, self.spool, self.metrics, config.ae_title, config.retry_initial_seconds,
+                      config.retry_max_seconds)
+            for d in config.forward
+        ]
+        self.processor = Processor(
+            classifier=self.classifier, model=self.model, spool=self.spool, metrics=self.metrics,
+            software_version=self.software_version, max_pixels=config.max_pixels, sc_max_side=config.sc_max_side,
+            on_results=self._wake_forwarders,
+        )
+        self.scp = None
+        if config.dicom_port is not None:
+            self.scp = StorageSCP(
+                ae_title=config.ae_title, host=config.host, port=config.dicom_port, rules=rules, admit=self.admit,
+                max_pixels=config.max_pixels, count_status=lambda s: self.metrics.c_store.labels(f"0x{s:04X}").inc(),
+                allow_ae=config.allow_ae, max_associations=config.max_associations,
+                ssl_context=self._ssl_context(), ignore=self._is_own_result,
+            )
+        self._http = None
+        self._http_thread: threading.Thread | None = None
+        self.http_port: int | None = None
+        self._ready = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> "ServeNode":
+        recovered = self.spool.waiting()
+        for item in recovered:
+            self.queue.submit_recovered(self._instance_job(item, time.time()))
+        if recovered:
+            log.info("recovered %d acknowledged instance(s) from the spool", len(recovered))
+        self.queue.start()
+        for forwarder in self.forwarders:
+            forwarder.start()
+        if self.scp is not None:
+            self.scp.start()
+        if self.config.http_port is not None:
+            self._start_http()
+        self._ready = True
+        log.info("medtk serve ready: model %s %s (%s), backend %s", self.model.name, self.model.version,
+                 self.model.variant, self.classifier.backend)
+        return self
+
+    def stop(self) -> None:
+        self._ready = False
+        if self._http is not None:
+            self._http.should_exit = True
+            if self._http_thread is not None:
+                self._http_thread.join(10)
+        if self.scp is not None:
+            self.scp.stop()
+        self.queue.stop()
+        for forwarder in self.forwarders:
+            forwarder.stop()
+        log.info("medtk serve stopped")
+
+    def __enter__(self) -> "ServeNode":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def dicom_port(self) -> int | None:
+        return self.scp.port if self.scp is not None else None
+
+    # -- work ---------------------------------------------------------------------------------------
+    def admit(self, sop_instance_uid: str, data: bytes) -> int:
+        """Reserve a slot, spool durably, queue; the C-STORE status to answer."""
+        if self.spool.free_bytes() < self.config.min_free_bytes:
+            self.metrics.errors.labels("disk_low").inc()
+            return OUT_OF_RESOURCES
+        try:
+            self.queue.reserve()
+        except QueueFull:
+            self.metrics.errors.labels("queue_full").inc()
+            return OUT_OF_RESOURCES
+        try:
+            item = self.spool.admit(sop_instance_uid, data)
+        except OSError as error:
+            self.queue.release()
+            self.metrics.errors.labels("spool").inc()
+            log.error("cannot spool an instance (%s)", error.strerror or type(error).__name__)
+            return OUT_OF_RESOURCES
+        self.queue.submit(self._instance_job(item, time.time()))
+        return SUCCESS
+
+    def _instance_job(self, item: SpoolItem, admitted: float):
+        return lambda: self.processor.process_instance(item, admitted)
+
+    def reserve(self) -> None:
+        self.queue.reserve()
+
+    def release(self) -> None:
+        self.queue.release()
+
+    def submit_predict(self, data: bytes, content_type: str, cam: bool) -> Future:
+        """Queue an HTTP prediction whose slot `reserve` took; the future holds the JSON answer."""
+        future: Future = Future()
+
+        def job() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(self.processor.predict_bytes(data, content_type, cam))
+            except BaseException as error:  # delivered to the request, which maps it to a status
+                future.set_exception(error)
+
+        self.queue.submit(job)
+        return future
+
+    def _wake_forwarders(self) -> None:
+        for forwarder in self.forwarders:
+            forwarder.notify()
+
+    def _is_own_result(self, dataset: Any) -> bool:
+        """This node's SR/SC coming back (a destination that forwards to us) is never processed again."""
+        return dataset.get("Manufacturer") == "medtk" and dataset.get("SeriesNumber") in (SR_SERIES_NUMBER,
+                                                                                          SC_SERIES_NUMBER)
+
+    # -- descriptions -------------------------------------------------------------------------------
+    def model_card(self) -> dict[str, Any]:
+        metadata = self.classifier.metadata
+        point = metadata.operating_point
+        return {
+            "name": self.model.name,
+            "model_version": metadata.model_version,
+            "variant": metadata.variant,
+            "labels": list(metadata.labels),
+            "positive_class": self.model.positive_class,
+            "operating_point": asdict(point) if point is not None else None,
+            "calibration": dict(metadata.calibration),
+            "input": asdict(metadata.input),
+            "metrics": metadata.metrics,
+            "intended_use": metadata.intended_use,
+            "weights_sha256": self.model.weights_sha256,
+            "file_sha256": self.model.file_sha256,
+            "versions": {
+                "medtk": self.software_version.split()[-1],
+                "metadata_schema": metadata.schema_version,
+                "backend": {"name": self.classifier.backend.name, "version": self.classifier.backend.version},
+            },
+            "threads": self.classifier.num_threads,
+            "notice": "UNVERIFIED AI output - NOT FOR DIAGNOSTIC USE",
+        }
+
+    # -- transport ----------------------------------------------------------------------------------
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.config.tls_cert is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(str(self.config.tls_cert), str(self.config.tls_key))
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError(f"--tls-cert/--tls-key: cannot load ({error})") from None
+        return context
+
+    def _start_http(self) -> None:
+        import socket
+
+        import uvicorn
+
+        from medtk.runtime.serve.http import create_app
+
+        tls = {}
+        if self.config.tls_cert is not None:
+            tls = {"ssl_certfile": str(self.config.tls_cert), "ssl_keyfile": str(self.config.tls_key)}
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.config.host, self.config.http_port))
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self), log_level="warning", access_log=False, lifespan="off",
+            limit_concurrency=self.config.max_http_connections, timeout_keep_alive=5, **tls,
+        )
+        self._http = uvicorn.Server(config)
+        self._http_thread = threading.Thread(target=self._http.run, kwargs={"sockets": [sock]},
+                                             name="medtk-serve-http", daemon=True)
+        self._http_thread.start()
+        deadline = time.monotonic() + 10
+        while not self._http.started and self._http_thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not self._http.started:
+            raise ConfigError(f"HTTP server did not start on {self.config.host}:{self.http_port}")
+        log.info("HTTP listening on %s://%s:%d", "https" if tls else "http", self.config.host, self.http_port)

@@ -1,0 +1,157 @@
+"""What a worker does with one image: run the model, build the results, commit them to the spool.
+
+DICOM instances come from the spool (acknowledged, durable); HTTP images come from a request body and
+only get JSON back. Decoding is the runtime's own (`load_image`), so the node sees exactly the pixels
+`medtk predict` would. Nothing here logs patient data: instances are named by `uid_tag`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+
+from medtk.errors import RuntimeInputError
+from medtk.runtime.cam import overlay
+from medtk.runtime.inputs import load_image
+from medtk.runtime.serve.identity import ModelIdentity
+from medtk.runtime.serve.metrics import Metrics
+from medtk.runtime.serve.sc import annotate, build_sc
+from medtk.runtime.serve.spool import Spool, SpoolItem
+from medtk.runtime.serve.sr import build_sr
+from medtk.runtime.serve.uids import uid_tag
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif", "application/dicom": ".dcm"}
+
+
+@dataclass
+class Processor:
+    classifier: Any  # medtk.runtime.Classifier
+    model: ModelIdentity
+    spool: Spool
+    metrics: Metrics
+    software_version: str
+    max_pixels: int
+    sc_max_side: int
+    on_results: Callable[[], None] = lambda: None  # wakes the forwarders
+
+    def __post_init__(self) -> None:
+        self.scratch = self.spool.root / "http"
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        for stale in self.scratch.iterdir():
+            stale.unlink(missing_ok=True)
+
+    # -- DICOM ---------------------------------------------------------------------------------------
+    def process_instance(self, item: SpoolItem, admitted: float) -> None:
+        """Predict on one spooled instance and commit its SR and SC; a failure parks it in failed/."""
+        import pydicom
+
+        if not item.path.exists():  # a resend replaced it and an earlier job already handled it
+            return
+        try:
+            source = pydicom.dcmread(item.path, stop_before_pixels=True)
+            tag = uid_tag(str(source.SOPInstanceUID))
+            started = time.perf_counter()
+            pixels = load_image(item.path, self.max_pixels)
+            prediction = self.classifier.predict(pixels)
+            self.metrics.inference.observe(time.perf_counter() - started)
+            picture = annotate(overlay(pixels, prediction.cam), prediction, self.model, self.sc_max_side)
+            results = [build_sr(source, prediction, self.model, self.software_version),
+                       build_sc(source, picture, self.model, self.software_version)]
+            self.spool.commit(item, {str(ds.SOPInstanceUID): _encode(ds) for ds in results})
+        except Exception as error:  # any failure of one instance must not stop the node
+            log.warning("instance %s failed: %s", item.key[:12], _loggable(error))
+            self.metrics.errors.labels("process").inc()
+            self.metrics.images.labels("dicom", "error").inc()
+            self.spool.fail(item, f"{type(error).__name__}: {error}")  # beside the instance, not in the log
+            return
+        self.metrics.images.labels("dicom", "ok").inc()
+        self.metrics.latency.labels("dicom").observe(time.time() - admitted)
+        log.info("instance %s: %s (p=%.3f)", tag, prediction.label, max(prediction.probabilities.values()))
+        self.on_results()
+
+    # -- HTTP ----------------------------------------------------------------------------------------
+    def predict_bytes(self, data: bytes, content_type: str, cam: bool) -> dict[str, Any]:
+        """One HTTP image -> the JSON answer (with the CAM overlay as base64 PNG when asked)."""
+        suffix = CONTENT_TYPES[content_type]
+        check_dimensions(data, suffix, self.max_pixels)
+        started = time.perf_counter()
+        handle, name = tempfile.mkstemp(dir=self.scratch, suffix=suffix)
+        path = Path(name)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            pixels = load_image(path, self.max_pixels)
+        finally:
+            path.unlink(missing_ok=True)
+        prediction = self.classifier.predict(pixels)
+        self.metrics.inference.observe(time.perf_counter() - started)
+        answer = {
+            "label": prediction.label,
+            "class_index": prediction.class_index,
+            "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
+            "threshold": prediction.threshold,
+            "positive": prediction.positive,
+            "positive_class": self.model.positive_class,
+            "warnings": list(prediction.warnings),
+            "model": {"name": self.model.name, "version": self.model.version,
+                      "weights_sha256": self.model.weights_sha256},
+        }
+        if cam:
+            ok, png = cv2.imencode(".png", cv2.cvtColor(overlay(pixels, prediction.cam), cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise RuntimeInputError("cannot encode the CAM overlay as PNG")
+            answer["cam_overlay_png"] = base64.b64encode(png.tobytes()).decode("ascii")
+        return answer
+
+
+def check_dimensions(data: bytes, suffix: str, max_pixels: int) -> None:
+    """Refuse an image whose header declares more pixels than allowed, before decoding it."""
+    if suffix == ".dcm":
+        import pydicom
+
+        try:
+            with warnings.catch_warnings():  # pydicom warns about each oddity of a malformed upload
+                warnings.simplefilter("ignore")
+                header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+        except Exception as error:
+            raise RuntimeInputError(f"not a readable DICOM file ({type(error).__name__})") from None
+        rows, columns = int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0)
+        frames = int(header.get("NumberOfFrames", 1) or 1)
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        Image.MAX_IMAGE_PIXELS = None  # our own limit below applies; PIL's would only warn
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                columns, rows = image.size
+                frames = getattr(image, "n_frames", 1)
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise RuntimeInputError(f"not a readable image ({type(error).__name__})") from None
+    if rows * columns * max(frames, 1) > max_pixels:
+        raise RuntimeInputError(f"{columns}x{rows}x{frames} pixels is over the limit of {max_pixels}")
+
+
+def _encode(dataset: Any) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _loggable(error: Exception) -> str:
+    """A reason safe for logs: medtk's own messages name no patient data; others only by their type."""
+    if isinstance(error, RuntimeInputError):
+        return str(error).splitlines()[0][:300] if str(error) else "RuntimeInputError"
+    return f"{type(error).__name__} (details in the spool's failed/ folder)"
+

@@ -1,0 +1,96 @@
+"""The Secondary Capture of one prediction: the image with the CAM overlay and a burned-in notice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from medtk.runtime.prediction import Prediction
+from medtk.runtime.serve.identity import ModelIdentity
+from medtk.runtime.serve.sr import MANUFACTURER, NOTICE
+from medtk.runtime.serve.uids import SC_SERIES_NUMBER, result_uid, series_uid
+
+
+def annotate(overlay_rgb: np.ndarray, prediction: Prediction, model: ModelIdentity, max_side: int) -> np.ndarray:
+    """Downscale to at most `max_side` and burn in the finding and the notice (top-left, white on black)."""
+    height, width = overlay_rgb.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    image = overlay_rgb
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = cv2.resize(overlay_rgb, size, interpolation=cv2.INTER_AREA)
+    image = np.ascontiguousarray(image)
+    scored = model.scored_class(prediction.label)
+    lines = [f"{prediction.label}  p({scored})={prediction.probabilities[scored]:.3f}", f"AI - {NOTICE}"]
+    font_scale = max(0.3, image.shape[1] / 900)
+    thickness = max(1, round(font_scale * 1.5))
+    y = 0
+    for line in lines:
+        (text_width, text_height), baseline = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+        y += text_height + baseline + 2
+        cv2.rectangle(image, (0, y - text_height - baseline - 2), (text_width + 4, y + 2), (0, 0, 0), -1)
+        cv2.putText(image, line, (2, y - baseline // 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255),
+                    thickness, cv2.LINE_AA)
+    return image
+
+
+def build_sc(source: Any, pixels_rgb: np.ndarray, model: ModelIdentity, software_version: str) -> Any:
+    """A Secondary Capture in the source's study, a series of its own, UIDs derived from the source."""
+    import highdicom as hd
+
+    orientation = patient_orientation(source)
+    sc = hd.sc.SCImage.from_ref_dataset(
+        ref_dataset=source,
+        pixel_array=pixels_rgb,
+        photometric_interpretation="RGB",
+        bits_allocated=8,
+        coordinate_system="PATIENT",
+        series_instance_uid=series_uid(source.StudyInstanceUID, model.file_sha256, "sc"),
+        series_number=SC_SERIES_NUMBER,
+        sop_instance_uid=result_uid(source.SOPInstanceUID, model.file_sha256, "sc"),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        patient_orientation=orientation or ("L", "F"),
+    )
+    if orientation is None:  # unknown: Patient Orientation is type 2, so empty rather than made up
+        sc.PatientOrientation = None
+    sc.SeriesDescription = f"{NOTICE} - AI CAM overlay, {model.name}"[:64]
+    sc.BurnedInAnnotation = "YES"
+    sc.ImageType = ["DERIVED", "SECONDARY"]
+    sc.DerivationDescription = f"class activation map overlay by {model.name} {model.version}"[:1024]
+    sc.SoftwareVersions = software_version
+    reference = _reference(source)
+    sc.SourceImageSequence = [reference]
+    return sc
+
+
+def _reference(source: Any) -> Any:
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.ReferencedSOPClassUID = source.SOPClassUID
+    item.ReferencedSOPInstanceUID = source.SOPInstanceUID
+    return item
+
+
+_AXES = (("L", "R"), ("P", "A"), ("H", "F"))  # +x, -x / +y, -y / +z, -z in the patient coordinate system
+
+
+def patient_orientation(source: Any) -> tuple[str, str] | None:
+    """The source's row and column directions as letters (e.g. ("L", "P")), or None when not known."""
+    given = source.get("PatientOrientation")
+    if given is not None and len(given) == 2 and all(given):
+        return str(given[0]), str(given[1])
+    cosines = source.get("ImageOrientationPatient")
+    if cosines is None or len(cosines) != 6:
+        return None
+    return _direction([float(v) for v in cosines[:3]]), _direction([float(v) for v in cosines[3:]])
+
+
+def _direction(vector: list[float]) -> str:
+    """Letters of the axes a direction cosine vector leans on, strongest first (at most two)."""
+    order = sorted(range(3), key=lambda axis: -abs(vector[axis]))
+    letters = [_AXES[axis][0 if vector[axis] > 0 else 1] for axis in order if abs(vector[axis]) > 0.25]
+    return "".join(letters[:2]) or "L"

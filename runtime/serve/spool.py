@@ -1,0 +1,164 @@
+"""The spool: every acknowledged instance and every result on disk before anyone is told it is safe.
+
+    SPOOL/incoming/              partial writes (cleared at start; never acknowledged)
+    SPOOL/queue/<key>.dcm        acknowledged by C-STORE, not yet processed (key = sha256 of SOP UID)
+    SPOOL/failed/<key>.dcm|.txt  could not be processed; kept with the reason for a person to look at
+    SPOOL/outbox/<uid>.dcm       every result (SR, SC) this node produced, named by its SOP Instance UID
+    SPOOL/pending/<dest>/<uid>.dcm  hard links to outbox results not yet accepted by that destination
+    SPOOL/rejected/<dest>/<uid>.dcm results a destination refused with a failure status
+
+Every write is a temporary file, fsync, rename, fsync of the folder: after a crash a file either is
+complete or is not there. Processing commits its results (outbox + pending links) before it removes
+the queue entry, so a crash in between reprocesses the instance; results carry UIDs derived from the
+source and the model (uids.py), so that second run replaces the first instead of adding to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpoolItem:
+    """One acknowledged instance waiting in `queue/`."""
+
+    key: str
+    path: Path
+
+
+class Spool:
+    def __init__(self, root: Path, destinations: Iterable[str] = ()) -> None:
+        self.root = Path(root)
+        self.incoming = self.root / "incoming"
+        self.queue = self.root / "queue"
+        self.failed = self.root / "failed"
+        self.outbox = self.root / "outbox"
+        self.destinations = tuple(destinations)
+        for folder in (self.incoming, self.queue, self.failed, self.outbox):
+            folder.mkdir(parents=True, exist_ok=True)
+        for slug in self.destinations:
+            self.pending_dir(slug).mkdir(parents=True, exist_ok=True)
+        for partial in self.incoming.iterdir():  # never acknowledged: the sender got no success status
+            partial.unlink(missing_ok=True)
+        for folder in (self.queue, self.outbox, *(self.pending_dir(s) for s in self.destinations)):
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+
+    # -- instances ---------------------------------------------------------------------------------
+    @staticmethod
+    def key(sop_instance_uid: str) -> str:
+        return hashlib.sha256(sop_instance_uid.encode("ascii", "replace")).hexdigest()[:32]
+
+    def admit(self, sop_instance_uid: str, data: bytes) -> SpoolItem:
+        """Durably store one received instance; only after this returns may the C-STORE succeed."""
+        key = self.key(sop_instance_uid)
+        target = self.queue / f"{key}.dcm"
+        durable_write(target, data, scratch=self.incoming)
+        return SpoolItem(key, target)
+
+    def waiting(self) -> list[SpoolItem]:
+        """Acknowledged instances not yet processed, oldest first (recovery after a restart)."""
+        paths = sorted(self.queue.glob("*.dcm"), key=lambda p: (_mtime(p), p.name))
+        return [SpoolItem(p.stem, p) for p in paths]
+
+    def commit(self, item: SpoolItem, results: dict[str, bytes]) -> list[Path]:
+        """Write results to the outbox and every destination's pending folder, then retire the instance."""
+        written = []
+        for uid, data in results.items():
+            path = self.outbox / f"{uid}.dcm"
+            durable_write(path, data)
+            for slug in self.destinations:
+                _durable_link(path, self.pending_dir(slug) / path.name)
+            written.append(path)
+        item.path.unlink(missing_ok=True)
+        _fsync_dir(self.queue)
+        return written
+
+    def fail(self, item: SpoolItem, reason: str) -> None:
+        """Keep an instance that cannot be processed (with the reason) out of the queue."""
+        if not item.path.exists():
+            return
+        durable_write(self.failed / f"{item.key}.txt", (reason + "\n").encode("utf-8"))
+        os.replace(item.path, self.failed / f"{item.key}.dcm")
+        _fsync_dir(self.failed)
+        _fsync_dir(self.queue)
+
+    # -- results ------------------------------------------------------------------------------------
+    def pending_dir(self, slug: str) -> Path:
+        return self.root / "pending" / slug
+
+    def to_send(self, slug: str, limit: int = 256) -> list[Path]:
+        """Results still owed to a destination, oldest first."""
+        paths = [p for p in self.pending_dir(slug).glob("*.dcm")]
+        paths.sort(key=lambda p: (_mtime(p), p.name))
+        return paths[:limit]
+
+    def pending_count(self, slug: str) -> int:
+        return sum(1 for _ in self.pending_dir(slug).glob("*.dcm"))
+
+    def sent(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+    def reject(self, slug: str, path: Path, reason: str) -> None:
+        folder = self.root / "rejected" / slug
+        folder.mkdir(parents=True, exist_ok=True)
+        durable_write(folder / f"{path.stem}.txt", (reason + "\n").encode("utf-8"))
+        os.replace(path, folder / path.name)
+        _fsync_dir(path.parent)
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+
+def durable_write(path: Path, data: bytes, scratch: Path | None = None) -> None:
+    """Temporary file (in `scratch` or beside `path`), fsync, rename over `path`, fsync the folder."""
+    folder = scratch or path.parent
+    temporary = folder / _temporary_name(path)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _durable_link(source: Path, target: Path) -> None:
+    temporary = target.with_name(_temporary_name(target))
+    temporary.unlink(missing_ok=True)
+    os.link(source, temporary)
+    os.replace(temporary, target)
+    _fsync_dir(target.parent)
+
+
+def _temporary_name(path: Path) -> str:
+    """Unique per process and thread, so concurrent writers of one name never share a scratch file."""
+    return f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
