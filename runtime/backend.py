@@ -1,8 +1,11 @@
 """Which TFLite interpreter runs the model, and on which delegate; never TensorFlow.
 
-Backend order (DESIGN.md): `ai_edge_litert` (maintained LiteRT, numpy 2) first, then `tflite_runtime`
-(2023, numpy<2, much slower int8 path) for devices that cannot install LiteRT. Both are imported only
-here and only when a model is loaded, so `import medtk.runtime` stays light.
+The backend is LiteRT (`ai_edge_litert`), imported only here and only when a model is loaded, so
+`import medtk.runtime` stays light (docs/ARCHITECTURE.md). It is the only one: `tflite_runtime` is
+not a fallback. Its last release is from 2023, it needs numpy<2 (which conflicts with our base
+dependencies), it ran int8 ResNet50 about 8x slower than LiteRT here, and LiteRT ships wheels for the
+aarch64 devices we profile (Jetson, Raspberry Pi). A backend we cannot test end to end is not one we
+advertise. `tf.lite` is never used (deprecated, and the runtime must not import TensorFlow).
 
 Delegates: on CPU LiteRT applies XNNPACK itself (threads from `num_threads`); a GPU delegate is the
 `libtensorflowlite_gpu_delegate.so` shared library. A GPU that cannot be used falls back to the CPU
@@ -25,11 +28,8 @@ from medtk.errors import ConfigError, MissingExtraError, ModelError
 
 log = logging.getLogger(__name__)
 
-# (import name of the interpreter module, distribution name for the version)
-_BACKENDS = (
-    ("ai_edge_litert.interpreter", "ai-edge-litert"),
-    ("tflite_runtime.interpreter", "tflite-runtime"),
-)
+INTERPRETER_MODULE = "ai_edge_litert.interpreter"
+DISTRIBUTION = "ai-edge-litert"  # for the version in reports and the install hint
 GPU_DELEGATE_LIBRARY = "libtensorflowlite_gpu_delegate.so"
 DELEGATES = ("auto", "cpu", "gpu")
 
@@ -56,21 +56,16 @@ class Placement:
 
 
 def load_backend() -> Backend:
-    """The first interpreter module that imports, in the order above."""
-    for module_name, distribution in _BACKENDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        try:
-            version = importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            version = "unknown"
-        return Backend(name=distribution, version=version, module=module)
-    raise MissingExtraError(
-        "no TFLite interpreter is installed: pip install ai-edge-litert "
-        "(or tflite-runtime on devices that cannot install LiteRT)"
-    )
+    """LiteRT's interpreter module and its version; a one-line error naming the install when missing."""
+    try:
+        module = importlib.import_module(INTERPRETER_MODULE)
+    except ImportError:
+        raise MissingExtraError(f"no TFLite interpreter is installed: pip install {DISTRIBUTION}") from None
+    try:
+        version = importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return Backend(name=DISTRIBUTION, version=version, module=module)
 
 
 def default_threads() -> int:
