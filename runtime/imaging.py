@@ -5,9 +5,10 @@ Both `medtk.data` (training) and `medtk.runtime.Classifier` (device) call `decod
 `prepare_input`, so the rule below exists once:
 
 1. decode: PNG/JPEG/BMP/TIFF through OpenCV (8 or 16 bit, grayscale or colour, returned as RGB);
-   DICOM through pydicom (rescale slope/intercept, VOI window when present, MONOCHROME1 inverted).
+   DICOM through pydicom and its own LUT functions (modality LUT or rescale slope/intercept, then the
+   VOI LUT Sequence or else the first VOI window when present, MONOCHROME1 inverted).
 2. to 8 bit: uint8 is kept; any other dtype is min-max scaled per image to 0..255 (for DICOM, the
-   window maps to 0..255 first).
+   VOI output range maps to 0..255 instead).
 3. channels: RGB -> gray by luminance (ITU-R 601) or gray -> RGB by copying.
 4. resize to SxS (no aspect-ratio padding, as MedMNIST does): INTER_AREA when shrinking (anti-aliased),
    INTER_LINEAR when enlarging.
@@ -28,7 +29,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DEFAULT_MAX_PIXELS = 100_000_000
 INTERPOLATION_RULE = "area-down/linear-up"
 PREPROCESSING_NOTE = (
-    "decode (DICOM: rescale slope/intercept, VOI window, MONOCHROME1 inverted); non-uint8 pixels "
+    "decode (DICOM: modality LUT/rescale, VOI LUT or window, MONOCHROME1 inverted); non-uint8 pixels "
     "min-max scaled per image to 0..255; RGB->gray by luminance or gray->RGB by copy; resize to SxS "
     "without padding (INTER_AREA shrinking, INTER_LINEAR enlarging); all normalization in the graph"
 )
@@ -144,27 +145,47 @@ def _read_dicom(path: Path) -> np.ndarray:
         pixels = pixels[pixels.shape[0] // 2]  # a multi-frame volume: its middle frame
     if dataset.get("SamplesPerPixel", 1) != 1:
         return pixels
-    values = apply_modality_lut(pixels, dataset).astype(np.float64)
-    if "WindowCenter" in dataset and "WindowWidth" in dataset:
-        image = np.round(_apply_window(values, dataset)).astype(np.uint8)
-    else:
-        image = to_uint8(values)
+    values = apply_modality_lut(pixels, dataset)
+    image = _apply_voi(values, dataset)
+    if image is None:  # no (usable) VOI LUT or window: min-max instead (raw values would wrap in uint8)
+        image = to_uint8(values.astype(np.float64))
     if dataset.get("PhotometricInterpretation", "") == "MONOCHROME1":
         image = 255 - image
     return image
 
 
-def _apply_window(values: np.ndarray, dataset) -> np.ndarray:
-    """Linear VOI window (DICOM PS3.3 C.11.2.1.2), first window when several are given, to 0..255."""
-    center, width = dataset.WindowCenter, dataset.WindowWidth
-    center = float(center[0] if _is_multi(center) else center)
-    width = float(width[0] if _is_multi(width) else width)
-    if width < 1:  # no usable window: min-max instead (raw values would wrap around in uint8)
-        return to_uint8(values).astype(np.float64)
-    low = center - 0.5 - (width - 1) / 2
-    high = center - 0.5 + (width - 1) / 2
-    return np.clip((values - low) / (high - low), 0.0, 1.0) * 255.0
+def _apply_voi(values: np.ndarray, dataset) -> np.ndarray | None:
+    """The VOI transform (DICOM PS3.3 C.11.2) by pydicom, its output range mapped onto 0..255.
+
+    As `pydicom.pixels.apply_voi_lut` decides: a VOI LUT Sequence first, else the first window (any
+    VOI LUT Function). The output range is the LUT's entries, or the window's limits, so values
+    outside the window saturate. None when the file has neither, or an unusable one (window width < 1).
+    """
+    from pydicom.pixels import apply_voi, apply_windowing
+
+    lut = _voi_lut(dataset)
+    try:
+        if lut is not None:
+            count, first = lut.LUTDescriptor[0] or 2**16, lut.LUTDescriptor[1]
+            inputs = np.clip(np.rint(values), first, first + count - 1).astype(np.int64)  # the LUT clamps
+            shown = apply_voi(inputs, dataset).astype(np.float64)
+            entries = apply_voi(np.arange(first, first + count, dtype=np.int64), dataset)
+            low, high = float(entries.min()), float(entries.max())
+        elif "WindowCenter" in dataset and "WindowWidth" in dataset:
+            shown = apply_windowing(values, dataset)
+            low, high = (float(end) for end in apply_windowing(np.array([-np.inf, np.inf]), dataset))
+        else:
+            return None
+    except (ValueError, NotImplementedError):  # window width < 1, unsupported LUT entry size
+        return None
+    if not high > low:
+        return None
+    return np.round(np.clip((shown - low) / (high - low), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _is_multi(value) -> bool:
-    return isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
+def _voi_lut(dataset):
+    """The first VOI LUT Sequence item when it is complete, else None."""
+    items = dataset.get("VOILUTSequence")
+    if not items or "LUTDescriptor" not in items[0] or "LUTData" not in items[0]:
+        return None
+    return items[0]

@@ -74,6 +74,25 @@ def test_dicom_without_window_is_min_max_scaled_after_rescale():
     assert np.array_equal(decode_image(get_testdata_file("CT_small.dcm")), expected)
 
 
+def test_dicom_voi_lut_sequence_is_applied_and_preferred_over_a_window(tmp_path):
+    """CT_small.dcm with a VOI LUT Sequence: 256 entries from HU -100, 16-bit ramp 0, 16, .., 4080."""
+    from pydicom.dataset import Dataset
+
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    hu = dataset.pixel_array.astype(np.int64) - 1024
+    item = Dataset()
+    item.add_new("LUTDescriptor", "SS", [256, -100, 16])  # first mapped value is signed here
+    item.add_new("LUTData", "US", [16 * k for k in range(256)])
+    dataset.VOILUTSequence = [item]
+    dataset.WindowCenter, dataset.WindowWidth = 0, 10  # a window too: the LUT wins, as in pydicom
+    path = tmp_path / "voi_lut.dcm"
+    dataset.save_as(path)
+    expected = np.clip(hu + 100, 0, 255).astype(np.uint8)  # the LUT's output range 0..4080 -> 0..255
+    image = decode_image(path)
+    assert np.array_equal(image, expected)
+    assert 0 < (image == 0).sum() < image.size and (image == 255).any()  # clamped at both ends
+
+
 def test_monochrome1_is_inverted(tmp_path):
     inverted = decode_image(_dicom(tmp_path, "CT_small.dcm", PhotometricInterpretation="MONOCHROME1"))
     assert np.array_equal(inverted, 255 - decode_image(get_testdata_file("CT_small.dcm")))
