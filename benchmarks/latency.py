@@ -22,16 +22,17 @@ def build_models() -> list[Path]:
     paths = [CACHE / "resnet50_224_float32.tflite", CACHE / "resnet50_224_int8.tflite"]
     if all(path.is_file() for path in paths):
         return paths
-    from medtk.compress.convert import convert, input_dtype
+    from medtk.compress.convert import convert
     from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
     from medtk.train.model import ModelSpec, build_classifier
+    from medtk.variants import get_variant
 
     model = build_classifier(ModelSpec(arch="resnet50", input_size=224, channels=1, weights="none"))
     rng = np.random.default_rng(0)
     calibration = [rng.integers(0, 256, (224, 224, 1)).astype(np.uint8) for _ in range(16)]
     CACHE.mkdir(parents=True, exist_ok=True)
     for path, variant in zip(paths, ("float32", "int8")):
-        metadata = ModelMetadata(labels=LABELS, input=ModelInput(size=224, channels=1, dtype=input_dtype(variant)), variant=variant)
+        metadata = ModelMetadata(labels=LABELS, input=ModelInput(size=224, channels=1, dtype=get_variant(variant).input_dtype), variant=variant)
         path.write_bytes(embed_metadata(convert(model, variant, calibration), metadata))
     return paths
 

@@ -36,9 +36,10 @@ def build_models() -> dict[str, Path]:
     paths = {variant: CACHE / f"overhead_resnet50_{SIZE}_{variant}.tflite" for variant in ("float32", "int8")}
     if all(path.is_file() for path in paths.values()):
         return paths
-    from medtk.compress.convert import convert, input_dtype
+    from medtk.compress.convert import convert
     from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
     from medtk.train.model import ModelSpec, build_classifier
+    from medtk.variants import get_variant
 
     model = build_classifier(ModelSpec(arch="resnet50", input_size=SIZE, channels=1, weights="none"))
     rng = np.random.default_rng(0)
@@ -46,7 +47,7 @@ def build_models() -> dict[str, Path]:
     CACHE.mkdir(parents=True, exist_ok=True)
     for variant, path in paths.items():
         metadata = ModelMetadata(
-            labels=LABELS, input=ModelInput(size=SIZE, channels=1, dtype=input_dtype(variant)), variant=variant
+            labels=LABELS, input=ModelInput(size=SIZE, channels=1, dtype=get_variant(variant).input_dtype), variant=variant
         )
         path.write_bytes(embed_metadata(convert(model, variant, calibration), metadata))
     return paths

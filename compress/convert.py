@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from medtk.errors import DataError
+from medtk.runtime.flatbuffer import uint8_input
 from medtk.train.tfenv import tensorflow
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -72,7 +73,7 @@ def _int8_float_softmax(model, calibration) -> bytes:
     An 8-bit softmax gives probabilities in steps of 1/256: a confident model's outputs pile up at 0
     and 1, ties cost AUC (-0.018 on the demo model) and high-confidence thresholds become impossible,
     while the int8 logits still rank like float32. The QuantizationDebugger's denylist is TFLite's
-    selective quantization; it returns a float32 input, which `_uint8_input` turns back into uint8.
+    selective quantization; it returns a float32 input, which `uint8_input` turns back into uint8.
     """
     tf = tensorflow()
     converter = _int8(model, calibration)
@@ -81,33 +82,7 @@ def _int8_float_softmax(model, calibration) -> bytes:
         debug_dataset=converter.representative_dataset,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["SOFTMAX"]),
     )
-    return _uint8_input(debugger.get_nondebug_quantized_model())
-
-
-def _uint8_input(model: bytes) -> bytes:
-    """Make a float input that feeds straight into QUANTIZE(int8) a uint8 input (zero point + 128)."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
-    graph = tree.subgraphs[0]
-    for index in graph.inputs:
-        tensor = graph.tensors[index]
-        consumers = [op for op in graph.operators if index in list(op.inputs)]
-        codes = [tree.operatorCodes[op.opcodeIndex] for op in consumers]
-        quantize = [op for op, code in zip(consumers, codes)
-                    if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.QUANTIZE]
-        if tensor.type != schema.TensorType.FLOAT32 or len(quantize) != len(consumers) or not quantize:
-            raise ValueError("selective int8 conversion: input does not feed a QUANTIZE op")
-        target = graph.tensors[quantize[0].outputs[0]].quantization
-        params = schema.QuantizationParametersT()
-        params.scale = [float(target.scale[0])]
-        params.zeroPoint = [int(target.zeroPoint[0]) + 128]
-        tensor.type = schema.TensorType.UINT8
-        tensor.quantization = params
-    builder = flatbuffers.Builder(len(model) + 1024)
-    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return uint8_input(debugger.get_nondebug_quantized_model())
 
 
 _BUILDERS: dict[str, Callable] = {"float32": _float32, "float16": _float16, "dynamic": _dynamic, "int8": _int8}

@@ -24,7 +24,8 @@ from medtk.runtime.backend import Backend, load_backend, make_interpreter
 from medtk.runtime.cam import class_map
 from medtk.runtime.imaging import DEFAULT_MAX_PIXELS, prepare_input
 from medtk.runtime.inputs import from_tensor, load_image, to_tensor
-from medtk.runtime.metadata import ModelInput, ModelMetadata, check_tflite_bytes, read_metadata, weights_sha256
+from medtk.runtime.flatbuffer import check_identifier, weights_sha256
+from medtk.runtime.metadata import ModelInput, ModelMetadata, read_metadata
 from medtk.runtime.prediction import Prediction
 from medtk.runtime.signature import ModelIO, resolve_io
 
@@ -32,7 +33,7 @@ ImageSource = str | Path | np.ndarray
 
 
 class Classifier:
-    """Load a medtk `.tflite` model once; predict on paths or arrays (see DESIGN.md, runtime API)."""
+    """Load a medtk `.tflite` model once; predict on paths or arrays (see docs/ARCHITECTURE.md, runtime API)."""
 
     def __init__(
         self,
@@ -46,7 +47,7 @@ class Classifier:
         if not self.model_path.is_file():
             raise ModelError(f"{name}: no such model file")
         model = self.model_path.read_bytes()
-        check_tflite_bytes(model, name)
+        check_identifier(model, name)
         self.max_pixels = int(max_pixels)
         self.backend: Backend = load_backend()
         self._interpreter, self.placement = make_interpreter(self.backend, model, name, num_threads, delegate)

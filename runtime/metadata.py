@@ -1,25 +1,37 @@
 """The medtk metadata that travels inside every `.tflite` file, written and read without TensorFlow.
 
 The flatbuffer's `metadata` field holds named buffers; medtk stores one, named `medtk`, with UTF-8
-JSON (schema below). `weights_sha256` hashes every buffer except the metadata ones, so the runtime can
-tell a model whose weights were changed after export from the one that was measured.
+JSON (the dataclasses below). Its `weights_sha256` is the integrity checksum of `flatbuffer.py`, so the
+runtime can tell a model changed after export from the one that was measured (docs/ARCHITECTURE.md).
+Reading and rewriting the flatbuffer itself is `flatbuffer.py`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from medtk.errors import ModelError
+from medtk.runtime import flatbuffer
+from medtk.runtime.flatbuffer import weights_sha256
+from medtk.variants import REFERENCE
+
+__all__ = [
+    "METADATA_NAME",
+    "SCHEMA_VERSION",
+    "ModelInput",
+    "OperatingPoint",
+    "ModelMetadata",
+    "embed_metadata",
+    "read_metadata",
+    "read_raw_metadata",
+    "weights_sha256",
+]
 
 METADATA_NAME = "medtk"
 SCHEMA_VERSION = 2  # 2: positive_class, operating_point, calibration (version 1 files still read)
-TFLITE_IDENTIFIER = b"TFL3"
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,7 @@ class ModelMetadata:
 
     labels: tuple[str, ...]
     input: ModelInput
-    variant: str = "float32"
+    variant: str = REFERENCE  # a name of the `medtk.variants` table
     model_version: str = "0"
     outputs: dict[str, str] = field(
         default_factory=lambda: {
@@ -94,54 +106,13 @@ class ModelMetadata:
         return self.labels.index(self.positive_class)
 
 
-def _schema():
-    from ai_edge_litert import schema_py_generated as schema
-
-    return schema
-
-
-def check_tflite_bytes(model: bytes, name: str) -> None:
-    """Refuse anything that is not a TFLite flatbuffer before it reaches the interpreter."""
-    if len(model) < 8 or model[4:8] != TFLITE_IDENTIFIER:
-        raise ModelError(f"{name}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
-
-
-def weights_sha256(model: bytes) -> str:
-    """sha256 over the model's buffers (weights and constants), skipping the metadata buffers."""
-    schema = _schema()
-    root = schema.Model.GetRootAsModel(model, 0)
-    skip = {root.Metadata(i).Buffer() for i in range(root.MetadataLength())}
-    digest = hashlib.sha256()
-    for index in range(root.BuffersLength()):
-        if index in skip:
-            continue
-        buffer = root.Buffers(index)
-        if buffer.DataLength():
-            digest.update(buffer.DataAsNumpy().tobytes())
-        elif buffer.Size():  # data stored after the flatbuffer (models over 2 GB)
-            digest.update(model[buffer.Offset() : buffer.Offset() + buffer.Size()])
-    return digest.hexdigest()
-
-
 def embed_metadata(model: bytes, metadata: ModelMetadata) -> bytes:
-    """Return the model with `metadata` (and the weights' sha256) embedded, replacing any earlier copy."""
-    schema = _schema()
-    import flatbuffers
+    """Return the model with `metadata` (and its integrity checksum) embedded, replacing any earlier copy."""
 
-    check_tflite_bytes(model, "model")
-    metadata = _with_checksum(metadata, weights_sha256(model))
-    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
-    entries = [m for m in (tree.metadata or []) if _name(m.name) != METADATA_NAME]
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(metadata.to_json().encode("utf-8"), dtype=np.uint8)
-    tree.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(tree.buffers) - 1
-    tree.metadata = entries + [entry]
-    builder = flatbuffers.Builder(len(model) + 4096)
-    builder.Finish(tree.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output())
+    def render(checksum: str) -> bytes:
+        return replace(metadata, weights_sha256=checksum).to_json().encode("utf-8")
+
+    return flatbuffer.seal(model, METADATA_NAME, render)
 
 
 def read_metadata(model: bytes | str | Path) -> ModelMetadata | None:
@@ -151,29 +122,12 @@ def read_metadata(model: bytes | str | Path) -> ModelMetadata | None:
 
 
 def read_raw_metadata(model: bytes | str | Path) -> dict[str, Any] | None:
-    name = "model"
-    if not isinstance(model, (bytes, bytearray)):
-        name = str(model)
-        model = Path(model).read_bytes()
-    check_tflite_bytes(model, name)
-    schema = _schema()
+    """The embedded metadata as parsed JSON, or None; a corrupt buffer is a one-line `ModelError`."""
+    data = flatbuffer.read_named_buffer(model, METADATA_NAME)
+    if data is None:
+        return None
     try:
-        root = schema.Model.GetRootAsModel(model, 0)
-        for i in range(root.MetadataLength()):
-            entry = root.Metadata(i)
-            if _name(entry.Name()) == METADATA_NAME:
-                data = root.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
-                return json.loads(data.decode("utf-8"))
-    except (IndexError, ValueError, UnicodeDecodeError) as error:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError both are
+        name = "model" if isinstance(model, (bytes, bytearray)) else str(model)
         raise ModelError(f"{name}: corrupt TFLite flatbuffer or metadata ({error})") from None
-    return None
-
-
-def _with_checksum(metadata: ModelMetadata, checksum: str) -> ModelMetadata:
-    from dataclasses import replace
-
-    return replace(metadata, weights_sha256=checksum)
-
-
-def _name(value: bytes | str | None) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else (value or "")

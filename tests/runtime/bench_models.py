@@ -17,9 +17,10 @@ def build_bench_models(folder: Path) -> dict[str, Path]:
     paths = {variant: folder / f"tiny_{variant}.tflite" for variant in ("float32", "int8")}
     if all(path.is_file() for path in paths.values()):
         return paths
-    from medtk.compress.convert import convert, input_dtype
+    from medtk.compress.convert import convert
     from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
     from medtk.train.model import ModelSpec, build_classifier
+    from medtk.variants import get_variant
 
     spec = ModelSpec(arch="mobilenetv2", input_size=32, channels=1, num_classes=len(LABELS))
     model = build_classifier(spec)
@@ -30,7 +31,7 @@ def build_bench_models(folder: Path) -> dict[str, Path]:
         tflite = convert(model, variant, calibration)
         metadata = ModelMetadata(
             labels=LABELS,
-            input=ModelInput(size=32, channels=1, dtype=input_dtype(variant)),
+            input=ModelInput(size=32, channels=1, dtype=get_variant(variant).input_dtype),
             variant=variant,
         )
         path.write_bytes(embed_metadata(tflite, metadata))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from medtk.runtime.bench import BenchReport
 
 
 def bench(
@@ -25,8 +28,7 @@ def bench(
     import json
 
     from medtk.errors import ConfigError
-    from medtk.runtime.bench import BenchSettings, run_bench, write_report
-    from medtk.runtime.remote import RemoteTarget
+    from medtk.runtime.bench import BenchSettings, RemoteTarget, run_bench, write_report
 
     if host is None and (ssh_port is not None or ssh_option or remote_python != "python3"):
         raise ConfigError("--ssh-port, --ssh-option and --remote-python need --host user@address")
@@ -36,16 +38,16 @@ def bench(
     settings = BenchSettings(runs=runs, warmup=warmup, threads=threads, image=image)
     report = run_bench(models, settings, device=device, remote=remote)
     to_stdout = json_out is not None and str(json_out) == "-"
-    for note in report["notes"]:
+    for note in report.notes:
         typer.echo(f"medtk: note: {note}", err=True)
-    for result in report["results"]:
-        check = result["memory_check"]
-        if check and not check["ok"]:
-            typer.echo(f"medtk: warning: {result['model']}: {check['message']}", err=True)
-        if result["delegate_fallback"]:
-            typer.echo(f"medtk: note: {result['model']}: {result['delegate_fallback']}; ran on the CPU", err=True)
+    for result in report.results:
+        check = result.memory_check
+        if check and not check.ok:
+            typer.echo(f"medtk: warning: {result.model}: {check.message}", err=True)
+        if result.delegate_fallback:
+            typer.echo(f"medtk: note: {result.model}: {result.delegate_fallback}; ran on the CPU", err=True)
     if to_stdout:
-        typer.echo(json.dumps(report, indent=1))
+        typer.echo(json.dumps(report.to_json(), indent=1))
         return
     _print_tables(report)
     if json_out is not None:
@@ -53,47 +55,50 @@ def bench(
         typer.echo(f"wrote {json_out}")
 
 
-def _print_tables(report: dict) -> None:
+def _print_tables(report: BenchReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=200)
-    for result in report["results"]:
-        where = result["where"]
-        title = f"{result['model']} ({result['variant']}) - {where['mode']}" + (
-            f" {where['device']}" if where.get("device") else f" {where.get('host', '')}"
-        )
+    for result in report.results:
+        where = result.where
+        title = f"{result.model} ({result.variant}) - {where.mode} {where.device or where.host or ''}".rstrip()
         table = Table(title=title, title_justify="left")
         for column in ("path", "first ms", "min", "mean", "std", "p50", "p90", "p99", "per s"):
             table.add_column(column, justify="left" if column == "path" else "right")
-        for label, key, first in (("bare invoke", "bare", "first_inference_ms"), ("end-to-end predict", "end_to_end", "end_to_end_first_ms")):
-            s = result[key]
-            table.add_row(label, f"{result[first]:.2f}", *(f"{s[k]:.2f}" for k in ("min_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms")), f"{s['throughput_per_s']:.1f}")
+        for label, stats, first in (("bare invoke", result.bare, result.first_inference_ms),
+                                    ("end-to-end predict", result.end_to_end, result.end_to_end_first_ms)):
+            times = (stats.min_ms, stats.mean_ms, stats.std_ms, stats.p50_ms, stats.p90_ms, stats.p99_ms)
+            table.add_row(label, f"{first:.2f}", *(f"{t:.2f}" for t in times), _number(stats.throughput_per_s, ".1f"))
         console.print(table)
         console.print(
-            f"  size {result['size_bytes'] / 1e6:.2f} MB, {result['macs'] / 1e6:.1f} M MACs | init {result['init_ms']:.1f} ms | "
-            f"warm-up {result['warmup_runs']} x {result['warmup_mean_ms']:.2f} ms | peak RSS {result['rss_peak_mb']:.0f} MB "
-            f"(baseline {result['rss_baseline_mb']:.0f} MB) | {result['backend']}, delegate {result['delegate']}, {result['threads']} threads"
+            f"  size {result.size_bytes / 1e6:.2f} MB, {result.macs / 1e6:.1f} M MACs | init {result.init_ms:.1f} ms | "
+            f"warm-up {result.warmup_runs} x {result.warmup_mean_ms:.2f} ms | peak RSS {result.rss_peak_mb:.0f} MB "
+            f"(baseline {result.rss_baseline_mb:.0f} MB) | {result.backend}, delegate {result.delegate}, {result.threads} threads"
         )
-        estimate = result["estimate"]
+        estimate = result.estimate
         if estimate:
-            ref = estimate["reference"]
+            ref = estimate.reference
             console.print(
-                f"  ESTIMATE for {estimate['device']}: {estimate['estimated_ms']:.1f} ms per inference "
-                f"({'approximate, ' if estimate['approximate'] else ''}method {estimate['method']}: "
-                f"{ref['latency_ms']:g} ms for {ref['model']} {ref['input_size']} {ref['precision']} x "
-                f"{estimate['model_macs'] / 1e6:.1f}M / {ref['macs'] / 1e6:.0f}M MACs; source: {estimate['reference_source']})"
+                f"  ESTIMATE for {estimate.device}: {estimate.estimated_ms:.1f} ms per inference "
+                f"({'approximate, ' if estimate.approximate else ''}method {estimate.method}: "
+                f"{ref.latency_ms:g} ms for {ref.model} {ref.input_size} {ref.precision} x "
+                f"{estimate.model_macs / 1e6:.1f}M / {ref.macs / 1e6:.0f}M MACs; source: {estimate.reference_source})"
             )
-    if len(report["comparison"]) > 1:
+    if len(report.comparison) > 1:
         table = Table(title="comparison (bare invoke; speed-up vs the first model)", title_justify="left")
         columns = ("model", "variant", "where", "p50 ms", "p90 ms", "mean ms", "per s", "e2e p50", "size MB", "RSS MB", "speed-up", "device est. ms")
         for column in columns:
             table.add_column(column, justify="left" if column in ("model", "variant", "where") else "right")
-        for row in report["comparison"]:
-            est = row["estimated_device_ms"]
+        for row in report.comparison:
             table.add_row(
-                row["model"], row["variant"], row["mode"], f"{row['p50_ms']:.2f}", f"{row['p90_ms']:.2f}", f"{row['mean_ms']:.2f}",
-                f"{row['throughput_per_s']:.1f}", f"{row['end_to_end_p50_ms']:.2f}", f"{row['size_mb']:.2f}",
-                f"{row['peak_rss_mb']:.0f}", f"{row['speedup_vs_first']:.2f}x", "-" if est is None else f"{est:.1f}",
+                row.model, row.variant, row.mode, f"{row.p50_ms:.2f}", f"{row.p90_ms:.2f}", f"{row.mean_ms:.2f}",
+                _number(row.throughput_per_s, ".1f"), f"{row.end_to_end_p50_ms:.2f}", f"{row.size_mb:.2f}",
+                f"{row.peak_rss_mb:.0f}", _number(row.speedup_vs_first, ".2f", "x"), _number(row.estimated_device_ms, ".1f"),
             )
         console.print(table)
+
+
+def _number(value: float | None, spec: str, unit: str = "") -> str:
+    """A table cell; "-" for a figure that was not measured or not measurable."""
+    return "-" if value is None else f"{value:{spec}}{unit}"

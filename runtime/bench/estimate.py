@@ -10,9 +10,10 @@ factor of two, better when the reference is the same architecture. Always labell
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from medtk.devices import Profile, Reference
+from medtk.runtime.bench.stats import ratio
 
 METHOD = "macs-scaled-reference"
 METHOD_TEXT = (
@@ -29,12 +30,12 @@ class Estimate:
     method_text: str
     estimated_ms: float
     model_macs: int
-    model_precision: str
-    reference: dict
+    model_precision: str  # "float32" or "int8" (`medtk.variants.precision_of`)
+    reference: Reference
     reference_source: str
     approximate: bool
     host_measured_ms: float
-    implied_slowdown_vs_host: float
+    implied_slowdown_vs_host: float | None  # None when the host time was too short to measure
 
 
 def estimate_latency(profile: Profile, macs: int, precision: str, host_measured_ms: float) -> Estimate:
@@ -48,11 +49,11 @@ def estimate_latency(profile: Profile, macs: int, precision: str, host_measured_
         estimated_ms=estimated,
         model_macs=macs,
         model_precision=precision,
-        reference=asdict(reference),
+        reference=reference,
         reference_source=reference.source,
         approximate=reference.kind == "derived" or reference.precision != precision,
         host_measured_ms=host_measured_ms,
-        implied_slowdown_vs_host=estimated / host_measured_ms if host_measured_ms > 0 else math.inf,
+        implied_slowdown_vs_host=ratio(estimated, host_measured_ms),
     )
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from medtk.errors import MedtkError
-from medtk.runtime.bench import BenchSettings, run_bench
-from medtk.runtime.remote import RemoteTarget
+from medtk.runtime.bench import BenchSettings, RemoteTarget, run_bench
 
 SSHD = Path("/usr/sbin/sshd")
 pytestmark = pytest.mark.slow
@@ -79,7 +78,7 @@ def model(bench_models):
 
 
 def test_remote_bench_runs_over_ssh_and_is_labelled_remote(sshd, model):
-    report = run_bench([model], BenchSettings(runs=3, warmup=1, threads=1), device="x86-host", remote=sshd)
+    report = run_bench([model], BenchSettings(runs=3, warmup=1, threads=1), device="x86-host", remote=sshd).to_json()
     result = report["results"][0]
     where = result["where"]
     assert where["mode"] == "remote"

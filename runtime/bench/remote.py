@@ -6,14 +6,14 @@ The system `ssh`/`scp` binaries are used, so the user's ~/.ssh/config, agents an
 
 from __future__ import annotations
 
-import json
 import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from medtk.errors import MedtkError
-from medtk.runtime.bench_worker import ModelBench
+from medtk.runtime.bench.measurement import ModelBench
+from medtk.runtime.bench.protocol import parse_worker_output, worker_command, worker_error
 
 CONNECT_TIMEOUT_S = 15
 
@@ -61,47 +61,22 @@ def _run(args: list[str], target: RemoteTarget, timeout: float | None) -> str:
         lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit code {done.returncode}"
         # A worker error is JSON on stdout; show its message rather than ssh's exit status.
-        reason = _worker_error(done.stdout) or reason
+        reason = worker_error(done.stdout) or reason
         raise MedtkError(f"--host {target.destination}: {args[0]} failed: {reason}")
     return done.stdout
 
 
-def run_remote(target: RemoteTarget, model: Path, worker_args: list[str], image: Path | None = None) -> ModelBench:
+def run_remote(target: RemoteTarget, model: Path, threads: int, runs: int, warmup: int, delegate: str,
+               image: Path | None = None) -> ModelBench:
     """Measure `model` on the remote machine with `python -m medtk.runtime.bench_worker`."""
     folder = _ssh(target, "mktemp -d -t medtk-bench.XXXXXX").strip()
     if not folder.startswith("/"):
         raise MedtkError(f"--host {target.destination}: could not create a temporary folder (got {folder!r})")
     try:
         _scp(target, [model] + ([image] if image else []), folder)
-        remote_model = f"{folder}/{model.name}"
-        args = [*worker_args] + (["--image", f"{folder}/{image.name}"] if image else [])
-        command = " ".join(
-            [shlex.quote(target.python), "-m", "medtk.runtime.bench_worker", shlex.quote(remote_model)]
-            + [shlex.quote(arg) for arg in args]
-        )
-        output = _ssh(target, command)
+        remote_image = f"{folder}/{image.name}" if image else None
+        args = worker_command(target.python, f"{folder}/{model.name}", threads, runs, warmup, delegate, remote_image)
+        output = _ssh(target, " ".join(shlex.quote(arg) for arg in args))
     finally:
         _ssh(target, f"rm -rf {shlex.quote(folder)}")
     return parse_worker_output(output, f"{target.destination}:{model.name}")
-
-
-def parse_worker_output(output: str, where: str) -> ModelBench:
-    """The worker prints one JSON object as its last stdout line (libraries may print before it)."""
-    lines = [line for line in output.splitlines() if line.startswith("{")]
-    if not lines:
-        raise MedtkError(f"{where}: the bench worker printed no result")
-    data = json.loads(lines[-1])
-    if "error" in data:
-        message = data["error"]
-        raise MedtkError(message if where in message else f"{where}: {message}")
-    return ModelBench.from_dict(data)
-
-
-def _worker_error(stdout: str) -> str | None:
-    for line in reversed(stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                return json.loads(line).get("error")
-            except json.JSONDecodeError:
-                return None
-    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,11 +18,7 @@ class LatencyStats:
     p90_ms: float
     p99_ms: float
     max_ms: float
-    throughput_per_s: float  # sequential, batch 1: 1000 / mean
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "LatencyStats":
-        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+    throughput_per_s: float | None  # sequential, batch 1: 1000 / mean; None when too fast to time (mean 0)
 
 
 def summarize(samples_ms: list[float] | np.ndarray) -> LatencyStats:
@@ -40,5 +37,13 @@ def summarize(samples_ms: list[float] | np.ndarray) -> LatencyStats:
         p90_ms=float(p90),
         p99_ms=float(p99),
         max_ms=float(values.max()),
-        throughput_per_s=1000.0 / mean if mean > 0 else float("inf"),
+        throughput_per_s=ratio(1000.0, mean),
     )
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None where that is not a finite number (JSON is strict)."""
+    if denominator == 0:
+        return None
+    value = numerator / denominator
+    return value if math.isfinite(value) else None

@@ -1,0 +1,194 @@
+"""Everything that reads or rewrites a `.tflite` flatbuffer, without TensorFlow.
+
+The schema classes come from `ai_edge_litert` (its `schema_py_generated`), imported on first use.
+One module, so the format's rules exist once: the 'TFL3' identifier, the named metadata buffers, the
+integrity checksum, the operator-code rule, and the two rewrites medtk makes (embedding a named
+buffer; turning a float input that feeds QUANTIZE into a uint8 input). See docs/ARCHITECTURE.md.
+
+What the checksum covers is decided by `weights_sha256` alone, and `seal` is the only writer of a
+checksummed buffer: widening the digest (e.g. to the whole file except the digest itself) changes
+these two functions and nothing that calls them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from medtk.errors import ModelError
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+ModelSource = bytes | bytearray | str | Path
+
+
+def schema():
+    """The TFLite flatbuffer schema classes (LiteRT ships them)."""
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+def load(model: ModelSource, name: str = "model") -> tuple[bytes, str]:
+    """(bytes, name for messages) of a model given as bytes or a path; the identifier is checked."""
+    if not isinstance(model, (bytes, bytearray)):
+        name = str(model)
+        model = Path(model).read_bytes()
+    check_identifier(bytes(model), name)
+    return bytes(model), name
+
+
+def check_identifier(model: bytes, name: str) -> None:
+    """Refuse anything that is not a TFLite flatbuffer before it reaches the interpreter."""
+    if len(model) < 8 or model[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{name}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
+
+
+def builtin_code(opcode: Any) -> int:
+    """The builtin operator of an operator code (a reader `OperatorCode` or an object-API `OperatorCodeT`).
+
+    Schema v3a stores codes above 127 in `builtinCode` and keeps `deprecatedBuiltinCode` for older
+    files; the larger of the two is the operator.
+    """
+    if hasattr(opcode, "BuiltinCode"):
+        return max(int(opcode.BuiltinCode()), int(opcode.DeprecatedBuiltinCode()))
+    return max(int(opcode.builtinCode), int(opcode.deprecatedBuiltinCode))
+
+
+def operator_codes(model: ModelSource, subgraph: int = 0) -> list[int]:
+    """The builtin code of every operator of `subgraph`, in execution order."""
+    model, _ = load(model)
+    root = schema().Model.GetRootAsModel(model, 0)
+    codes = [builtin_code(root.OperatorCodes(i)) for i in range(root.OperatorCodesLength())]
+    graph = root.Subgraphs(subgraph)
+    return [codes[graph.Operators(i).OpcodeIndex()] for i in range(graph.OperatorsLength())]
+
+
+def count_macs(model: ModelSource) -> int:
+    """Multiply-accumulates of one inference (batch 1) over CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
+    and TRANSPOSE_CONV: the work that device estimates scale by, to first order."""
+    model, _ = load(model)
+    tflite = schema()
+    ops = tflite.BuiltinOperator
+    root = tflite.Model.GetRootAsModel(model, 0)
+    codes = [builtin_code(root.OperatorCodes(i)) for i in range(root.OperatorCodesLength())]
+    total = 0
+    for s in range(root.SubgraphsLength()):
+        graph = root.Subgraphs(s)
+
+        def shape(index: int) -> np.ndarray:
+            return graph.Tensors(index).ShapeAsNumpy().astype(np.int64)
+
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            code = codes[op.OpcodeIndex()]
+            if code == ops.CONV_2D:
+                out, weights = shape(op.Outputs(0)), shape(op.Inputs(1))  # weights: [O, kh, kw, I]
+                total += int(np.prod(out[1:]) * np.prod(weights[1:]))
+            elif code == ops.DEPTHWISE_CONV_2D:
+                out, weights = shape(op.Outputs(0)), shape(op.Inputs(1))  # weights: [1, kh, kw, O]
+                total += int(np.prod(out[1:]) * weights[1] * weights[2])
+            elif code == ops.FULLY_CONNECTED:
+                weights = shape(op.Inputs(1))  # [units, inputs]
+                total += int(np.prod(weights))
+            elif code == ops.TRANSPOSE_CONV:
+                inp, weights = shape(op.Inputs(2)), shape(op.Inputs(1))  # weights: [O, kh, kw, I]
+                total += int(np.prod(inp[1:]) * np.prod(weights[:3]))
+    return total
+
+
+def read_named_buffer(model: ModelSource, name: str) -> bytes | None:
+    """The content of the metadata buffer called `name`, or None when the model has none."""
+    model, label = load(model)
+    try:
+        root = schema().Model.GetRootAsModel(model, 0)
+        for i in range(root.MetadataLength()):
+            entry = root.Metadata(i)
+            if _text(entry.Name()) == name:
+                return root.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    except (IndexError, ValueError) as error:
+        raise ModelError(f"{label}: corrupt TFLite flatbuffer ({error})") from None
+    return None
+
+
+def weights_sha256(model: bytes) -> str:
+    """The integrity checksum: sha256 over the model's buffers (weights and constants), skipping the
+    metadata buffers, so embedding or replacing metadata does not change it."""
+    root = schema().Model.GetRootAsModel(model, 0)
+    skip = {root.Metadata(i).Buffer() for i in range(root.MetadataLength())}
+    digest = hashlib.sha256()
+    for index in range(root.BuffersLength()):
+        if index in skip:
+            continue
+        buffer = root.Buffers(index)
+        if buffer.DataLength():
+            digest.update(buffer.DataAsNumpy().tobytes())
+        elif buffer.Size():  # data stored after the flatbuffer (models over 2 GB)
+            digest.update(model[buffer.Offset() : buffer.Offset() + buffer.Size()])
+    return digest.hexdigest()
+
+
+def seal(model: bytes, name: str, render: Callable[[str], bytes]) -> bytes:
+    """Embed the named buffer `render(checksum)`, where checksum is the one the returned model verifies
+    with (`weights_sha256(result)`); any earlier buffer of that name is replaced."""
+    check_identifier(model, "model")
+    return embed_named_buffer(model, name, render(weights_sha256(model)))
+
+
+def embed_named_buffer(model: bytes, name: str, data: bytes) -> bytes:
+    """The model with a metadata buffer `name` holding `data`, replacing any earlier one of that name."""
+    check_identifier(model, "model")
+    tflite = schema()
+    tree = tflite.ModelT.InitFromObj(tflite.Model.GetRootAsModel(model, 0))
+    tree.metadata = tree.metadata or []
+    entry = next((m for m in tree.metadata if _text(m.name) == name), None)
+    if entry is None:  # a new buffer; an existing one is overwritten, so no orphan is left to count as weights
+        tree.buffers.append(tflite.BufferT())
+        entry = tflite.MetadataT()
+        entry.name = name
+        entry.buffer = len(tree.buffers) - 1
+        tree.metadata.append(entry)
+    buffer = tree.buffers[entry.buffer]
+    buffer.data = np.frombuffer(data, dtype=np.uint8)
+    buffer.offset = buffer.size = 0
+    return _pack(tree, len(model) + len(data) + 4096)
+
+
+def uint8_input(model: bytes) -> bytes:
+    """Make a float input that feeds straight into QUANTIZE(int8) a uint8 input (zero point + 128).
+
+    Selective quantization (TFLite's QuantizationDebugger) returns a float32 input; the deployable
+    model contract wants raw uint8 pixels for int8 models.
+    """
+    tflite = schema()
+    tree = tflite.ModelT.InitFromObj(tflite.Model.GetRootAsModel(model, 0))
+    graph = tree.subgraphs[0]
+    for index in graph.inputs:
+        tensor = graph.tensors[index]
+        consumers = [op for op in graph.operators if index in list(op.inputs)]
+        quantize = [op for op in consumers
+                    if builtin_code(tree.operatorCodes[op.opcodeIndex]) == tflite.BuiltinOperator.QUANTIZE]
+        if tensor.type != tflite.TensorType.FLOAT32 or len(quantize) != len(consumers) or not quantize:
+            raise ValueError("selective int8 conversion: input does not feed a QUANTIZE op")
+        target = graph.tensors[quantize[0].outputs[0]].quantization
+        params = tflite.QuantizationParametersT()
+        params.scale = [float(target.scale[0])]
+        params.zeroPoint = [int(target.zeroPoint[0]) + 128]
+        tensor.type = tflite.TensorType.UINT8
+        tensor.quantization = params
+    return _pack(tree, len(model) + 1024)
+
+
+def _pack(tree, size_hint: int) -> bytes:
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint)
+    builder.Finish(tree.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else (value or "")
