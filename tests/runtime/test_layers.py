@@ -1,8 +1,10 @@
-"""Layer rule (DESIGN.md): medtk.runtime and medtk.devices never import TF/Keras/TFMOT or train/compress.
+"""Layer rule (docs/ARCHITECTURE.md): medtk.runtime (bench included) and medtk.devices never import
+TF/Keras/TFMOT, train/compress, or the toolkit's data, report, CLI and pipeline layers.
 
-Checked twice: at run time (a fresh interpreter loads a model, predicts and draws an overlay, then
-nothing forbidden is in sys.modules) and statically (every import statement in runtime/ and devices/,
-including the lazy ones inside functions that a run may not reach).
+Checked twice: at run time (a fresh interpreter loads a model, predicts, draws an overlay and measures
+it the way a bench worker does, then nothing forbidden is in sys.modules) and statically (every import
+statement in runtime/, runtime/bench/ and devices/, including the lazy ones inside functions that a
+run may not reach).
 """
 
 from __future__ import annotations
@@ -14,7 +16,18 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "medtk.train", "medtk.compress")
+FORBIDDEN = (
+    "tensorflow",
+    "keras",
+    "tf_keras",
+    "tensorflow_model_optimization",
+    "medtk.train",
+    "medtk.compress",
+    "medtk.data",
+    "medtk.report",
+    "medtk.cli",
+    "medtk.pipeline",
+)
 
 
 def _forbidden(module: str) -> bool:
@@ -33,6 +46,14 @@ def test_import_is_light():
     assert "cv2" not in modules and "ai_edge_litert" not in modules  # names load on first use
 
 
+def test_bench_and_devices_import_nothing_forbidden():
+    modules = _run(
+        "import sys, json, medtk.devices, medtk.runtime.bench, medtk.runtime.bench_worker; "
+        "medtk.devices.detect_device(); print(json.dumps(sorted(sys.modules)))"
+    )
+    assert not [m for m in modules if _forbidden(m)]
+
+
 def test_predicting_loads_nothing_forbidden(int8_model, gray_image, tmp_path):
     image = tmp_path / "image.npy"
     import numpy as np
@@ -47,6 +68,9 @@ image = np.load({str(image)!r})
 prediction = clf.predict(image)
 overlay(image, prediction.cam)
 clf.predict_prepared(np.zeros((1, 64, 64, 1), np.uint8))
+from pathlib import Path
+from medtk.runtime.bench.worker import measure
+measure(Path({str(int8_model)!r}), threads=1, runs=2, warmup=0)
 print(json.dumps(sorted(sys.modules)))
 """
     modules = _run(code)
@@ -70,7 +94,7 @@ def _imports(path: Path) -> list[str]:
 
 def test_sources_import_nothing_forbidden():
     sources = sorted((REPO_ROOT / "runtime").rglob("*.py")) + sorted((REPO_ROOT / "devices").rglob("*.py"))
-    assert len(sources) > 5
+    assert len(sources) > 5 and REPO_ROOT / "runtime" / "bench" / "runner.py" in sources
     offenders = {str(p.relative_to(REPO_ROOT)): [m for m in _imports(p) if _forbidden(m)] for p in sources}
     assert {path: names for path, names in offenders.items() if names} == {}
 
@@ -82,5 +106,8 @@ def test_static_scan_catches_a_lazy_import(tmp_path):
         "def f():\n    import tensorflow as tf\n"
         "def g():\n    from medtk.train.model import build_classifier\n"
         "def h():\n    importlib.import_module('tf_keras')\n"
+        "def i():\n    from medtk.report.build import build_report\n"
+        "def j():\n    import medtk.cli\n"
     )
-    assert [m for m in _imports(sample) if _forbidden(m)] == ["tensorflow", "medtk.train.model", "tf_keras"]
+    found = [m for m in _imports(sample) if _forbidden(m)]
+    assert sorted(found) == sorted(["tensorflow", "medtk.train.model", "tf_keras", "medtk.report.build", "medtk.cli"])
