@@ -1,9 +1,9 @@
 """Find the model's input and its `probs` / `cam` outputs once, as tensor indices.
 
-The converter may reorder outputs, so they are addressed by signature name (DESIGN.md). The indices
-are resolved once at load time: per call the classifier uses plain `set_tensor` / `invoke` /
-`get_tensor`, which costs less than a signature runner call. A model without a signature (exported
-by other tools) is read by output rank instead: `[1, K]` is `probs`, `[1, h, w, K]` is `cam`.
+The converter may reorder outputs, so they are addressed by signature name (docs/ARCHITECTURE.md).
+The indices are resolved once at load time: per call the classifier uses plain `set_tensor` /
+`invoke` / `get_tensor`, which costs less than a signature runner call. A model without a signature
+(exported by other tools) is read by output rank instead: `[1, K]` is `probs`, `[1, h, w, K]` is `cam`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`pip install medtk` without extras gives a working `medtk predict` and no TensorFlow (DESIGN.md)."""
+"""`pip install medtk` without extras gives a working `medtk predict` and no TensorFlow (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
