@@ -41,6 +41,7 @@ class ServeNode:
         self.token = config.token()
         self.max_body_bytes = config.max_body_bytes
         self.software_version = f"medtk {__version__}"
+        _preload()
         rules = load_rules(config.rules_file)
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -239,3 +240,17 @@ class ServeNode:
         if not self._http.started:
             raise ConfigError(f"HTTP server did not start on {self.config.host}:{self.http_port}")
         log.info("HTTP listening on %s://%s:%d", "https" if tls else "http", self.config.host, self.http_port)
+
+
+def _preload() -> None:
+    """Import the DICOM stack before any thread starts: a first import racing in several threads
+    (workers, forwarders, the SCP) can see partially initialised pydicom modules."""
+    import highdicom  # noqa: F401
+    import pydicom
+    import pydicom.pixels  # noqa: F401
+    import pydicom.sr.codedict  # noqa: F401
+    import pynetdicom  # noqa: F401
+    import pynetdicom.status  # noqa: F401
+    from pydicom.uid import ExplicitVRLittleEndian  # noqa: F401
+
+    from medtk.runtime.cam import overlay  # noqa: F401

@@ -1,0 +1,257 @@
+"""Real parts for the `medtk serve` tests: DICOM inputs, an Orthanc PACS, a node as a subprocess.
+
+A plain module (not a conftest) so the benchmark can use it too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def with_operating_point(bare: Path, reference: Path, out: Path, positive: str = "pneumonia",
+                         threshold: float = 0.4) -> Path:
+    """`reference`'s metadata plus a positive class and an operating point, embedded into `bare`."""
+    from medtk.runtime.metadata import OperatingPoint, embed_metadata, read_metadata
+
+    metadata = read_metadata(reference.read_bytes())
+    metadata = replace(metadata, positive_class=positive,
+                       operating_point=OperatingPoint(rule=f"threshold:{threshold}", threshold=threshold))
+    out.write_bytes(embed_metadata(bare.read_bytes(), metadata))
+    return out
+
+
+# -- DICOM inputs ---------------------------------------------------------------------------------
+def radiograph(pixels: np.ndarray, *, modality: str = "CR", study_uid: str | None = None, number: int = 1,
+               transfer_syntax: str | None = None, body_part: str = "CHEST"):
+    """A CR (or DX) dataset holding a real image, with made-up patient identifiers."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    sop_class = {"CR": "1.2.840.10008.5.1.4.1.1.1", "DX": "1.2.840.10008.5.1.4.1.1.1.1"}[modality]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = sop_class
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=[ds.StudyInstanceUID, modality])
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Patient", "MEDTK-0001", "19700101", "O"
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName, ds.StudyID = "20240101", "120000", "", "", "1"
+    ds.Modality, ds.BodyPartExamined, ds.SeriesNumber, ds.InstanceNumber = modality, body_part, 1, number
+    ds.Manufacturer = "test"
+    ds.PatientOrientation = ["L", "F"]
+    if modality == "DX":
+        ds.ImageType = ["ORIGINAL", "PRIMARY"]
+        ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+    if transfer_syntax is not None:
+        ds.compress(transfer_syntax)
+    return ds
+
+
+def pneumonia_images(npz: Path, count: int, size: int = 128) -> np.ndarray:
+    """`count` PneumoniaMNIST test images at `size`x`size` (the larger file if present)."""
+    import cv2
+
+    data = np.load(npz)
+    images = data["test_images"][:count]
+    if images.shape[1] != size:
+        images = np.stack([cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR) for image in images])
+    return images
+
+
+# -- Orthanc ----------------------------------------------------------------------------------------
+@dataclass
+class Orthanc:
+    """An Orthanc started for one test: its own config, storage, loopback-only access and ports."""
+
+    folder: Path
+    http_port: int
+    dicom_port: int
+    allowed_ae: str = "MEDTK"
+    ae_title: str = "ORTHANC"
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.http_port}"
+
+    @property
+    def destination(self) -> str:
+        return f"{self.ae_title}@{LOOPBACK}:{self.dicom_port}"
+
+    def start(self, timeout: float = 30.0) -> "Orthanc":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        config = {
+            "Name": "medtk-test", "StorageDirectory": str(self.folder / "db"), "IndexDirectory": str(self.folder / "db"),
+            "HttpPort": self.http_port, "DicomPort": self.dicom_port, "DicomAet": self.ae_title,
+            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "HttpServerEnabled": True,
+            "DicomServerEnabled": True, "DicomCheckCalledAet": True, "DicomAlwaysAllowStore": False,
+            "DicomAlwaysAllowEcho": False, "DicomCheckModalityHost": True,
+            "DicomModalities": {"medtk": [self.allowed_ae, LOOPBACK, 104]},
+            "OverwriteInstances": True, "Plugins": [], "ConcurrentJobs": 1, "HttpThreadsCount": 4,
+            "DicomThreadsCount": 2, "StorageCompression": False, "SaveJobs": False, "DeidentifyLogs": True,
+        }
+        (self.folder / "orthanc.json").write_text(json.dumps(config))
+        log = open(self.folder / "orthanc.log", "wb")
+        self.process = subprocess.Popen(["Orthanc", str(self.folder / "orthanc.json")], stdout=log,
+                                        stderr=subprocess.STDOUT, cwd=self.folder)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Orthanc exited: {(self.folder / 'orthanc.log').read_text()[-2000:]}")
+            try:
+                self.get("/system")
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("Orthanc did not answer in time")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def get(self, path: str):
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if response.headers.get_content_type() == "application/json" else body
+
+    def instances(self) -> list[str]:
+        return self.get("/instances")
+
+    def dataset(self, orthanc_id: str):
+        import io
+
+        import pydicom
+
+        return pydicom.dcmread(io.BytesIO(self.get(f"/instances/{orthanc_id}/file")))
+
+    def datasets_by_modality(self) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for orthanc_id in self.instances():
+            ds = self.dataset(orthanc_id)
+            out.setdefault(str(ds.Modality), []).append(ds)
+        return out
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ids = self.instances()
+            if len(ids) >= count:
+                return ids
+            time.sleep(0.2)
+        raise AssertionError(f"Orthanc holds {len(self.instances())} instances, expected {count}")
+
+
+# -- the node as a process (kill -9 and RSS need one) ---------------------------------------------
+@dataclass
+class NodeProcess:
+    model: Path
+    spool: Path
+    log: Path
+    http_port: int
+    dicom_port: int
+    args: tuple[str, ...] = ()
+    process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> "NodeProcess":
+        command = [sys.executable, "-m", "medtk", "serve", str(self.model), "--host", LOOPBACK,
+                   "--http-port", str(self.http_port), "--dicom-port", str(self.dicom_port),
+                   "--spool", str(self.spool), *self.args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(command, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"medtk serve exited {self.process.returncode}: {self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://{LOOPBACK}:{self.http_port}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"medtk serve did not become ready: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """kill -9: no cleanup, no flush, as a power cut would."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def rss_bytes(self) -> int:
+        import psutil
+
+        return psutil.Process(self.process.pid).memory_info().rss
+
+
+def send_datasets(port: int, datasets, calling_ae: str = "TESTSCU", called_ae: str = "MEDTK") -> list[int]:
+    """C-STORE each dataset over one association (pynetdicom SCU); the statuses, in order."""
+    from pynetdicom import AE
+
+    ae = AE(ae_title=calling_ae)
+    for ds in datasets:
+        ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    association = ae.associate(LOOPBACK, port, ae_title=called_ae)
+    if not association.is_established:
+        raise ConnectionError(f"association with {called_ae}@{LOOPBACK}:{port} failed")
+    try:
+        return [int(association.send_c_store(ds).Status) for ds in datasets]
+    finally:
+        association.release()
+
+
+def storescu(port: int, files: list[Path], calling_ae: str = "STORESCU", called_ae: str = "MEDTK",
+             extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """dcmtk's storescu, as a modality would send (`extra`: e.g. --propose-jpeg8)."""
+    if shutil.which("storescu") is None:
+        raise AssertionError("dcmtk's storescu is missing: install dcmtk (.ci/system-deps)")
+    return subprocess.run(["storescu", *extra, "-aet", calling_ae, "-aec", called_ae, LOOPBACK, str(port),
+                           *map(str, files)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def iter_sr_items(ds) -> Iterator:
+    """Every content item of an SR, depth first."""
+    for item in ds.get("ContentSequence", []):
+        yield item
+        yield from iter_sr_items(item)

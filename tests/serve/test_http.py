@@ -1,0 +1,127 @@
+"""The HTTP API over a real uvicorn server on loopback: predict, model card, health, metrics, limits."""
+
+from __future__ import annotations
+
+import base64
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from medtk.runtime import Classifier
+
+
+def _url(node, path: str) -> str:
+    return f"http://127.0.0.1:{node.http_port}{path}"
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
+def test_predict_png_matches_the_runtime(start_node, serve_models, chest_images, tmp_path):
+    node = start_node()
+    body = _png(chest_images[5])
+    response = httpx.post(_url(node, "/v1/predict"), content=body, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    path = tmp_path / "x.png"
+    path.write_bytes(body)
+    expected = Classifier(serve_models["op"], num_threads=1).predict(path)
+    assert answer["label"] == expected.label
+    assert answer["probabilities"] == pytest.approx(expected.probabilities, abs=1e-5)
+    assert answer["threshold"] == 0.4 and answer["positive"] == expected.positive
+    assert answer["positive"] == (answer["probabilities"]["pneumonia"] >= 0.4)
+    assert answer["positive_class"] == "pneumonia" and "cam_overlay_png" not in answer
+
+
+def test_predict_dicom_with_cam(start_node, dicom_files):
+    node = start_node()
+    response = httpx.post(_url(node, "/v1/predict?cam=1"), content=dicom_files["ct"].read_bytes(),
+                          headers={"Content-Type": "application/dicom"})
+    assert response.status_code == 200, response.text
+    png = base64.b64decode(response.json()["cam_overlay_png"])
+    overlay = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert overlay.shape == (128, 128, 3)  # CT_small is 128x128
+
+
+def test_model_without_operating_point_uses_argmax(start_node, dicom_files):
+    node = start_node("argmax")
+    answer = httpx.post(_url(node, "/v1/predict"), content=dicom_files["cr"].read_bytes(),
+                        headers={"Content-Type": "application/dicom"}).json()
+    assert answer["threshold"] is None
+    assert answer["label"] == max(answer["probabilities"], key=answer["probabilities"].get)
+    card = httpx.get(_url(node, "/v1/model")).json()
+    assert card["operating_point"] is None and card["labels"] == ["normal", "pneumonia"]
+
+
+def test_model_card_health_and_metrics(start_node):
+    node = start_node()
+    card = httpx.get(_url(node, "/v1/model")).json()
+    assert card["operating_point"] == {"rule": "threshold:0.4", "threshold": 0.4}
+    assert card["positive_class"] == "pneumonia" and card["input"]["size"] == 64
+    assert len(card["weights_sha256"]) == 64 and card["versions"]["backend"]["name"]
+    assert httpx.get(_url(node, "/healthz")).status_code == 200
+    httpx.post(_url(node, "/v1/predict"), content=b"not an image", headers={"Content-Type": "image/png"})
+    text = httpx.get(_url(node, "/metrics")).text
+    assert 'medtk_serve_http_requests_total{code="400",endpoint="/v1/predict"} 1.0' in text
+    assert "medtk_serve_queue_depth " in text and "medtk_serve_queue_capacity 16.0" in text
+    assert "# TYPE medtk_serve_latency_seconds histogram" in text
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"GIF89a", "image/gif", 415),
+        (b"", "image/png", 400),
+        (b"\x89PNG\r\n\x1a\n broken", "image/png", 400),
+        (b"DICM" * 10, "application/dicom", 400),
+    ],
+)
+def test_bad_requests_do_not_stop_the_node(start_node, chest_images, body, content_type, status):
+    node = start_node()
+    response = httpx.post(_url(node, "/v1/predict"), content=body, headers={"Content-Type": content_type})
+    assert response.status_code == status and "error" in response.json()
+    ok = httpx.post(_url(node, "/v1/predict"), content=_png(chest_images[0]), headers={"Content-Type": "image/png"})
+    assert ok.status_code == 200
+
+
+def test_limits_on_body_and_pixels(start_node):
+    node = start_node(max_body_bytes=4096, max_pixels=10_000)
+    large = _png(np.random.default_rng(0).integers(0, 255, (200, 200), dtype=np.uint8))
+    assert len(large) > 4096
+    assert httpx.post(_url(node, "/v1/predict"), content=large, headers={"Content-Type": "image/png"}).status_code == 413
+    wide = _png(np.zeros((10, 2000), np.uint8))  # small file, 20,000 pixels: refused before decoding
+    response = httpx.post(_url(node, "/v1/predict"), content=wide, headers={"Content-Type": "image/png"})
+    assert response.status_code == 400 and "over the limit" in response.json()["error"]
+
+
+def test_full_queue_answers_503_with_retry_after(start_node, chest_images):
+    node = start_node(queue_size=2)
+    node.queue.reserve()
+    node.queue.reserve()  # as if two images were being processed
+    try:
+        response = httpx.post(_url(node, "/v1/predict"), content=_png(chest_images[0]),
+                              headers={"Content-Type": "image/png"})
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    finally:
+        node.queue.release()
+        node.queue.release()
+    ok = httpx.post(_url(node, "/v1/predict"), content=_png(chest_images[0]), headers={"Content-Type": "image/png"})
+    assert ok.status_code == 200
+
+
+def test_bearer_token(start_node, tmp_path, chest_images):
+    token = "s3cret-token-0123456789"
+    (tmp_path / "token").write_text(token + "\n")
+    node = start_node(token_file=tmp_path / "token")
+    body, png = _png(chest_images[0]), {"Content-Type": "image/png"}
+    assert httpx.post(_url(node, "/v1/predict"), content=body, headers=png).status_code == 401
+    assert httpx.get(_url(node, "/v1/model"), headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.get(_url(node, "/metrics")).status_code == 401
+    assert httpx.get(_url(node, "/healthz")).status_code == 200  # probes need no token
+    authorized = {**png, "Authorization": f"Bearer {token}"}
+    assert httpx.post(_url(node, "/v1/predict"), content=body, headers=authorized).status_code == 200
