@@ -28,8 +28,11 @@ test-quick: install
 system-deps:
 	bash .ci/system-deps
 
+# The runtime benchmarks (minutes). Training, compression and serve benchmarks take longer and are run
+# one by one: each section of benchmarks/RESULTS.md gives its command.
 bench: install
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/latency.py
+	$(PY) benchmarks/runtime_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -16,6 +16,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
+from medtk.run import Run
 from medtk.runtime.imaging import INTERPOLATION_RULE, PREPROCESSING_NOTE
 from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
 
@@ -65,12 +66,12 @@ def gzip_size(model: bytes) -> int:
 class Staging:
     """A temporary folder inside the run holding this run's files until `publish`."""
 
-    def __init__(self, run_root: Path):
-        self.export = run_root / "export"
-        self.root = Path(tempfile.mkdtemp(prefix=".export-", dir=run_root))
+    def __init__(self, run: Run):
+        self.run = run
+        self.root = Path(tempfile.mkdtemp(prefix=".export-", dir=run.root))
 
     def path(self, variant: str) -> Path:
-        return self.root / f"{variant}.tflite"
+        return self.root / self.run.export_path(variant).name
 
     def write(self, variant: str, model: bytes, metadata: ModelMetadata) -> bytes:
         """Embed `metadata` and write the file; returns the bytes written."""
@@ -80,14 +81,14 @@ class Staging:
 
     def publish(self, variants: list[str], stale: set[str]) -> dict[str, Path]:
         """Move the variants into RUN/export (one rename each) and drop stale files of earlier runs."""
-        self.export.mkdir(exist_ok=True)
+        self.run.export.mkdir(exist_ok=True)
         final = {}
         for variant in variants:
-            target = self.export / f"{variant}.tflite"
+            target = self.run.export_path(variant)
             os.replace(self.path(variant), target)
             final[variant] = target
         for name in stale - set(variants):
-            (self.export / f"{name}.tflite").unlink(missing_ok=True)
+            self.run.export_path(name).unlink(missing_ok=True)
         self.discard()
         return final
 

@@ -1,6 +1,7 @@
-"""Keras medtk model -> `.tflite` bytes, one small function per variant, builtin ops only.
+"""Keras medtk model -> `.tflite` bytes, one small function per converter, builtin ops only.
 
-Every variant keeps the deployable-model contract (DESIGN.md): raw-pixel input named `pixels`
+Each variant of `medtk.variants` names the converter that makes it (fine-tuned int8 variants reuse
+`int8`). Every variant keeps the deployable-model contract (docs/ARCHITECTURE.md): raw-pixel input named `pixels`
 (`uint8` for int8, `float32` otherwise), outputs `probs` and `cam` addressed by signature name, float
 outputs (the runtime dequantizes anyway, but float outputs keep the CAM's range intact). int8 keeps
 only its final softmax in float, so probabilities are not cut to 1/256 steps.
@@ -15,8 +16,6 @@ import numpy as np
 from medtk.errors import DataError
 from medtk.runtime.flatbuffer import uint8_input
 from medtk.train.tfenv import tensorflow
-
-VARIANTS = ("float32", "float16", "dynamic", "int8")
 
 
 def _converter(model):
@@ -88,19 +87,16 @@ def _int8_float_softmax(model, calibration) -> bytes:
 _BUILDERS: dict[str, Callable] = {"float32": _float32, "float16": _float16, "dynamic": _dynamic, "int8": _int8}
 
 
-def input_dtype(variant: str) -> str:
-    return "uint8" if variant == "int8" else "float32"
-
-
-def convert(model, variant: str, calibration: Iterable[np.ndarray] | None = None) -> bytes:
-    """Convert `model` to the named variant; `calibration` = raw-pixel images (S, S, C) for int8.
+def convert(model, converter: str, calibration: Iterable[np.ndarray] | None = None) -> bytes:
+    """Convert `model` with the named converter (`Variant.converter`); `calibration` = raw-pixel
+    images (S, S, C) for int8.
 
     For a QAT model, int8 conversion uses the ranges learned in training; calibration images still
     fix the input range.
     """
-    if variant not in _BUILDERS:
-        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    if converter not in _BUILDERS:
+        raise ValueError(f"unknown converter {converter!r}; expected one of {', '.join(_BUILDERS)}")
     calibration = list(calibration) if calibration is not None else None
-    if variant == "int8":
+    if converter == "int8":
         return _int8_float_softmax(model, calibration)
-    return _BUILDERS[variant](model, calibration).convert()
+    return _BUILDERS[converter](model, calibration).convert()

@@ -8,12 +8,15 @@ within one cell (Chebyshev distance <= 1).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 
+from medtk.schema import CamAgreement, Headline
+
+log = logging.getLogger(__name__)
 CHUNK = 64
 
 
@@ -23,7 +26,7 @@ class Outputs:
     cams: np.ndarray  # (N, h, w, K)
 
 
-def run_model(path: Path, images: np.ndarray, progress: Callable[[str], None], num_threads: int | None = None) -> Outputs:
+def run_model(path: Path, images: np.ndarray, num_threads: int | None = None) -> Outputs:
     """Probabilities and raw CAMs of the model at `path` on prepared images (N, S, S, C)."""
     from medtk.runtime import Classifier
 
@@ -33,29 +36,31 @@ def run_model(path: Path, images: np.ndarray, progress: Callable[[str], None], n
         p, c = classifier.predict_prepared(images[start : start + CHUNK])
         probs.append(p)
         cams.append(c)
-    progress(f"evaluated {path.name} on {len(images)} test images ({classifier.backend})")
+    log.info("evaluated %s on %d test images (%s)", path.name, len(images), classifier.backend)
     return Outputs(probs=np.concatenate(probs), cams=np.concatenate(cams))
 
 
-def headline_metrics(labels: np.ndarray, probs: np.ndarray, class_names) -> dict[str, Any]:
+def headline_metrics(labels: np.ndarray, probs: np.ndarray, class_names) -> Headline:
     from medtk.metrics import classification_metrics
 
     metrics = classification_metrics(labels, probs, class_names)
-    return {key: metrics.get(key) for key in ("auc", "accuracy", "sensitivity", "specificity")}
+    return Headline(auc=metrics.auc, accuracy=metrics.accuracy, sensitivity=metrics.sensitivity,
+                    specificity=metrics.specificity)
 
 
-def cam_agreement(reference: Outputs, candidate: Outputs) -> dict[str, float | None]:
+def cam_agreement(reference: Outputs, candidate: Outputs) -> CamAgreement:
     classes = reference.probs.argmax(axis=1)
     rows = np.arange(len(classes))
     ref_maps = reference.cams[rows, :, :, classes] if len(classes) else reference.cams[..., 0]
     maps = candidate.cams[rows, :, :, classes] if len(classes) else candidate.cams[..., 0]
     ref_flat = ref_maps.reshape(len(classes), -1).astype(np.float64)
     flat = maps.reshape(len(classes), -1).astype(np.float64)
-    return {
-        "correlation": _mean_correlation(ref_flat, flat),
-        "peak_match": _fraction(_peak_distance(ref_flat, flat, ref_maps.shape[2]) == 0),
-        "peak_within_one": _fraction(_peak_distance(ref_flat, flat, ref_maps.shape[2]) <= 1),
-    }
+    distance = _peak_distance(ref_flat, flat, ref_maps.shape[2])
+    return CamAgreement(
+        correlation=_mean_correlation(ref_flat, flat),
+        peak_match=_fraction(distance == 0),
+        peak_within_one=_fraction(distance <= 1),
+    )
 
 
 def _mean_correlation(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -8,15 +8,15 @@ shared layer's `.output` belongs to the first model it was called in.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from medtk.train.tfenv import keras
 
-Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,6 @@ def fine_tune(
     learning_rate: float,
     batch_size: int,
     stage: str,
-    progress: Progress,
     callbacks: tuple = (),
 ) -> None:
     """Fit `model`'s probs view on the training split for `epochs` epochs."""
@@ -73,13 +72,13 @@ def fine_tune(
         dataset,
         epochs=epochs,
         class_weight=data.class_weight,
-        callbacks=[*callbacks, _epoch_line(stage, epochs, progress)],
+        callbacks=[*callbacks, _epoch_line(stage, epochs)],
         verbose=0,
     )
 
 
-def _epoch_line(stage: str, epochs: int, progress: Progress):
-    """A Keras callback printing one line per epoch (defined here so importing this module stays light)."""
+def _epoch_line(stage: str, epochs: int):
+    """A Keras callback logging one line per epoch (defined here so importing this module stays light)."""
     k = keras()
 
     class EpochLine(k.callbacks.Callback):
@@ -89,6 +88,6 @@ def _epoch_line(stage: str, epochs: int, progress: Progress):
         def on_epoch_end(self, epoch, logs=None):
             loss = (logs or {}).get("loss", float("nan"))
             seconds = time.perf_counter() - self.started
-            progress(f"{stage}: epoch {epoch + 1}/{epochs} loss {loss:.4f} ({seconds:.0f} s)")
+            log.info("%s: epoch %d/%d loss %.4f (%.0f s)", stage, epoch + 1, epochs, loss, seconds)
 
     return EpochLine()

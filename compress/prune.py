@@ -8,14 +8,16 @@ applies exactly the target; the final ~20% of the steps fine-tune at that sparsi
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
-from medtk.compress.finetune import Progress, TrainingData, fine_tune, make_trainable
+from medtk.compress.finetune import TrainingData, fine_tune, make_trainable
 from medtk.compress.sparsity import is_prunable, kernel_sparsity
 from medtk.errors import ModelError
 from medtk.train.model import custom_objects
 from medtk.train.tfenv import keras, tfmot
 
+log = logging.getLogger(__name__)
 SPARSITY_TOLERANCE = 0.02
 
 
@@ -44,14 +46,14 @@ def copy_model(model):
 
 
 def prune(
-    model, data: TrainingData, *, sparsity: float, epochs: int, learning_rate: float, batch_size: int, progress: Progress
+    model, data: TrainingData, *, sparsity: float, epochs: int, learning_rate: float, batch_size: int
 ):
     """Return (a pruned copy of `model` with the wrappers stripped, the measured kernel sparsity)."""
     k, mot = keras(), tfmot()
     schedule = plan_schedule(sparsity, epochs, data.steps_per_epoch(batch_size))
-    progress(
-        f"pruning to {sparsity:.0%} sparsity: {schedule.total_steps} steps, ramp ends at step "
-        f"{schedule.end_step}, mask update every {schedule.frequency}"
+    log.info(
+        "pruning to %.0f%% sparsity: %d steps, ramp ends at step %d, mask update every %d",
+        sparsity * 100, schedule.total_steps, schedule.end_step, schedule.frequency,
     )
     polynomial = mot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0,
@@ -75,7 +77,6 @@ def prune(
         learning_rate=learning_rate,
         batch_size=batch_size,
         stage="prune",
-        progress=progress,
         callbacks=(mot.sparsity.keras.UpdatePruningStep(),),
     )
     stripped = mot.sparsity.keras.strip_pruning(wrapped)
@@ -85,5 +86,5 @@ def prune(
             f"pruning reached {reached:.3f} sparsity, target {sparsity:.3f} "
             f"(schedule: {schedule.total_steps} steps, end_step {schedule.end_step})"
         )
-    progress(f"pruned: conv/dense kernel sparsity {reached:.3f}")
+    log.info("pruned: conv/dense kernel sparsity %.3f", reached)
     return stripped, reached

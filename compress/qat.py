@@ -21,10 +21,13 @@ registry (checked on TFMOT 0.8.1), so they need no custom `QuantizeConfig`.
 
 from __future__ import annotations
 
-from medtk.compress.finetune import Progress, TrainingData, fine_tune, make_trainable
+import logging
+
+from medtk.compress.finetune import TrainingData, fine_tune, make_trainable
 from medtk.train.model import INPUT_NAME, PREPROCESS_NAME, custom_objects
 from medtk.train.tfenv import keras, tfmot
 
+log = logging.getLogger(__name__)
 FLOAT_LAYERS = (INPUT_NAME, PREPROCESS_NAME)
 
 
@@ -64,14 +67,12 @@ def quantize_model(model, prune_preserve: bool):
 
 def quantization_aware_training(
     model, data: TrainingData, *, prune_preserve: bool, epochs: int, learning_rate: float, batch_size: int,
-    progress: Progress,
 ):
     """Quantize-annotate `model`, then fine-tune it so the weights adapt to 8-bit rounding."""
-    progress(f"quantization-aware training{' (sparsity preserving)' if prune_preserve else ''}: {epochs} epochs")
+    log.info("quantization-aware training%s: %d epochs", " (sparsity preserving)" if prune_preserve else "", epochs)
     quantized = quantize_model(model, prune_preserve)
     if epochs > 0:
         fine_tune(
             quantized, data, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, stage="qat",
-            progress=progress,
         )
     return quantized

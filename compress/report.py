@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from medtk.schema import CompressReport
 
 COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "AUC", "dAUC", "acc", "CAM r", "peak")
 
 
-def format_table(report: dict[str, Any]) -> str:
+def format_table(report: CompressReport) -> str:
     rows = [COLUMNS]
-    for entry in report["variants"]:
-        cam = entry.get("cam_agreement") or {}
+    for entry in report.variants:
+        cam = entry.cam_agreement
         rows.append((
-            entry["name"], entry["status"], _size(entry["size_bytes"]), _size(entry["gzip_bytes"]),
-            f"{entry['sparsity']:.2f}", _num(entry["test"]["auc"]), _signed(entry["delta_auc"]),
-            _num(entry["test"]["accuracy"]), _num(cam.get("correlation"), 3), _num(cam.get("peak_match"), 2),
+            entry.name + (" *" if entry.name == report.recommended else ""), entry.status, _size(entry.size_bytes),
+            _size(entry.gzip_bytes), f"{entry.sparsity:.2f}", _num(entry.test.auc), _signed(entry.delta_auc),
+            _num(entry.test.accuracy), _num(cam.correlation if cam else None, 3), _num(cam.peak_match if cam else None, 2),
         ))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    reference = report["reference"]
-    keras = reference.get("keras_test") or {}
+    reference = report.reference
+    keras_auc = reference.keras_test.auc if reference.keras_test else None
     lines.append(
-        f"reference: float32 TFLite (test AUC {_num(reference['test']['auc'])}); Keras model test AUC "
-        f"{_num(keras.get('auc'))} from metrics.json"
+        f"reference: float32 TFLite (test AUC {_num(reference.test.auc)}); Keras model test AUC "
+        f"{_num(keras_auc)} from metrics.json"
     )
-    gate = report["gate"]
-    lines.append(f"gate (max AUC drop {gate['max_auc_drop']:g}): {'passed' if gate['passed'] else 'FAILED'}")
-    lines.append(f"note: {report['note']}")
+    gate = report.gate
+    lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}): {'passed' if gate.passed else 'FAILED'}")
+    lines.append(f"recommended (* above; the smallest variant that passes every gate): {report.recommended or 'none'}")
+    lines.append(f"note: {report.note}")
     return "\n".join(lines)
 
 

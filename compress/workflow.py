@@ -8,26 +8,28 @@ variants stay on disk for inspection.
 
 from __future__ import annotations
 
-import os
-import sys
-import time
-from dataclasses import asdict, dataclass
+import logging
+import math
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from medtk.errors import ConfigError, DataError, ModelError, QualityGateError
-from medtk.run import RunPaths
+from medtk.run import Run
+from medtk.schema import CompressReport, CompressionSteps, Gate, Reference, VariantResult
+from medtk.schema.compress import KerasReference
+from medtk.variants import PLAIN, REFERENCE, VARIANTS, compressed_variant, get_variant
 
-PLAIN_VARIANTS = ("float32", "float16", "dynamic")
-REFERENCE = "float32"
-KNOWN_VARIANTS = ("float32", "float16", "dynamic", "int8", "int8_pqat", "pruned_int8", "int8_qat")
+log = logging.getLogger(__name__)
 SPARSITY_NOTE = "sparsity shrinks the compressed (gzip) file, not the latency on XNNPACK"
 
 
 @dataclass(frozen=True)
 class CompressOptions:
+    """Every default of `medtk compress` lives here; CLI flags that are not given do not override them."""
+
     int8: bool = False
     prune: bool = True
     qat: bool = True
@@ -41,13 +43,20 @@ class CompressOptions:
     max_auc_drop: float = 0.01
     num_threads: int | None = None  # interpreter threads while evaluating
 
+    @classmethod
+    def given(cls, **values: Any) -> "CompressOptions":
+        """The defaults, overridden only by the values that were given (not None)."""
+        return cls(**{key: value for key, value in values.items() if value is not None})
+
     def compressed_variant(self) -> str | None:
         """Name of the pruned and/or QAT variant, None when neither step runs."""
-        if not self.int8 or not (self.prune or self.qat):
-            return None
-        return "int8_pqat" if self.prune and self.qat else ("pruned_int8" if self.prune else "int8_qat")
+        return compressed_variant(self.prune, self.qat) if self.int8 else None
 
     def check(self) -> None:
+        for option in fields(self):
+            value = getattr(self, option.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"--{option.name.replace('_', '-')} must be a finite number, got {value}")
         if not 0.0 < self.prune_sparsity < 1.0:
             raise ConfigError(f"--prune-sparsity must be between 0 and 1 (exclusive), got {self.prune_sparsity}")
         for flag, value in (("--prune-epochs", self.prune_epochs), ("--calibration", self.calibration)):
@@ -66,44 +75,36 @@ class CompressOptions:
 
 @dataclass(frozen=True)
 class CompressResult:
-    report: dict[str, Any]  # what RUN/compress.json holds
+    report: CompressReport  # what RUN/compress.json holds
     path: Path
 
 
-def _stderr(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def compress_run(run_dir: Path, options: CompressOptions, progress: Callable[[str], None] = _stderr) -> CompressResult:
+def compress_run(run_dir: Path, options: CompressOptions) -> CompressResult:
     """Export, measure and gate every variant of the run's model (see the module docstring)."""
     from medtk.compress.artifacts import Staging
 
     options.check()
-    run = RunPaths(Path(run_dir))
-    run.require_model()
-    if not run.config.is_file() or not run.split.is_file():
-        missing = "config.toml" if not run.config.is_file() else "split.csv"
-        raise ModelError(f"{run.root}: {missing} missing; not a complete `medtk train` run folder")
+    run = Run(Path(run_dir))
+    run.require_complete()
     _check_writable(run)
     stale = _previous_variants(run)
-    inputs = _load_inputs(run, options, progress)
-    staging = Staging(run.root)
+    inputs = _load_inputs(run, options)
+    staging = Staging(run)
     try:
-        report = _export_all(run, inputs, options, staging, progress)
-        final = staging.publish([v["name"] for v in report["variants"]], stale)
+        report = _export_all(run, inputs, options, staging)
+        final = staging.publish([v.name for v in report.variants], stale)
     finally:
         staging.discard()
-    for entry in report["variants"]:
-        entry["path"] = os.path.relpath(final[entry["name"]], run.root)
-    from medtk.io import atomic_write_json
+    report = replace(report, variants=tuple(
+        replace(entry, path=Path(final[entry.name]).relative_to(run.root).as_posix()) for entry in report.variants
+    ))
+    run.write(run.compress_file, report)
+    if not report.gate.passed:
+        raise QualityGateError(f"{run.compress_file}: quality gate failed: {'; '.join(report.gate.failures)}")
+    return CompressResult(report=report, path=run.compress_file)
 
-    atomic_write_json(run.compress, report)
-    if not report["gate"]["passed"]:
-        raise QualityGateError(f"{run.compress}: quality gate failed: {'; '.join(report['gate']['failures'])}")
-    return CompressResult(report=report, path=run.compress)
 
-
-def _check_writable(run: RunPaths) -> None:
+def _check_writable(run: Run) -> None:
     """Fail before the long work when the outputs could not be written (by really trying)."""
     import tempfile
 
@@ -117,15 +118,15 @@ def _check_writable(run: RunPaths) -> None:
             raise ModelError(f"{folder}: output folder is not writable ({error.strerror})") from None
 
 
-def _previous_variants(run: RunPaths) -> set[str]:
-    previous = set(KNOWN_VARIANTS)
+def _previous_variants(run: Run) -> set[str]:
+    """Variant files an earlier compress may have left in RUN/export (replaced or removed at publish)."""
+    previous = {variant.name for variant in VARIANTS}
     try:
-        old = run.read_json(run.compress) or {}
+        old = run.compression()
     except ModelError:
         return previous  # a corrupt compress.json is replaced anyway
-    for entry in old.get("variants", []):
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and "/" not in entry["name"]:
-            previous.add(entry["name"])
+    if old is not None:
+        previous |= {entry.name for entry in old.variants if "/" not in entry.name}
     return previous
 
 
@@ -144,43 +145,37 @@ class _Inputs:
     training: Any  # TrainingData or None
 
 
-def _load_inputs(run: RunPaths, options: CompressOptions, progress) -> _Inputs:
-    from medtk.config import load_config
-    from medtk.data import load_dataset
+def _load_inputs(run: Run, options: CompressOptions) -> _Inputs:
     from medtk.train.model import load_classifier
     from medtk.train.pipeline import prepare_split
 
-    config = load_config(run.config)
-    progress(f"loading {run.model}")
-    model = load_classifier(run.model)
+    config = run.config()
+    log.info("loading %s", run.model_file)
+    model = load_classifier(run.model_file)
     size, channels = int(model.input_shape[1]), int(model.input_shape[3])
-    dataset = load_dataset(config.data.src, seed=config.data.seed, split_file=run.split)
+    dataset = run.dataset()
     num_classes = int(model.outputs[0].shape[-1])
     if len(dataset.class_names) != num_classes:
         raise DataError(f"{config.data.src}: {len(dataset.class_names)} classes but the model predicts {num_classes}")
     test, train = dataset.splits["test"], dataset.splits["train"]
     if len(test) == 0:
-        raise DataError(f"{config.data.src}: the test split of {run.split} is empty; nothing to measure the variants on")
+        raise DataError(f"{config.data.src}: the test split of {run.split_file} is empty; nothing to measure the variants on")
     if options.int8 and len(train) == 0:
         raise DataError(f"{config.data.src}: the train split is empty; int8 needs calibration images from it")
-    progress(f"preparing {len(test)} test images at {size}px")
     test_images = prepare_split(test, size, channels)
     calibration = np.zeros((0, size, size, channels), np.uint8)
     training = None
     if options.int8:
-        needs_training = options.prune or options.qat
-        if needs_training:
-            progress(f"preparing {len(train)} training images for fine-tuning")
+        picked = _calibration_indices(len(train), options.calibration, config.data.seed)
+        if options.prune or options.qat:
             train_images = prepare_split(train, size, channels)
             training = _training_data(train_images, train.labels, num_classes, config)
-            picked = _calibration_indices(len(train), options.calibration, config.data.seed)
             calibration = train_images[picked]
         else:
-            picked = _calibration_indices(len(train), options.calibration, config.data.seed)
             calibration = prepare_split(_subset(train, picked), size, channels)
-        progress(f"calibration: {len(calibration)} training images")
+        log.info("calibration: %d training images", len(calibration))
     return _Inputs(
-        model=model, config=config, config_text=run.config.read_text(encoding="utf-8"),
+        model=model, config=config, config_text=run.config_file.read_text(encoding="utf-8"),
         class_names=tuple(dataset.class_names), source=config.data.src, size=size, channels=channels,
         test_images=test_images, test_labels=np.asarray(test.labels), calibration=calibration, training=training,
     )
@@ -212,71 +207,89 @@ def _training_data(images: np.ndarray, labels: np.ndarray, num_classes: int, con
     )
 
 
-def _export_all(run: RunPaths, inputs: _Inputs, options: CompressOptions, staging, progress) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Built:
+    variant: str
+    model: bytes
+    sparsity: float
+
+
+def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) -> CompressReport:
     from medtk.compress.artifacts import gzip_size, model_metadata, provenance
-    from medtk.compress.convert import convert, input_dtype
+    from medtk.compress.convert import convert
     from medtk.compress.evaluate import cam_agreement, headline_metrics, run_model
     from medtk.compress.sparsity import kernel_sparsity
+    from medtk.progress import track
 
     origin = provenance(run.root, inputs.config_text, inputs.source)
     float_sparsity = kernel_sparsity(inputs.model)
-    built: list[tuple[str, bytes, float, str]] = []  # (variant, converted bytes, sparsity, dtype)
-    plain = [*PLAIN_VARIANTS, *(["int8"] if options.int8 else [])]
-    for variant in plain:
-        progress(f"converting {variant}")
-        calibration = list(inputs.calibration) if variant == "int8" else None
-        built.append((variant, convert(inputs.model, variant, calibration), float_sparsity, input_dtype(variant)))
-    compressed = options.compressed_variant()
-    extra: dict[str, Any] = {}
-    if compressed is not None:
-        model_bytes, sparsity, extra = _compressed_model(inputs, options, progress)
-        built.append((compressed, model_bytes, sparsity, "uint8"))
+    built: list[_Built] = []
+    for name in [*PLAIN, *(["int8"] if options.int8 else [])]:
+        log.info("converting %s", name)
+        calibration = list(inputs.calibration) if get_variant(name).integer else None
+        built.append(_Built(name, convert(inputs.model, get_variant(name).converter, calibration), float_sparsity))
+    steps = CompressionSteps()
+    if options.compressed_variant() is not None:
+        model_bytes, sparsity, steps = _compressed_model(inputs, options)
+        built.append(_Built(options.compressed_variant(), model_bytes, sparsity))
 
-    def metadata(variant: str, dtype: str, metrics: dict | None):
+    def metadata(variant: str, metrics: dict | None):
         return model_metadata(
-            variant=variant, labels=inputs.class_names, size=inputs.size, channels=inputs.channels, dtype=dtype,
-            provenance=origin, metrics=metrics,
+            variant=variant, labels=inputs.class_names, size=inputs.size, channels=inputs.channels,
+            dtype=get_variant(variant).input_dtype, provenance=origin, metrics=metrics,
         )
 
     outputs, entries = {}, []
-    for variant, model_bytes, sparsity, dtype in built:
-        staging.write(variant, model_bytes, metadata(variant, dtype, None))
-        outputs[variant] = run_model(staging.path(variant), inputs.test_images, progress, options.num_threads)
-        test = headline_metrics(inputs.test_labels, outputs[variant].probs, inputs.class_names)
-        exported = {"test_auc": test["auc"], "test_accuracy": test["accuracy"], "test_images": len(inputs.test_labels)}
-        final = staging.write(variant, model_bytes, metadata(variant, dtype, exported))
-        entries.append({
-            "name": variant, "path": "", "status": "passed", "input_dtype": dtype,
-            "size_bytes": len(final), "gzip_bytes": gzip_size(final), "sparsity": round(float(sparsity), 4),
-            "test": test,
-        })
+    for item in track(built, len(built), f"measuring {len(built)} variants on {len(inputs.test_labels)} test images"):
+        staging.write(item.variant, item.model, metadata(item.variant, None))
+        outputs[item.variant] = run_model(staging.path(item.variant), inputs.test_images, options.num_threads)
+        test = headline_metrics(inputs.test_labels, outputs[item.variant].probs, inputs.class_names)
+        exported = {"test_auc": test.auc, "test_accuracy": test.accuracy, "test_images": len(inputs.test_labels)}
+        final = staging.write(item.variant, item.model, metadata(item.variant, exported))
+        entries.append(VariantResult(
+            name=item.variant, path="", status="passed", input_dtype=get_variant(item.variant).input_dtype,
+            size_bytes=len(final), gzip_bytes=gzip_size(final), sparsity=round(float(item.sparsity), 4), test=test,
+        ))
     reference = outputs[REFERENCE]
-    ref_test = entries[0]["test"]
-    for entry in entries:
-        entry["delta_auc"] = _delta(entry["test"]["auc"], ref_test["auc"])
-        entry["delta_accuracy"] = _delta(entry["test"]["accuracy"], ref_test["accuracy"])
-        entry["cam_agreement"] = cam_agreement(reference, outputs[entry["name"]])
-    gate = _gate(entries, options, extra.get("sparsity_after_qat"))
-    keras_test = (run.read_json(run.metrics) or {}).get("test")
-    return {
-        "reference": {
-            "variant": REFERENCE,
-            "measured": "float32 TFLite through medtk.runtime on the test split; every delta is against it",
-            "test": ref_test,
-            "keras_test": {"auc": keras_test.get("auc"), "accuracy": keras_test.get("accuracy")} if keras_test else None,
-            "test_images": int(len(inputs.test_labels)),
-        },
-        "variants": entries,
-        "gate": gate,
-        "options": asdict(options),
-        "compression": extra,
-        "calibration_images": int(len(inputs.calibration)),
-        "provenance": origin,
-        "note": SPARSITY_NOTE,
-    }
+    ref_test = entries[0].test
+    entries = [
+        replace(entry, delta_auc=_delta(entry.test.auc, ref_test.auc),
+                delta_accuracy=_delta(entry.test.accuracy, ref_test.accuracy),
+                cam_agreement=cam_agreement(reference, outputs[entry.name]))
+        for entry in entries
+    ]
+    entries, gate = _gate(entries, options, steps.sparsity_after_qat)
+    keras_test = _keras_test(run)
+    return CompressReport(
+        reference=Reference(
+            variant=REFERENCE,
+            measured="float32 TFLite through medtk.runtime on the test split; every delta is against it",
+            test=ref_test, test_images=int(len(inputs.test_labels)), keras_test=keras_test,
+        ),
+        variants=tuple(entries),
+        gate=gate,
+        options=asdict(options),
+        compression=steps,
+        calibration_images=int(len(inputs.calibration)),
+        provenance=origin,
+        note=SPARSITY_NOTE,
+        recommended=recommend(entries),
+    )
 
 
-def _compressed_model(inputs: _Inputs, options: CompressOptions, progress) -> tuple[bytes, float, dict[str, Any]]:
+def recommend(entries: list[VariantResult]) -> str | None:
+    """The variant to deploy: the smallest file that passes every gate (None when none passes)."""
+    passed = [entry for entry in entries if entry.passed]
+    return min(passed, key=lambda entry: entry.size_bytes).name if passed else None
+
+
+def _keras_test(run: Run) -> KerasReference | None:
+    metrics = run.metrics()
+    test = metrics.test if metrics else None
+    return KerasReference(auc=test.auc, accuracy=test.accuracy) if test else None
+
+
+def _compressed_model(inputs: _Inputs, options: CompressOptions) -> tuple[bytes, float, CompressionSteps]:
     """Prune and/or QAT a copy of the float model, then convert it to full int8."""
     from medtk.compress.convert import convert
     from medtk.compress.prune import copy_model, plan_schedule, prune
@@ -284,52 +297,52 @@ def _compressed_model(inputs: _Inputs, options: CompressOptions, progress) -> tu
     from medtk.compress.sparsity import kernel_sparsity
 
     batch_size = options.batch_size or inputs.config.train.batch_size
-    model, extra = copy_model(inputs.model), {"batch_size": batch_size}
+    model, steps = copy_model(inputs.model), CompressionSteps(batch_size=batch_size)
     if options.prune:
         model, reached = prune(
             model, inputs.training, sparsity=options.prune_sparsity, epochs=options.prune_epochs,
-            learning_rate=options.prune_lr, batch_size=batch_size, progress=progress,
+            learning_rate=options.prune_lr, batch_size=batch_size,
         )
         schedule = plan_schedule(options.prune_sparsity, options.prune_epochs, inputs.training.steps_per_epoch(batch_size))
-        extra.update(target_sparsity=options.prune_sparsity, sparsity_after_pruning=round(reached, 4), schedule=asdict(schedule))
+        steps = replace(steps, target_sparsity=options.prune_sparsity, sparsity_after_pruning=round(reached, 4),
+                        schedule=asdict(schedule))
     if options.qat:
         model = quantization_aware_training(
             model, inputs.training, prune_preserve=options.prune, epochs=options.qat_epochs,
-            learning_rate=options.qat_lr, batch_size=batch_size, progress=progress,
+            learning_rate=options.qat_lr, batch_size=batch_size,
         )
     sparsity = kernel_sparsity(model)
     if options.prune and options.qat:
-        extra["sparsity_after_qat"] = round(sparsity, 4)
-        progress(f"sparsity after QAT: {sparsity:.3f} (target {options.prune_sparsity:.3f})")
-    progress(f"converting {options.compressed_variant()}")
-    return convert(model, "int8", list(inputs.calibration)), sparsity, extra
+        steps = replace(steps, sparsity_after_qat=round(sparsity, 4))
+        log.info("sparsity after QAT: %.3f (target %.3f)", sparsity, options.prune_sparsity)
+    log.info("converting %s", options.compressed_variant())
+    return convert(model, "int8", list(inputs.calibration)), sparsity, steps
 
 
 def _delta(value: float | None, reference: float | None) -> float | None:
     return None if value is None or reference is None else round(value - reference, 6)
 
 
-def _gate(entries: list[dict[str, Any]], options: CompressOptions, sparsity_after_qat: float | None) -> dict[str, Any]:
+def _gate(entries: list[VariantResult], options: CompressOptions,
+          sparsity_after_qat: float | None) -> tuple[list[VariantResult], Gate]:
     from medtk.compress.prune import SPARSITY_TOLERANCE
 
-    failures = []
+    failures: dict[str, list[str]] = {}
     for entry in entries[1:]:
-        name, delta = entry["name"], entry["delta_auc"]
-        if delta is None:
-            failures.append(f"{name}: test AUC undefined (one class in the test split), the AUC gate cannot pass")
-        elif -delta > options.max_auc_drop:
-            failures.append(
-                f"{name}: test AUC {entry['test']['auc']:.4f} is {-delta:.4f} below float32 "
+        if entry.delta_auc is None:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: test AUC undefined (one class in the test split), the AUC gate cannot pass")
+        elif -entry.delta_auc > options.max_auc_drop:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: test AUC {entry.test.auc:.4f} is {-entry.delta_auc:.4f} below float32 "
                 f"(--max-auc-drop {options.max_auc_drop:g})"
             )
-        else:
-            continue
-        entry["status"] = "failed"
+    compressed = options.compressed_variant()
     if sparsity_after_qat is not None and abs(sparsity_after_qat - options.prune_sparsity) > SPARSITY_TOLERANCE:
-        entry = next(e for e in entries if e["name"] == options.compressed_variant())
-        entry["status"] = "failed"
-        failures.append(
-            f"{entry['name']}: sparsity {sparsity_after_qat:.3f} after QAT, target {options.prune_sparsity:.3f} "
+        failures.setdefault(compressed, []).append(
+            f"{compressed}: sparsity {sparsity_after_qat:.3f} after QAT, target {options.prune_sparsity:.3f} "
             f"+/- {SPARSITY_TOLERANCE}"
         )
-    return {"max_auc_drop": options.max_auc_drop, "passed": not failures, "failures": failures}
+    gated = [replace(entry, status="failed") if entry.name in failures else entry for entry in entries]
+    messages = tuple(message for entry in entries for message in failures.get(entry.name, []))
+    return gated, Gate(max_auc_drop=options.max_auc_drop, passed=not messages, failures=messages)

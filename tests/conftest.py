@@ -42,3 +42,17 @@ def bench_models(tmp_path_factory) -> dict[str, Path]:
     from tests.runtime.bench_models import build_bench_models
 
     return build_bench_models(tmp_path_factory.mktemp("bench_models"))
+
+
+@pytest.fixture()
+def medtk_log(caplog):
+    """What medtk's library code logged (INFO and up) while the test ran: `medtk_log.text`."""
+    import logging
+
+    logger = logging.getLogger("medtk")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="medtk"):
+            yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)

@@ -28,7 +28,7 @@ class Document:
         data.pop("schema", None)
         checked = {"schema": self.SCHEMA, **data}
         check_finite(checked, self.SCHEMA)
-        return checked
+        return _plain(checked)
 
     @classmethod
     def from_json(cls: type[D], data: Any, origin: str | Path = "document") -> D:
@@ -42,6 +42,15 @@ class Document:
             return dacite.from_dict(cls, values, config=dacite.Config(cast=[tuple], check_types=True))
         except (dacite.DaciteError, TypeError, ValueError) as error:
             raise ModelError(f"{origin}: not a valid {cls.SCHEMA} file ({error})") from None
+
+
+def _plain(value: Any) -> Any:
+    """JSON's own types: tuples become lists, so a document equals what reading its file gives."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def check_schema(found: Any, expected: str, origin: str | Path) -> None:

@@ -13,9 +13,9 @@ overwritten by a worse one after a restart.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +24,11 @@ import numpy as np
 from medtk.config import RunConfig
 from medtk.errors import ConfigError
 from medtk.io import atomic_write_json
-from medtk.run import RunPaths
+from medtk.progress import keras_verbosity
+from medtk.run import Run
 from medtk.train.tfenv import keras
 
+log = logging.getLogger(__name__)
 MONITOR = "val_auc"
 
 
@@ -41,7 +43,7 @@ class Phase:
 
 @dataclass(frozen=True)
 class FitResult:
-    best_val_auc: float
+    best_val_auc: float | None  # None when no epoch reported a validation AUC
     epochs_run: int
     phases: tuple[str, ...]
 
@@ -63,13 +65,16 @@ def plan_phases(config: RunConfig, default_fine_tune_at: str) -> list[Phase]:
 
 
 def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> dict[int, float] | None:
-    """'balanced': n / (K * count_k), as scikit-learn defines it."""
+    """'balanced': scikit-learn's n / (K_present * count_k) for the classes present; 'none': no weights."""
+    from sklearn.utils.class_weight import compute_class_weight
+
     if mode not in ("balanced", "none"):
         raise ConfigError(f"train.class_weights {mode!r} is not one of balanced, none")
     if mode == "none":
         return None
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    return {k: float(len(labels) / (num_classes * counts[k])) for k in range(num_classes) if counts[k]}
+    present = np.unique(np.asarray(labels, dtype=np.int64))
+    weights = compute_class_weight("balanced", classes=present, y=np.asarray(labels, dtype=np.int64))
+    return {int(k): float(w) for k, w in zip(present, weights) if k < num_classes}
 
 
 class _State:
@@ -125,7 +130,7 @@ def _epoch_timer():
     return EpochTimer()
 
 
-def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfig, run: RunPaths, placement) -> FitResult:
+def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfig, run: Run, placement) -> FitResult:
     """Run the phases in order, skipping those a previous session finished; end on the best weights."""
     from medtk.train.model import set_trainable_from
 
@@ -151,8 +156,8 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
                 ],
                 jit_compile=placement.xla,
             )
-        print(f"phase {phase.name}: {phase.epochs} epochs, lr {phase.learning_rate:g}, "
-              f"trainable weights {len(train_view.trainable_weights)}", file=sys.stderr)
+        log.info("phase %s: %d epochs, lr %g, trainable weights %d", phase.name, phase.epochs, phase.learning_rate,
+                 len(train_view.trainable_weights))
         callbacks = [
             _epoch_timer(),
             k.callbacks.BackupAndRestore(str(run.checkpoints / f"backup_{phase.name}")),
@@ -160,7 +165,7 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             k.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.train.patience),
             k.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3,
                                           patience=max(1, config.train.patience // 2), min_lr=1e-7),
-            k.callbacks.CSVLogger(str(run.history), append=True),
+            k.callbacks.CSVLogger(str(run.history_file), append=True),
             k.callbacks.TensorBoard(log_dir=str(run.logs), profile_batch=0),
         ]
         train_view.fit(
@@ -170,11 +175,12 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             initial_epoch=initial_epoch,
             class_weight=train_data["class_weight"],
             callbacks=callbacks,
-            verbose=1 if sys.stderr.isatty() else 2,
+            verbose=keras_verbosity(),
         )
         state.done.append(phase.name)
         state.save()
         initial_epoch += phase.epochs
     if best_path.is_file():
         train_view.load_weights(best_path)
-    return FitResult(best_val_auc=state.best, epochs_run=state.epochs, phases=tuple(p.name for p in phases))
+    best = state.best if math.isfinite(state.best) else None
+    return FitResult(best_val_auc=best, epochs_run=state.epochs, phases=tuple(p.name for p in phases))

@@ -15,6 +15,7 @@ import numpy as np
 
 from medtk.config import AugmentConfig
 from medtk.data.base import Split
+from medtk.progress import track
 from medtk.runtime.imaging import prepare_input
 from medtk.train.tfenv import keras, tensorflow
 
@@ -27,7 +28,8 @@ def prepare_split(split: Split, size: int, channels: int, threads: int | None = 
         out[index] = prepare_input(split.load(index), size, channels)
 
     with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
-        list(pool.map(work, range(len(split))))
+        for _ in track(pool.map(work, range(len(split))), len(split), f"decoding {len(split)} images at {size} px"):
+            pass
     return out
 
 

@@ -5,14 +5,8 @@ from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 
 from medtk.compress.convert import convert
+from medtk.runtime.flatbuffer import operator_codes as _ops
 from medtk.train.model import ModelSpec, build_classifier
-
-
-def _ops(model: bytes) -> list[int]:
-    root = schema.Model.GetRootAsModel(model, 0)
-    graph = root.Subgraphs(0)
-    codes = [root.OperatorCodes(graph.Operators(i).OpcodeIndex()) for i in range(graph.OperatorsLength())]
-    return [max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) for code in codes]
 
 
 def test_int8_has_uint8_pixels_and_a_float_softmax():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ def _outputs(maps: np.ndarray, predicted: list[int]) -> Outputs:
 def test_identical_maps_agree_fully():
     rng = np.random.default_rng(0)
     maps = rng.normal(size=(5, 4, 4, 2))
-    result = cam_agreement(_outputs(maps, [0, 1, 0, 1, 1]), _outputs(maps, [0, 1, 0, 1, 1]))
+    result = asdict(cam_agreement(_outputs(maps, [0, 1, 0, 1, 1]), _outputs(maps, [0, 1, 0, 1, 1])))
     assert result == pytest.approx({"correlation": 1.0, "peak_match": 1.0, "peak_within_one": 1.0})
 
 
@@ -26,12 +28,12 @@ def test_maps_are_compared_for_the_reference_class():
     candidate = np.zeros((1, 3, 3, 2))
     candidate[0, 0, 1, 1] = 1.0  # one cell to the right
     candidate[0, 2, 2, 0] = 5.0  # class 0's map must not matter
-    result = cam_agreement(_outputs(reference, [1]), _outputs(candidate, [0]))
+    result = asdict(cam_agreement(_outputs(reference, [1]), _outputs(candidate, [0])))
     assert result["peak_match"] == 0.0 and result["peak_within_one"] == 1.0
     assert result["correlation"] == pytest.approx(-1 / 8)
 
 
 def test_constant_maps_leave_correlation_undefined():
     maps = np.ones((2, 1, 1, 2))
-    result = cam_agreement(_outputs(maps, [0, 1]), _outputs(maps, [0, 1]))
+    result = asdict(cam_agreement(_outputs(maps, [0, 1]), _outputs(maps, [0, 1])))
     assert result["correlation"] is None and result["peak_match"] == 1.0

@@ -18,7 +18,7 @@ def test_describe_is_json_with_counts_and_no_patient_ids(tmp_path):
     lines.append("bad.png,sick,SECRET-PATIENT-99")
     (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
     dataset = load_dataset(str(tmp_path / "m.csv"), max_bad_fraction=0.1)
-    summary = describe(dataset)
+    summary = describe(dataset).to_json()
     text = json.dumps(summary)
     assert "SECRET-PATIENT" not in text
     assert summary["classes"] == ["sick", "well"]

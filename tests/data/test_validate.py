@@ -17,7 +17,7 @@ def _corrupt(root, count):
         (root / "a" / f"text_{i}.png").write_text("this is no PNG")
 
 
-def test_corrupt_files_are_skipped_with_reasons(tmp_path, capfd):
+def test_corrupt_files_are_skipped_with_reasons(tmp_path, medtk_log):
     root = make_class_folder(tmp_path / "d", {"a": 50, "b": 50})
     _corrupt(root, 3)
     dataset = load_dataset(str(root))
@@ -27,8 +27,8 @@ def test_corrupt_files_are_skipped_with_reasons(tmp_path, capfd):
     assert "DICOM" in reasons["b/garbage.dcm"]
     assert str(tmp_path) not in " ".join(reasons.values())  # reasons name the item by its id only
     assert sum(len(s) for s in dataset.splits.values()) == 100
-    assert describe(dataset)["skipped"][0]["item"] in reasons
-    assert "checking images 103/103" in capfd.readouterr().err
+    assert describe(dataset).to_json()["skipped"][0]["item"] in reasons
+    assert "checking 103 images: 103/103 done" in medtk_log.text
 
 
 def test_too_many_bad_files_fail_with_a_count_and_examples(tmp_path):

@@ -118,3 +118,18 @@ def test_no_dicom_patient_identifier_reaches_the_report(dicom_run):
     for name, patient_id in identities:
         for value in (name, patient_id, *name.split("^")):
             assert value not in visible, value
+
+
+def test_report_renders_without_tensorflow(run_copy):
+    """`medtk report` needs the report extra (matplotlib), not TensorFlow: a reviewer's install."""
+    import subprocess
+    import sys
+
+    blocked = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization")
+    code = (f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n"
+            "from medtk.report import write_report\nwrite_report(sys.argv[1])\n"
+            f"assert not [m for m in sys.modules if m.split('.')[0] in {blocked!r} and sys.modules[m] is not None]\n")
+    (run_copy / "report.html").unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, "-c", code, str(run_copy)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (run_copy / "report.html").is_file()

@@ -46,7 +46,7 @@ def test_train_on_pneumoniamnist_writes_metrics(tmp_path: Path, pneumonia_npz: P
     # eval again from the saved run reproduces the same test metrics (same split, same weights)
     again = CliRunner().invoke(app, ["eval", str(run), "--json"])
     assert again.exit_code == 0, again.output
-    assert json.loads(again.output)["test"]["auc"] == pytest.approx(metrics["test"]["auc"], abs=1e-6)
+    assert json.loads(again.stdout)["test"]["auc"] == pytest.approx(metrics["test"]["auc"], abs=1e-6)
 
 
 def _history_epochs(path: Path) -> list[int]:

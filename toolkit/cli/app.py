@@ -1,7 +1,8 @@
 """The Typer application: global options, command registration, and errors mapped to exit codes.
 
-Exit codes (DESIGN.md): 0 ok; 1 error with a one-line message; 2 usage; 3 a quality gate failed.
-Tracebacks only with `--debug`. Locals are never shown: they may hold patient data.
+Exit codes (docs/ARCHITECTURE.md): 0 ok; 1 error with a one-line message; 2 usage; 3 a quality gate failed.
+Tracebacks only with `--debug`. Locals are never shown: they may hold patient data. What the terminal
+shows of the library's progress is decided here (`-q`, `-v`): library code only logs.
 """
 
 from __future__ import annotations
@@ -36,11 +37,16 @@ def _version(value: bool) -> None:
 @app.callback()
 def _global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show only warnings and errors on stderr.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug messages too.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
+    from medtk.progress import configure
+
     _state["debug"] = debug
+    configure(-1 if quiet else 1 if verbose else 0)
 
 
 def handle_errors(command: Callable) -> Callable:

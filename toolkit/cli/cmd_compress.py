@@ -1,4 +1,7 @@
-"""`medtk compress RUN --int8`: TFLite variants of a trained run, measured through the runtime, gated."""
+"""`medtk compress RUN --int8`: TFLite variants of a trained run, measured through the runtime, gated.
+
+Options left out are None and keep `CompressOptions`' defaults (the one place they are written).
+"""
 
 from __future__ import annotations
 
@@ -11,24 +14,25 @@ import typer
 def compress(
     run: Annotated[Path, typer.Argument(help="Run folder written by `medtk train`.")],
     int8: Annotated[bool, typer.Option("--int8", help="Also export full-int8 variants (calibrated; pruned + QAT by default).")] = False,
-    prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Magnitude-prune before int8 conversion.")] = True,
-    qat: Annotated[bool, typer.Option("--qat/--no-qat", help="Quantization-aware training before int8 conversion.")] = True,
-    prune_sparsity: Annotated[float, typer.Option("--prune-sparsity", help="Target fraction of zero conv/dense weights.")] = 0.5,
-    prune_epochs: Annotated[int, typer.Option("--prune-epochs", help="Fine-tuning epochs while pruning.")] = 2,
-    prune_lr: Annotated[float, typer.Option("--prune-lr", help="Learning rate while pruning.")] = 1e-4,
-    qat_epochs: Annotated[int, typer.Option("--qat-epochs", help="Quantization-aware training epochs.")] = 2,
-    qat_lr: Annotated[float, typer.Option("--qat-lr", help="Learning rate of quantization-aware training.")] = 1e-5,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Fine-tuning batch size (default: the run's).")] = None,
-    calibration: Annotated[int, typer.Option("--calibration", help="Training images used to calibrate int8 ranges.")] = 300,
-    max_auc_drop: Annotated[float, typer.Option("--max-auc-drop", help="Largest test-AUC drop vs float32 a variant may show (exit 3 beyond).")] = 0.01,
+    prune: Annotated[Optional[bool], typer.Option("--prune/--no-prune", help="Magnitude-prune before int8 conversion [default: prune].")] = None,
+    qat: Annotated[Optional[bool], typer.Option("--qat/--no-qat", help="Quantization-aware training before int8 conversion [default: qat].")] = None,
+    prune_sparsity: Annotated[Optional[float], typer.Option("--prune-sparsity", help="Target fraction of zero conv/dense weights [default: 0.5].")] = None,
+    prune_epochs: Annotated[Optional[int], typer.Option("--prune-epochs", help="Fine-tuning epochs while pruning [default: 2].")] = None,
+    prune_lr: Annotated[Optional[float], typer.Option("--prune-lr", help="Learning rate while pruning [default: 1e-4].")] = None,
+    qat_epochs: Annotated[Optional[int], typer.Option("--qat-epochs", help="Quantization-aware training epochs [default: 2].")] = None,
+    qat_lr: Annotated[Optional[float], typer.Option("--qat-lr", help="Learning rate of quantization-aware training [default: 1e-5].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Fine-tuning batch size [default: the run's].")] = None,
+    calibration: Annotated[Optional[int], typer.Option("--calibration", help="Training images used to calibrate int8 ranges [default: 300].")] = None,
+    max_auc_drop: Annotated[Optional[float], typer.Option("--max-auc-drop", help="Largest test-AUC drop vs float32 a variant may show, exit 3 beyond [default: 0.01].")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads while evaluating the variants.")] = None,
 ) -> None:
     """Export float32/float16/dynamic (and int8, pruned+QAT int8) TFLite files, measure and gate them."""
     from medtk.compress.report import format_table
     from medtk.compress.workflow import CompressOptions, compress_run
     from medtk.errors import QualityGateError
+    from medtk.run import Run
 
-    options = CompressOptions(
+    options = CompressOptions.given(
         int8=int8, prune=prune, qat=qat, prune_sparsity=prune_sparsity, prune_epochs=prune_epochs, prune_lr=prune_lr,
         qat_epochs=qat_epochs, qat_lr=qat_lr, batch_size=batch_size, calibration=calibration,
         max_auc_drop=max_auc_drop, num_threads=threads,
@@ -36,13 +40,9 @@ def compress(
     try:
         result = compress_run(run, options)
     except QualityGateError:
-        _echo_table(run / "compress.json", format_table)
+        report = Run(run).compression()
+        if report is not None:
+            typer.echo(format_table(report))
         raise
     typer.echo(format_table(result.report))
-    typer.echo(f"wrote {result.path} and {run / 'export'}")
-
-
-def _echo_table(path: Path, format_table) -> None:
-    import json
-
-    typer.echo(format_table(json.loads(path.read_text(encoding="utf-8"))))
+    typer.echo(f"wrote {result.path} and {Run(run).export}")

@@ -13,17 +13,19 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Run folder to create (refused if it exists, unless --force).")] = Path("runs/demo"),
     quick: Annotated[bool, typer.Option("--quick", help="A much smaller configuration (smoke test, about a minute).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder at --out.")] = False,
-    max_auc_drop: Annotated[float, typer.Option("--max-auc-drop", help="Quality gate of the compression step (exit 3 beyond).")] = 0.01,
+    max_auc_drop: Annotated[Optional[float], typer.Option("--max-auc-drop", help="Quality gate of the compression step, exit 3 beyond [default: compress's].")] = None,
 ) -> None:
     """Run the whole pipeline with a small configuration and print where the report is."""
     from dataclasses import replace
 
     from medtk.errors import QualityGateError
-    from medtk.report.demo import DEMO, QUICK, run_demo
+    from medtk.pipeline import DEMO, QUICK, run_pipeline
 
     settings = QUICK if quick else DEMO
     if data is not None:
         settings = replace(settings, data=data)
-    result = run_demo(settings, out, force=force, max_auc_drop=max_auc_drop, echo=typer.echo)
+    result = run_pipeline(settings, out, force=force, max_auc_drop=max_auc_drop, echo=typer.echo)
     if result.gate_failures:
-        raise QualityGateError(f"{result.run.compress}: quality gate failed ({'; '.join(result.gate_failures)}); report written")
+        raise QualityGateError(
+            f"{result.run.compress_file}: quality gate failed ({'; '.join(result.gate_failures)}); report written"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,20 +15,18 @@ def eval_run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Evaluate a run: AUC, accuracy, sensitivity, specificity, F1, confusion matrix, per class."""
-    import json
-
-    from medtk.run import RunPaths
+    from medtk.run import Run
     from medtk.train.evaluate import evaluate_run
 
-    paths = RunPaths(run)
-    paths.require_model()
-    results = evaluate_run(paths, data_src=data)
+    folder = Run(run)
+    folder.require_model()
+    metrics = evaluate_run(folder, data_src=data)
     if as_json:
-        typer.echo(json.dumps(results, indent=2))
+        typer.echo(json.dumps(metrics.to_json(), indent=2))
         return
     typer.echo(f"{'split':<6} {'n':>6} {'AUC':>7} {'acc':>7} {'sens':>7} {'spec':>7} {'F1':>7}")
     for name in ("val", "test"):
-        if name in results:
-            m = results[name]
-            cells = [m.get(key) for key in ("auc", "accuracy", "sensitivity", "specificity", "f1")]
-            typer.echo(f"{name:<6} {m['n']:>6} " + " ".join("    n/a" if v is None else f"{v:7.4f}" for v in cells))
+        split = metrics.split(name)
+        if split is not None:
+            cells = (split.auc, split.accuracy, split.sensitivity, split.specificity, split.f1)
+            typer.echo(f"{name:<6} {split.n:>6} " + " ".join("    n/a" if v is None else f"{v:7.4f}" for v in cells))

@@ -48,12 +48,12 @@ def train(
         },
     }
     outcome = run_training(load_config(config, overrides), out, resume=resume)
-    test = outcome.metrics.get("test", {})
+    test = outcome.metrics.test
     typer.echo(
         f"trained {outcome.run.root} in {outcome.seconds / 60:.1f} min ({outcome.epochs_run} epochs): "
-        f"best val AUC {outcome.best_val_auc:.4f}; test AUC {_fmt(test.get('auc'))}, "
-        f"accuracy {_fmt(test.get('accuracy'))}, sensitivity {_fmt(test.get('sensitivity'))}, "
-        f"specificity {_fmt(test.get('specificity'))}"
+        f"best val AUC {_fmt(outcome.best_val_auc)}; test AUC {_fmt(test and test.auc)}, "
+        f"accuracy {_fmt(test and test.accuracy)}, sensitivity {_fmt(test and test.sensitivity)}, "
+        f"specificity {_fmt(test and test.specificity)}"
     )
 
 

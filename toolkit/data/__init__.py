@@ -9,7 +9,7 @@ numpy, OpenCV and pydicom only: this package works in the base install (no Tenso
 from medtk.data.base import Dataset, Skipped, Split
 from medtk.data.describe import describe
 from medtk.data.loader import load_dataset
-from medtk.data.sources import VALID_FORMS
+from medtk.data.sources import VALID_FORMS, resolve_source
 from medtk.data.splitfile import save_split
 
-__all__ = ["Dataset", "Skipped", "Split", "VALID_FORMS", "describe", "load_dataset", "save_split"]
+__all__ = ["Dataset", "Skipped", "Split", "VALID_FORMS", "describe", "load_dataset", "resolve_source", "save_split"]

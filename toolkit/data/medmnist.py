@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ from medtk.data.catalog import Catalog
 from medtk.data.medmnist_info import INFO, SIZES, ZENODO_RECORD, file_name
 from medtk.data.npz import load_npz
 from medtk.errors import DataError
+from medtk.progress import counter
 
 URL_ENV = "MEDTK_MEDMNIST_URL"
 DATA_DIR_ENV = "MEDTK_DATA_DIR"
@@ -69,20 +69,18 @@ def fetch(name: str, size: int, *, base_url: str | None = None, md5: str | None 
 
 
 def download(url: str, target: Path, md5: str) -> None:
-    """Stream `url` to `target` with progress on stderr; keep it only if its md5 is `md5`."""
+    """Stream `url` to `target` with progress; keep it only if its md5 is `md5`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     digest = hashlib.md5()
     try:
         with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                _progress(target.name, done, total)
-        print(file=sys.stderr)
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with counter(f"downloading {target.name}", total, " bytes") as advance:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    advance(len(chunk))
         if digest.hexdigest() != md5:
             raise DataError(f"{url}: checksum mismatch (md5 {digest.hexdigest()}, expected {md5}); "
                             "the download was deleted")
@@ -94,10 +92,3 @@ def download(url: str, target: Path, md5: str) -> None:
     finally:
         Path(temporary).unlink(missing_ok=True)
 
-
-def _progress(name: str, done: int, total: int) -> None:
-    if total:
-        print(f"\rmedtk: downloading {name}: {done * 100 // total}% of {total / 1e6:.1f} MB",
-              end="", file=sys.stderr)
-    else:
-        print(f"\rmedtk: downloading {name}: {done / 1e6:.1f} MB", end="", file=sys.stderr)

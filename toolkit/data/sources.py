@@ -18,6 +18,14 @@ VALID_FORMS = (
 )
 
 
+def resolve_source(src: str) -> str:
+    """A file or folder source as an absolute path, so a saved run works from any working directory."""
+    if src == "synthetic" or src.startswith(("synthetic:", "medmnist:")):
+        return src
+    path = Path(src).expanduser()
+    return str(path.resolve()) if path.exists() else src
+
+
 def open_source(src: str) -> Catalog:
     if src == "synthetic":
         return load_synthetic()

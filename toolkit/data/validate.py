@@ -9,7 +9,6 @@ runs in a thread pool: OpenCV and pydicom's pixel decoders release the GIL for t
 from __future__ import annotations
 
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -18,6 +17,7 @@ import numpy as np
 from medtk.data.base import Skipped
 from medtk.data.catalog import Catalog, shape_name
 from medtk.errors import DataError, ImageDecodeError
+from medtk.progress import track
 from medtk.runtime.imaging import decode_image
 
 SHOWN = 3
@@ -31,7 +31,6 @@ def check_files(
         return catalog, []
     total = len(catalog.files)
     results: list[str | ImageDecodeError] = [""] * total
-    step = max(1, total // 20)
 
     def check(index: int) -> None:
         try:
@@ -40,10 +39,8 @@ def check_files(
             results[index] = ImageDecodeError(_reason(error, str(catalog.files[index])))
 
     with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
-        for done, _ in enumerate(pool.map(check, range(total)), start=1):
-            if done % step == 0 or done == total:
-                print(f"\rmedtk: checking images {done}/{total}", end="", file=sys.stderr)
-    print(file=sys.stderr)
+        for _ in track(pool.map(check, range(total)), total, f"checking {total} images"):
+            pass
     skipped = [Skipped(catalog.ids[i], str(r)) for i, r in enumerate(results) if isinstance(r, ImageDecodeError)]
     if total and len(skipped) / total > max_bad_fraction:
         shown = "; ".join(f"{s.item} ({s.reason})" for s in skipped[:SHOWN])

@@ -17,41 +17,39 @@ WHERE = {
 
 def compression_section(art: RunArtifacts) -> Html:
     report = art.compress
-    if not report:
+    if report is None:
         return section("compression", "Compression", not_run("Compression (compress.json)", "medtk compress RUN --int8"))
     rows = []
-    for entry in report.get("variants", []):
-        test, cam = entry.get("test") or {}, entry.get("cam_agreement") or {}
-        status = entry.get("status", "n/a")
+    for entry in report.variants:
+        cam = entry.cam_agreement
         rows.append([
-            entry.get("name", "?"), tag("span", status, cls="ok" if status == "passed" else "bad"),
-            size(entry.get("size_bytes")), size(entry.get("gzip_bytes")), fmt(entry.get("sparsity"), 2),
-            fmt(test.get("auc"), 4), signed(entry.get("delta_auc")), fmt(test.get("accuracy"), 4),
-            fmt(cam.get("correlation"), 3), percent(cam.get("peak_match")),
+            entry.name, tag("span", entry.status, cls="ok" if entry.passed else "bad"),
+            tag("strong", "recommended") if entry.name == report.recommended else "",
+            size(entry.size_bytes), size(entry.gzip_bytes), fmt(entry.sparsity, 2),
+            fmt(entry.test.auc, 4), signed(entry.delta_auc), fmt(entry.test.accuracy, 4),
+            fmt(cam.correlation if cam else None, 3), percent(cam.peak_match if cam else None),
         ])
-    reference = report.get("reference") or {}
-    gate = report.get("gate") or {}
+    reference, gate = report.reference, report.gate
     parts = [
-        table(["variant", "status", "size", "gzip", "sparsity", "test AUC", "AUC vs float32", "accuracy",
+        table(["variant", "status", "deploy", "size", "gzip", "sparsity", "test AUC", "AUC vs float32", "accuracy",
                "CAM r", "same CAM peak"], rows),
-        note(f"Every number measured through medtk.runtime on {reference.get('test_images', 'n/a')} test images; deltas are "
-             f"against the float32 TFLite file (its test AUC {fmt((reference.get('test') or {}).get('auc'), 4)}). "
+        note(f"Every number measured through medtk.runtime on {reference.test_images} test images; deltas are "
+             f"against the float32 TFLite file (its test AUC {fmt(reference.test.auc, 4)}). "
              "CAM r: mean per-image Pearson correlation with the float32 CAM; same CAM peak: share of images whose "
-             "peak cell matches the float32 one."),
+             "peak cell matches the float32 one. Recommended: the smallest variant that passes every gate."),
+        tag("p", Html(
+            f"Quality gate (test AUC at most {esc(fmt(gate.max_auc_drop))} below float32): "
+            + (str(tag("span", "passed", cls="ok")) if gate.passed else str(tag("span", "FAILED", cls="bad")))
+        )),
     ]
-    if gate:
-        parts.append(tag("p", Html(
-            f"Quality gate (test AUC at most {esc(fmt(gate.get('max_auc_drop')))} below float32): "
-            + (str(tag("span", "passed", cls="ok")) if gate.get("passed") else str(tag("span", "FAILED", cls="bad")))
-        )))
-        if gate.get("failures"):
-            parts.append(tag("ul", join(tag("li", f) for f in gate["failures"]), cls="plain"))
-    extra = report.get("compression") or {}
-    if extra.get("target_sparsity") is not None:
-        parts.append(note(f"Pruning target sparsity {fmt(extra.get('target_sparsity'), 2)}, reached "
-                          f"{fmt(extra.get('sparsity_after_pruning'), 3)}; after QAT {fmt(extra.get('sparsity_after_qat'), 3)}."))
-    if report.get("note"):
-        parts.append(note(f"Note: {report['note']}."))
+    if gate.failures:
+        parts.append(tag("ul", join(tag("li", f) for f in gate.failures), cls="plain"))
+    steps = report.compression
+    if steps.target_sparsity is not None:
+        parts.append(note(f"Pruning target sparsity {fmt(steps.target_sparsity, 2)}, reached "
+                          f"{fmt(steps.sparsity_after_pruning, 3)}; after QAT {fmt(steps.sparsity_after_qat, 3)}."))
+    if report.note:
+        parts.append(note(f"Note: {report.note}."))
     return section("compression", "Compression", *parts)
 
 
@@ -59,19 +57,17 @@ def latency_section(art: RunArtifacts) -> Html:
     if not art.bench:
         return section("latency", "Latency", not_run("Latency (bench.json)", "medtk bench RUN/export/*.tflite --json RUN/bench.json"))
     rows, estimates = [], []
-    for name, report in art.bench:
-        for result in report.get("results", []):
-            where = result.get("where") or {}
-            bare, e2e, estimate = result.get("bare") or {}, result.get("end_to_end") or {}, result.get("estimate")
-            mode = where.get("mode", "?")
-            device = where.get("device") or report.get("device") or where.get("detected_profile") or "unprofiled host"
+    for _, report in art.bench:
+        for result in report.results:
+            where, estimate = result.where, result.estimate
+            device = where.device or report.device or where.detected_profile or "unprofiled host"
             rows.append([
-                device, result.get("variant", "?"), WHERE.get(mode, mode),
-                fmt(bare.get("p50_ms"), 2), fmt(bare.get("p90_ms"), 2), fmt(e2e.get("p50_ms"), 2),
-                "-" if not estimate else f"{estimate.get('estimated_ms', 0):.1f}",
-                result.get("threads", "?"), f"{result.get('rss_peak_mb', 0):.0f}",
+                device, result.variant, WHERE.get(where.mode, where.mode),
+                fmt(result.bare.p50_ms, 2), fmt(result.bare.p90_ms, 2), fmt(result.end_to_end.p50_ms, 2),
+                "-" if estimate is None else f"{estimate.estimated_ms:.1f}",
+                result.threads, f"{result.rss_peak_mb:.0f}",
             ])
-            if estimate:
+            if estimate is not None:
                 estimates.append(estimate)
     parts = [
         table(["device profile", "variant", "where", "p50 ms", "p90 ms", "end-to-end p50 ms", "device est. ms",
@@ -80,22 +76,25 @@ def latency_section(art: RunArtifacts) -> Html:
              "(Classifier.predict). Host numbers on a shared machine are noisy; compare variants measured together."),
     ]
     for estimate in _unique(estimates):
-        ref = estimate.get("reference") or {}
+        ref = estimate.reference
         parts.append(note(
-            f"Estimate for {estimate.get('device')}: method {estimate.get('method')} ({estimate.get('method_text', '')}). "
-            f"Reference: {ref.get('model')} {ref.get('input_size')} {ref.get('precision')} at {ref.get('latency_ms')} ms; "
-            f"source: {plain_url(str(estimate.get('reference_source', 'n/a')))}."
-            + (" Approximate (reference of another precision or derived)." if estimate.get("approximate") else "")
+            f"Estimate for {estimate.device}: method {estimate.method} ({estimate.method_text}). "
+            f"Reference: {ref.model} {ref.input_size} {ref.precision} at {ref.latency_ms} ms; "
+            f"source: {plain_url(estimate.reference_source)}."
+            + (" Approximate (reference of another precision or derived)." if estimate.approximate else "")
         ))
-    backends = sorted({str(r.get("backend")) for _, rep in art.bench for r in rep.get("results", []) if r.get("backend")})
-    parts.append(note(f"Runtime backend: {', '.join(backends) or 'n/a'}; files: {', '.join(name for name, _ in art.bench)}."))
+    parts.append(note(f"Runtime backend: {', '.join(_backends(art)) or 'n/a'}; files: {', '.join(name for name, _ in art.bench)}."))
     return section("latency", "Latency", *parts)
 
 
-def _unique(estimates: list[dict]) -> list[dict]:
+def _backends(art: RunArtifacts) -> list[str]:
+    return sorted({result.backend for _, report in art.bench for result in report.results})
+
+
+def _unique(estimates: list) -> list:
     seen, result = set(), []
     for estimate in estimates:
-        key = (estimate.get("device"), (estimate.get("reference") or {}).get("model"), (estimate.get("reference") or {}).get("precision"))
+        key = (estimate.device, estimate.reference.model, estimate.reference.precision)
         if key not in seen:
             seen.add(key)
             result.append(estimate)
@@ -147,39 +146,40 @@ def _localization(gallery: Gallery) -> Html:
 
 
 def model_card_section(art: RunArtifacts, gallery: Gallery | None, intended_use: str | None) -> Html:
-    config, data, training = art.config or {}, art.data or {}, art.training or {}
-    model = config.get("model", {})
-    test = (art.metrics or {}).get("test") or {}
-    source = art.data_source or "n/a"
-    versions = training.get("versions") or {}
     from medtk import __version__
+
+    model = art.config.model if art.config else None
+    test = art.metrics.test if art.metrics else None
+    source = art.data_source or "n/a"
+    versions = art.training.versions if art.training else {}
 
     limitations = [
         "Not a medical device; not validated clinically. Research and engineering evaluation only.",
     ]
     if str(source).startswith("synthetic"):
         limitations.append("Trained and tested on synthetic phantoms, not patient images: the numbers say nothing about clinical performance.")
-    if model.get("weights") == "none":
+    if model is not None and model.weights == "none":
         limitations.append("Trained from scratch (no pretrained weights): expect lower accuracy than transfer learning.")
-    shapes = list(((data.get("images") or {}).get("shapes") or {}).keys())
-    if shapes and model.get("input_size"):
-        limitations.append(f"Source images are {', '.join(shapes)} px, resized to {model['input_size']} x {model['input_size']}: "
+    shapes = list(art.data.images.shapes) if art.data else []
+    if shapes and model is not None:
+        limitations.append(f"Source images are {', '.join(shapes)} px, resized to {model.input_size} x {model.input_size}: "
                            "resizing adds no detail that the source does not have.")
     if gallery is not None:
         h, w = gallery.cam_grid
         limitations.append(f"CAM resolution is {h} x {w} cells: it shows a region, not a lesion boundary.")
-    if test.get("n"):
-        limitations.append(f"Test metrics come from {test['n']} images of the same source; other scanners, sites and populations "
+    if test is not None and test.n:
+        limitations.append(f"Test metrics come from {test.n} images of the same source; other scanners, sites and populations "
                            "can differ. Check on local data before any use.")
     limitations.append("The class decision is the highest probability (threshold 0.5 for two classes); no threshold was tuned.")
-    backend = gallery.backend if gallery else next(
-        (r.get("backend") for _, rep in art.bench for r in rep.get("results", []) if r.get("backend")), None)
+    backend = gallery.backend if gallery else next(iter(_backends(art)), None)
     facts = [
         ("intended use", intended_use or "Research and engineering evaluation; decision support only, not a diagnostic device."),
         ("data source", source),
         ("classes", ", ".join(art.class_names) or "n/a"),
-        ("model", f"{model.get('arch', 'n/a')}, input {model.get('input_size', '?')} px x {model.get('channels', '?')} channel(s)"),
-        ("test metrics (float)", ", ".join(f"{k} {fmt(test.get(k), 4)}" for k in ("auc", "accuracy", "sensitivity", "specificity")) if test else "n/a"),
+        ("model", f"{model.arch}, input {model.input_size} px x {model.channels} channel(s)" if model else "n/a"),
+        ("test metrics (float)", ", ".join(f"{k} {fmt(v, 4)}" for k, v in (
+            ("auc", test.auc), ("accuracy", test.accuracy), ("sensitivity", test.sensitivity),
+            ("specificity", test.specificity))) if test else "n/a"),
         ("versions", f"medtk {versions.get('medtk', __version__)} (report by {__version__}), TensorFlow "
                      f"{versions.get('tensorflow', 'n/a')}, Python {versions.get('python', 'n/a')}, runtime backend {backend or 'n/a'}"),
     ]

@@ -22,8 +22,8 @@ def data_section(art: RunArtifacts, dataset, data_error: str | None) -> Html:
     data = art.data
     if data is None:
         return section("data", "Data", not_run("Data summary (data.json)", "medtk train"))
-    classes = [str(c) for c in data.get("classes", [])]
-    counts = data.get("counts", {})
+    classes = list(data.classes)
+    counts = data.counts
     rows = []
     for split in ("train", "val", "test"):
         if split in counts:
@@ -31,21 +31,21 @@ def data_section(art: RunArtifacts, dataset, data_error: str | None) -> Html:
             rows.append([split, *per_class, sum(per_class)])
     totals = [sum(r[i + 1] for r in rows) for i in range(len(classes))]
     rows.append([Html("<strong>all</strong>"), *totals, sum(totals)])
-    shapes = (data.get("images") or {}).get("shapes") or {}
+    shapes = data.images.shapes
     facts = [
-        ("source", data.get("source", "n/a")),
+        ("source", data.source),
         ("classes", ", ".join(classes)),
         ("split", {"given": "the source's own split", "stratified": "stratified by class (medtk)",
                    "grouped": "grouped by patient, stratified by class (medtk)", "file": "from split.csv"}
-         .get(data.get("split_origin"), str(data.get("split_origin", "n/a")))),
+         .get(data.split_origin, data.split_origin)),
         ("image sizes", ", ".join(f"{shape} px ({n})" for shape, n in shapes.items()) or "n/a"),
     ]
-    if data.get("patients"):
-        facts.append(("patients per split", ", ".join(f"{k} {v}" for k, v in data["patients"].items())))
+    if data.patients:
+        facts.append(("patients per split", ", ".join(f"{k} {v}" for k, v in data.patients.items())))
     parts = [kv(facts), table(["split", *classes, "total"], rows)]
-    skipped = data.get("skipped") or []
+    skipped = data.skipped
     if skipped:
-        items = join(tag("li", Html(f"<code>{esc(s.get('item'))}</code>: {esc(s.get('reason'))}")) for s in skipped[:SKIPPED_SHOWN])
+        items = join(tag("li", Html(f"<code>{esc(s.item)}</code>: {esc(s.reason)}")) for s in skipped[:SKIPPED_SHOWN])
         more = f" ({len(skipped) - SKIPPED_SHOWN} more in data.json)" if len(skipped) > SKIPPED_SHOWN else ""
         parts.append(tag("h3", f"Skipped files: {len(skipped)}{more}") + tag("ul", items, cls="plain"))
     else:
@@ -72,49 +72,51 @@ def _samples(dataset, classes: list[str]) -> Html:
 def training_section(art: RunArtifacts, workdir: Path) -> Html:
     from medtk.plots import history_plot
 
-    config = art.config or {}
-    model, train = config.get("model", {}), config.get("train", {})
-    facts = [
-        ("backbone", model.get("arch", "n/a")),
-        ("input", f"{model.get('input_size', '?')} x {model.get('input_size', '?')} x {model.get('channels', '?')}"),
-        ("initial weights", "none (trained from scratch)" if model.get("weights") == "none" else model.get("weights", "n/a")),
-        ("epochs (fine-tune / head)", f"{train.get('epochs', 'n/a')} / {_head_epochs(train.get('head_epochs'))}"),
-        ("batch size, learning rate", f"{train.get('batch_size', 'n/a')}, {train.get('learning_rate', 'n/a')}"),
-        ("augmentation", "on" if (config.get("augment") or {}).get("enabled") else "off"),
-    ]
-    summary = art.training or {}
-    if summary:
-        placement = summary.get("placement") or {}
+    facts = []
+    if art.config is not None:
+        model, train = art.config.model, art.config.train
         facts += [
-            ("epochs run", summary.get("epochs_run", "n/a")),
-            ("best validation AUC", fmt(summary.get("best_val_auc"), 4)),
-            ("training time", f"{summary.get('seconds', 0) / 60:.1f} min"),
-            ("placement", f"{placement.get('strategy', '?')} on {', '.join(placement.get('devices', [])) or '?'}, "
-                          f"{placement.get('mixed_precision', '?')}"),
+            ("backbone", model.arch),
+            ("input", f"{model.input_size} x {model.input_size} x {model.channels}"),
+            ("initial weights", "none (trained from scratch)" if model.weights == "none" else model.weights),
+            ("epochs (fine-tune / head)", f"{train.epochs} / {_head_epochs(train.head_epochs)}"),
+            ("batch size, learning rate", f"{train.batch_size}, {train.learning_rate}"),
+            ("augmentation", "on" if art.config.augment.enabled else "off"),
+        ]
+    summary = art.training
+    if summary is not None:
+        placement = summary.placement
+        where = (f"{placement.strategy} on {', '.join(placement.devices) or '?'}, {placement.mixed_precision}"
+                 if placement else "n/a")
+        facts += [
+            ("epochs run", summary.epochs_run),
+            ("best validation AUC", fmt(summary.best_val_auc, 4)),
+            ("training time", f"{summary.seconds / 60:.1f} min"),
+            ("placement", where),
         ]
     plot = workdir / "history.png"
     curves = (
         tag("figure", img(file_uri(plot), "training curves: loss and AUC per epoch")
             + tag("figcaption", "Loss and AUC per epoch, training (solid) and validation (dashed)."))
-        if history_plot(art.run.history, plot) else not_run("Training history (history.csv)", "medtk train")
+        if history_plot(art.run.history_file, plot) else not_run("Training history (history.csv)", "medtk train")
     )
     return section("training", "Training", kv(facts), curves)
 
 
-def _head_epochs(value) -> str:
-    return "auto (3 with pretrained weights, 0 from scratch)" if value == -1 else str(value if value is not None else "n/a")
+def _head_epochs(value: int) -> str:
+    return "auto (3 with pretrained weights, 0 from scratch)" if value == -1 else str(value)
 
 
 def evaluation_section(art: RunArtifacts) -> Html:
     metrics = art.metrics
-    if not metrics:
+    if metrics is None:
         return section("evaluation", "Evaluation (float model)", not_run("Evaluation (metrics.json)", "medtk eval RUN"))
     rows = []
     for split in ("val", "test"):
-        m = metrics.get(split)
-        if m:
-            rows.append([split, m.get("n", "n/a"), *(fmt(m.get(k), 4) for k in ("auc", "accuracy", "sensitivity", "specificity", "f1"))])
-    positive = (metrics.get("test") or {}).get("positive_class")
+        m = metrics.split(split)
+        if m is not None:
+            rows.append([split, m.n, *(fmt(v, 4) for v in (m.auc, m.accuracy, m.sensitivity, m.specificity, m.f1))])
+    positive = metrics.test.positive_class if metrics.test else None
     parts = [table(["split", "images", "AUC", "accuracy", "sensitivity", "specificity", "F1"], rows)]
     if positive:
         parts.append(note(f"Positive class: {positive} (sensitivity = its recall; specificity = recall of the other class). "

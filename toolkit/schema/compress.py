@@ -1,0 +1,97 @@
+"""RUN/compress.json (`medtk-compress/1`): every exported variant, measured through the runtime.
+
+Deltas are against the float32 TFLite file; `recommended` names the variant to deploy (the smallest
+that passes every gate), or None when none passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from medtk.jsondoc import Document
+
+
+@dataclass(frozen=True)
+class Headline:
+    auc: float | None
+    accuracy: float | None
+    sensitivity: float | None
+    specificity: float | None
+
+
+@dataclass(frozen=True)
+class CamAgreement:
+    correlation: float | None  # mean per-image Pearson r with the float32 CAM
+    peak_match: float | None  # share of images whose peak cell is the float32 one
+    peak_within_one: float | None  # ... or a neighbour of it
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    name: str
+    path: str  # relative to the run folder
+    status: str  # "passed" or "failed"
+    input_dtype: str
+    size_bytes: int
+    gzip_bytes: int
+    sparsity: float
+    test: Headline
+    delta_auc: float | None = None
+    delta_accuracy: float | None = None
+    cam_agreement: CamAgreement | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+@dataclass(frozen=True)
+class KerasReference:
+    auc: float | None
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
+class Reference:
+    variant: str
+    measured: str
+    test: Headline
+    test_images: int
+    keras_test: KerasReference | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    max_auc_drop: float
+    passed: bool
+    failures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompressionSteps:
+    """What pruning and QAT did (empty when neither ran)."""
+
+    batch_size: int | None = None
+    target_sparsity: float | None = None
+    sparsity_after_pruning: float | None = None
+    sparsity_after_qat: float | None = None
+    schedule: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CompressReport(Document):
+    SCHEMA: ClassVar[str] = "medtk-compress/1"
+
+    reference: Reference
+    variants: tuple[VariantResult, ...]
+    gate: Gate
+    options: dict[str, Any]
+    compression: CompressionSteps = field(default_factory=CompressionSteps)
+    calibration_images: int = 0
+    provenance: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+    recommended: str | None = None
+
+    def variant(self, name: str) -> VariantResult | None:
+        return next((entry for entry in self.variants if entry.name == name), None)

@@ -1,0 +1,40 @@
+"""RUN/training.json (`medtk-training/1`): how the training went and on what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from medtk.jsondoc import Document
+
+
+@dataclass(frozen=True)
+class PlacementSummary:
+    """Where training ran: the distribution strategy, its devices and the numeric precision."""
+
+    strategy: str
+    replicas: int
+    devices: tuple[str, ...]
+    mixed_precision: str
+    xla: bool
+
+
+@dataclass(frozen=True)
+class PreciseBatchNormSummary:
+    """The BatchNorm statistics recomputed over the training data after training."""
+
+    layers: int
+    images: int
+
+
+@dataclass(frozen=True)
+class TrainingSummary(Document):
+    SCHEMA: ClassVar[str] = "medtk-training/1"
+
+    best_val_auc: float | None
+    epochs_run: int
+    seconds: float
+    placement: PlacementSummary | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    temperature: float = 1.0  # calibration folded into the saved model (1.0 = none)
+    precise_batchnorm: PreciseBatchNormSummary | None = None
