@@ -1,6 +1,7 @@
 """Typed run configuration: dataclasses hold the defaults, spec files and CLI flags only override them.
 
-A spec file is TOML with one section per stage (`[data]`, `[model]`, `[augment]`, `[train]`); unknown
+A spec file is TOML with one section per stage (`[data]`, `[model]`, `[augment]`, `[train]`,
+`[clinical]`); unknown
 sections or keys are an error with a suggestion, values are checked against the field's type and never
 evaluated. The resolved configuration is saved in the run folder so a run can be repeated exactly.
 """
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from medtk.errors import ConfigError
 
@@ -47,7 +49,7 @@ class AugmentConfig:
     height_shift: float = 0.2
     horizontal_flip: bool = True  # switch off where laterality matters
     vertical_flip: bool = True
-    fill_mode: str = "nearest"
+    fill_mode: Literal["nearest", "reflect", "wrap", "constant"] = "nearest"
 
 
 @dataclass
@@ -59,11 +61,20 @@ class TrainConfig:
     fine_tune_learning_rate: float = 1e-4  # phase two
     fine_tune_at: str = "auto"  # first unfrozen backbone layer: name, index, or auto
     patience: int = 5  # early stopping on validation AUC
-    class_weights: str = "balanced"  # "balanced" or "none"
-    mixed_precision: str = "auto"  # auto (float16 with a GPU, else off), off, float16, bfloat16
-    xla: str = "auto"  # auto (on with a GPU), on, off
-    strategy: str = "auto"  # auto, default, mirrored, multiworker
+    class_weights: Literal["balanced", "none"] = "balanced"
+    mixed_precision: Literal["auto", "off", "float16", "bfloat16"] = "auto"  # auto: float16 with a GPU, else off
+    xla: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
+    strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"
     seed: int = 0
+
+
+@dataclass
+class ClinicalConfig:
+    """How a binary model's output becomes a decision a clinician can act on (multi-class: argmax)."""
+
+    positive_class: str = ""  # the finding; "" = the data source's finding class, else the last class
+    operating_point: str = "youden"  # youden, sensitivity:X, specificity:X or threshold:T, chosen on validation
+    calibrate: bool = True  # temperature scaling fitted on validation, folded into the graph
 
 
 @dataclass
@@ -72,12 +83,35 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    clinical: ClinicalConfig = field(default_factory=ClinicalConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
 
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+
+# Ranges checked when a configuration is loaded, before anything is created or decoded:
+# (section, key) -> (lowest, highest), inclusive; None = unbounded on that side.
+RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
+    ("data", "val_fraction"): (0.0, 0.9),
+    ("data", "test_fraction"): (0.0, 0.9),
+    ("data", "max_bad_fraction"): (0.0, 1.0),
+    ("data", "subset"): (0, None),
+    ("model", "input_size"): (16, 1024),
+    ("model", "channels"): (0, 3),
+    ("model", "dropout"): (0.0, 0.95),
+    ("model", "batchnorm_momentum"): (0.0, 0.9999),
+    ("augment", "rotation_degrees"): (0.0, 180.0),
+    ("augment", "width_shift"): (0.0, 1.0),
+    ("augment", "height_shift"): (0.0, 1.0),
+    ("train", "epochs"): (0, 10_000),
+    ("train", "head_epochs"): (-1, 10_000),
+    ("train", "batch_size"): (1, 4096),
+    ("train", "learning_rate"): (1e-9, 10.0),
+    ("train", "fine_tune_learning_rate"): (1e-9, 10.0),
+    ("train", "patience"): (1, 10_000),
+}
 
 
 def load_config(spec: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
@@ -88,7 +122,31 @@ def load_config(spec: Path | None = None, overrides: dict[str, dict[str, Any]] |
     if overrides:
         cleaned = {s: {k: v for k, v in values.items() if v is not None} for s, values in overrides.items()}
         _apply(config, cleaned, origin="command line")
+    check_config(config, origin=str(spec) if spec is not None else "configuration")
     return config
+
+
+def check_config(config: RunConfig, origin: str) -> None:
+    """Every range and cross-field rule; a violation is one ConfigError naming the key and the value."""
+    for (section, key), (low, high) in RANGES.items():
+        value = getattr(getattr(config, section), key)
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
+            raise ConfigError(f"{origin}: {section}.{key} = {value!r} is out of range ({bounds})")
+    if config.data.val_fraction + config.data.test_fraction >= 1.0:
+        raise ConfigError(f"{origin}: data.val_fraction + data.test_fraction must leave training data (< 1), got "
+                          f"{config.data.val_fraction} + {config.data.test_fraction}")
+    if config.model.channels == 2:
+        raise ConfigError(f"{origin}: model.channels = 2 is not valid; expected 0 (from the data), 1 or 3")
+    from medtk.operating_point import parse_rule
+
+    try:
+        parse_rule(config.clinical.operating_point)
+    except ConfigError as error:
+        raise ConfigError(f"{origin}: clinical.operating_point: {error}") from None
+    pretrained = config.model.weights != "none"
+    if config.train.epochs == 0 and (not pretrained or config.train.head_epochs == 0):
+        raise ConfigError(f"{origin}: train.epochs = 0 leaves nothing to train; give at least 1 epoch")
 
 
 def save_config(config: RunConfig, path: Path) -> None:
@@ -122,8 +180,15 @@ def _apply(config: RunConfig, values: dict[str, Any], origin: str) -> None:
             setattr(target, key, _coerce(value, hints[key], f"{origin}: {section}.{key}"))
 
 
-def _coerce(value: Any, expected: type, where: str) -> Any:
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+def _coerce(value: Any, expected: Any, where: str) -> Any:
+    if get_origin(expected) is Literal:
+        choices = get_args(expected)
+        if value not in choices:
+            raise ConfigError(f"{where} = {value!r} is not valid; expected one of {', '.join(map(str, choices))}")
+        return value
+    if expected is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)

@@ -1,18 +1,24 @@
-"""Classification metrics a clinician reads (AUC, sensitivity, specificity), computed by scikit-learn.
+"""Threshold-free and argmax classification metrics (AUC, accuracy, F1, per class), by scikit-learn.
 
-For two classes the positive class is index 1 (e.g. "pneumonia"): sensitivity is its recall,
-specificity the recall of class 0. For more classes: macro one-vs-rest AUC and per-class numbers.
+For two classes sensitivity is the recall of the positive (finding) class `positive_index` and
+specificity the recall of the other, at argmax; `medtk.clinical` adds the operating point. For more
+classes: macro one-vs-rest AUC and per-class numbers.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from medtk.schema.metrics import ClassMetrics, SplitMetrics
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """Metrics of predicted probabilities `probs` (N, K) against integer labels `y_true` (N,)."""
+
+def classification_metrics(
+    y_true: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...] | list[str], positive_index: int | None = None
+) -> SplitMetrics:
+    """Metrics of predicted probabilities `probs` (N, K) against integer labels `y_true` (N,).
+
+    `positive_index`: the finding class of a binary task (default: index 1).
+    """
     from sklearn import metrics as skm
 
     y_true = np.asarray(y_true).astype(int)
@@ -24,42 +30,46 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: t
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
-    result: dict[str, Any] = {
-        "n": int(len(y_true)),
-        "auc": _auc(y_true, probs),
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)) if len(set(y_true)) > 1 else None,
-        "f1": float(skm.f1_score(y_true, y_pred, average="binary" if num_classes == 2 else "macro", zero_division=0)),
-        "confusion_matrix": matrix.tolist(),
-        "per_class": {
-            str(name): {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-                "auc": _one_vs_rest_auc(y_true, probs, i),
-            }
-            for i, name in enumerate(class_names)
-        },
+    per_class = {
+        str(name): ClassMetrics(
+            precision=float(precision[i]), recall=float(recall[i]), f1=float(f1[i]), support=int(support[i]),
+            auc=_one_vs_rest_auc(y_true, probs, i),
+        )
+        for i, name in enumerate(class_names)
     }
     if num_classes == 2:
-        tn, fp, fn, tp = matrix.ravel()
-        result["sensitivity"] = float(tp / (tp + fn)) if tp + fn else None
-        result["specificity"] = float(tn / (tn + fp)) if tn + fp else None
-        result["positive_class"] = str(class_names[1])
+        positive = 1 if positive_index is None else int(positive_index)
+        sensitivity = float(recall[positive]) if support[positive] else None
+        specificity = float(recall[1 - positive]) if support[1 - positive] else None
+        positive_class: str | None = str(class_names[positive])
     else:
-        result["sensitivity"] = float(np.mean(recall))  # macro recall
-        result["specificity"] = float(np.mean([_specificity(matrix, i) for i in labels]))
-    return result
+        sensitivity = float(np.mean(recall))  # macro recall
+        specificity = float(np.mean([_specificity(matrix, i) for i in labels]))
+        positive_class = None
+    return SplitMetrics(
+        n=int(len(y_true)),
+        auc=_auc(y_true, probs, positive_index),
+        accuracy=float(skm.accuracy_score(y_true, y_pred)),
+        balanced_accuracy=float(skm.balanced_accuracy_score(y_true, y_pred)) if len(set(y_true)) > 1 else None,
+        f1=float(skm.f1_score(y_true, y_pred, average="binary" if num_classes == 2 else "macro", zero_division=0)),
+        confusion_matrix=tuple(tuple(int(v) for v in row) for row in matrix),
+        per_class=per_class,
+        sensitivity=sensitivity,
+        specificity=specificity,
+        positive_class=positive_class,
+        sensitivity_argmax=sensitivity if num_classes == 2 else None,
+        specificity_argmax=specificity if num_classes == 2 else None,
+    )
 
 
-def _auc(y_true: np.ndarray, probs: np.ndarray) -> float | None:
+def _auc(y_true: np.ndarray, probs: np.ndarray, positive_index: int | None = None) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     if len(np.unique(y_true)) < 2:
         return None  # undefined with one class present
     if probs.shape[1] == 2:
-        return float(roc_auc_score(y_true, probs[:, 1]))
+        positive = 1 if positive_index is None else int(positive_index)
+        return float(roc_auc_score(y_true == positive, probs[:, positive]))
     present = np.unique(y_true)
     if len(present) < probs.shape[1]:
         return float(np.mean([_one_vs_rest_auc(y_true, probs, i) for i in present]))

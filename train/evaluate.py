@@ -1,64 +1,91 @@
-"""`medtk eval RUN`: the float model's metrics on validation and test, with ROC and confusion plots."""
+"""`medtk eval RUN`: the float model's metrics on validation and test, with ROC and confusion plots.
+
+Binary tasks: the operating point is chosen on validation by the run's rule (never on test) and
+test is reported at that threshold, with bootstrap intervals; calibration is reported as ECE and
+Brier before and after the temperature folded into the model at training time.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from medtk.io import atomic_write_json
-from medtk.run import RunPaths
+from medtk.run import Run
+from medtk.schema import Metrics
 
 
-def predict_probs(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of the Keras model on prepared uint8 images (N, S, S, C)."""
+def predict_outputs(model, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities (N, K), logits (N, K)) of the Keras model on prepared uint8 images (N, S, S, C).
+
+    The logits are the CAM's mean over cells: the head is 1x1 conv `cam` -> average pooling -> softmax.
+    """
     if len(images) == 0:
-        return np.zeros((0, int(model.outputs[0].shape[-1])), dtype=np.float32)
-    probs, _ = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
-    return probs
+        empty = np.zeros((0, int(model.outputs[0].shape[-1])), dtype=np.float32)
+        return empty, empty
+    probs, cams = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
+    return probs, cams.mean(axis=(1, 2))
 
 
-def evaluate_run(run: RunPaths, model=None, dataset=None, data_src: str | None = None) -> dict[str, Any]:
+def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None,
+                 temperature: float | None = None) -> Metrics:
     """Evaluate the run's model on val and test; write metrics.json and plots; return the metrics.
 
-    With `data_src` the model is evaluated on another source (every split it has) and the results go
-    to `RUN/eval/<source>/` so the training metrics are kept.
+    With `data_src` the model is evaluated on another source (every split it has) at the run's own
+    operating point, and the results go to `RUN/eval/<source>/` so the training metrics are kept.
+    `temperature`: the one folded into `model` (default: the run's training.json).
     """
-    from medtk.config import load_config
-    from medtk.data import load_dataset
-    from medtk.metrics import classification_metrics
+    from medtk.clinical import resolve_finding, split_metrics
     from medtk.plots import confusion_plot, roc_plot
     from medtk.train.model import load_classifier
     from medtk.train.pipeline import prepare_split
 
+    config = run.config()
     model = model if model is not None else load_classifier(run.require_model())
-    config = load_config(run.config) if run.config.is_file() else None
     if dataset is None:
-        if data_src is not None:
-            dataset = load_dataset(data_src, seed=config.data.seed if config else 0)
-        else:
-            dataset = load_dataset(config.data.src, seed=config.data.seed, split_file=run.split)
-    out_dir, metrics_path = run.root, run.metrics
+        dataset = run.dataset(data_src)
+    if temperature is None:
+        training = run.training()
+        temperature = training.temperature if training else 1.0
+    out_dir, metrics_path = run.root, run.metrics_file
+    threshold = None
     if data_src is not None:
-        out_dir = run.root / "eval" / _slug(data_src)
+        out_dir = run.eval_dir(_slug(data_src))
         metrics_path = out_dir / "metrics.json"
+        threshold = _run_threshold(run)
     size, channels = int(model.input_shape[1]), int(model.input_shape[3])
     _check_classes(model, dataset)
-    results: dict[str, Any] = {"class_names": list(dataset.class_names), "source": dataset.source}
+    finding = resolve_finding(config.clinical.positive_class, dataset.class_names, dataset.finding)
+    rule = config.clinical.operating_point if finding is not None else None
+    splits = {}
     for name in ("val", "test"):
         split = dataset.splits.get(name)
         if split is None or len(split) == 0:
             continue
-        probs = predict_probs(model, prepare_split(split, size, channels))
-        results[name] = classification_metrics(split.labels, probs, dataset.class_names)
+        probs, logits = predict_outputs(model, prepare_split(split, size, channels))
+        splits[name] = split_metrics(
+            split.labels, probs, dataset.class_names, finding=finding,
+            rule=rule if threshold is not None or name == "val" else None, threshold=threshold,
+            logits=logits * temperature, temperature=temperature, chosen_here=name == "val",
+            intervals_seed=config.data.seed if name == "test" else None,
+        )
+        if splits[name].operating_point is not None:
+            threshold = splits[name].operating_point.threshold  # val's threshold applies to test
         plots = out_dir / "plots"
         roc_plot(split.labels, probs, dataset.class_names, plots / f"roc_{name}.png", f"ROC ({name})")
-        confusion_plot(results[name]["confusion_matrix"], dataset.class_names, plots / f"confusion_{name}.png",
-                       f"Confusion matrix ({name})")
-    atomic_write_json(metrics_path, results)
-    return results
+        confusion_plot(splits[name].confusion_matrix, dataset.class_names, plots / f"confusion_{name}.png",
+                       f"Confusion matrix ({name}, argmax)")
+    metrics = Metrics(class_names=tuple(dataset.class_names), source=dataset.source, **splits)
+    run.write(metrics_path, metrics)
+    return metrics
+
+
+def _run_threshold(run: Run) -> float | None:
+    """The operating point chosen on the run's own validation split, if it has one."""
+    metrics = run.metrics()
+    point = metrics.val.operating_point if metrics and metrics.val else None
+    return point.threshold if point else None
 
 
 def _check_classes(model, dataset) -> None:

@@ -3,32 +3,35 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from medtk.config import RunConfig, load_config, save_config
+from medtk.config import RunConfig, save_config
 from medtk.errors import ConfigError, DataError
-from medtk.io import atomic_write_json
-from medtk.run import RunPaths
+from medtk.run import Run
+from medtk.schema import Metrics, TrainingSummary
+from medtk.schema.training import PlacementSummary, PreciseBatchNormSummary
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    run: RunPaths
-    best_val_auc: float
+    run: Run
+    best_val_auc: float | None
     epochs_run: int
     seconds: float
-    metrics: dict
+    metrics: Metrics
 
 
-def prepare_run_folder(out: Path, resume: bool) -> RunPaths:
+def prepare_run_folder(out: Path, resume: bool) -> Run:
     """A new run needs an empty folder; `--resume` needs the folder of an interrupted run."""
-    run = RunPaths(Path(out))
+    run = Run(Path(out))
     if resume:
-        if not run.config.is_file():
+        if not run.config_file.is_file():
             raise ConfigError(f"--resume: {out} holds no interrupted run (config.toml missing)")
         return run
     if run.root.exists() and any(run.root.iterdir()):
@@ -40,7 +43,7 @@ def prepare_run_folder(out: Path, resume: bool) -> RunPaths:
     return run
 
 
-def load_training_data(config: RunConfig, run: RunPaths, reuse_split: bool):
+def load_training_data(config: RunConfig, run: Run, reuse_split: bool):
     from medtk.data import load_dataset
 
     return load_dataset(
@@ -49,7 +52,7 @@ def load_training_data(config: RunConfig, run: RunPaths, reuse_split: bool):
         val_fraction=config.data.val_fraction,
         test_fraction=config.data.test_fraction,
         max_bad_fraction=config.data.max_bad_fraction,
-        split_file=run.split if reuse_split and run.split.is_file() else None,
+        split_file=run.split_file if reuse_split and run.split_file.is_file() else None,
         subset=config.data.subset or None,
     )
 
@@ -63,7 +66,8 @@ def resolve_channels(config: RunConfig, dataset) -> int:
 
 
 def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
-    from medtk.data import describe, save_split
+    from medtk.clinical import resolve_finding
+    from medtk.data import describe, resolve_source, save_split
     from medtk.train.backbones import get_backbone
     from medtk.train.evaluate import evaluate_run
     from medtk.train.fit import class_weights, fit_phases, plan_phases
@@ -71,13 +75,16 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     from medtk.train.pipeline import make_dataset, prepare_split
     from medtk.train.strategy import choose_placement
     from medtk.train.tfenv import keras
+    from medtk.train.transfer import load_backbone_weights, resolve_weights
 
     started = time.perf_counter()
     run = prepare_run_folder(out, resume)
     if resume:
-        config = load_config(run.config)
-        print(f"resuming {run.root} with its saved configuration", file=sys.stderr)
-    get_backbone(config.model.arch)  # an unknown name fails before data loading
+        config = run.config()
+        log.info("resuming %s with its saved configuration", run.root)
+    get_backbone(config.model.arch)  # an unknown name or weights source fails before data loading
+    weights = resolve_weights(config.model.weights)
+    config.data.src = resolve_source(config.data.src)  # saved absolute: eval/compress/report work from anywhere
     k = keras()
     k.utils.set_random_seed(config.train.seed)
     dataset = load_training_data(config, run, reuse_split=resume)
@@ -85,12 +92,16 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
         if len(dataset.splits[name]) == 0:
             raise DataError(f"{config.data.src}: the {name} split is empty")
     config.model.channels = resolve_channels(config, dataset)
+    finding = resolve_finding(config.clinical.positive_class, dataset.class_names, dataset.finding)
+    if finding is not None:
+        config.clinical.positive_class = finding.name
+        log.info("positive class (the finding every sensitivity is about): %s, from %s", finding.name, finding.origin)
     if not resume:
-        save_split(dataset, run.split)
-        atomic_write_json(run.data_summary, describe(dataset))
-        save_config(config, run.config)
+        save_split(dataset, run.split_file)
+        run.write(run.data_file, describe(dataset))
+        save_config(config, run.config_file)
     for item in dataset.skipped:
-        print(f"skipped {item.item}: {item.reason}", file=sys.stderr)
+        log.warning("skipped %s: %s", item.item, item.reason)
 
     spec = ModelSpec(
         arch=config.model.arch,
@@ -98,11 +109,10 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
         channels=config.model.channels,
         num_classes=len(dataset.class_names),
         dropout=config.model.dropout,
-        weights=config.model.weights,
+        weights=config.model.weights if weights.kind in ("none", "imagenet", "keras") else "none",
         batchnorm_momentum=config.model.batchnorm_momentum,
     )
     placement = choose_placement(config.train.strategy, config.train.mixed_precision, config.train.xla)
-    print(f"decoding {sum(len(s) for s in dataset.splits.values())} images at {spec.input_size}px", file=sys.stderr)
     x_train = prepare_split(dataset.splits["train"], spec.input_size, spec.channels)
     x_val = prepare_split(dataset.splits["val"], spec.input_size, spec.channels)
     y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
@@ -115,17 +125,50 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
 
     with placement.strategy.scope():
         model = build_classifier(spec)
+        if weights.kind in ("run", "backbone"):
+            loaded = load_backbone_weights(model, weights)
+            log.info("loaded %d backbone layers (%d parameters) from %s", loaded.layers, loaded.parameters, loaded.source)
         view = training_view(model)
     phases = plan_phases(config, get_backbone(spec.arch).fine_tune_at)
-    _write_plan(run, config, placement, phases, spec)
+    _log_plan(phases, placement)
     result = fit_phases(model, view, phases, train_data, val_data, config, run, placement)
+    with placement.strategy.scope():
+        batchnorm = _precise_batchnorm(model, phases, x_train, config)
     if placement.mixed_precision != "float32":
         model = _float32_copy(model, spec)
-    _save_model(model, run.model)
-    metrics = evaluate_run(run, model=model, dataset=dataset)
+    temperature = _calibrate(model, x_val, y_val, config)
+    _save_model(model, run.model_file)
+    metrics = evaluate_run(run, model=model, dataset=dataset, temperature=temperature)
     outcome = TrainOutcome(run, result.best_val_auc, result.epochs_run, time.perf_counter() - started, metrics)
-    _write_summary(run, outcome, placement)
+    _write_summary(run, outcome, placement, temperature, batchnorm)
     return outcome
+
+
+def _precise_batchnorm(model, phases, images, config: RunConfig) -> PreciseBatchNormSummary | None:
+    """After a phase that trained BatchNorm, its moving statistics are recomputed over the training data
+    (the momentum-averaged ones lag the weights in short runs); frozen BatchNorm layers are left alone."""
+    from medtk.train.batchnorm import precise_batchnorm
+
+    if all(phase.freeze_batchnorm for phase in phases):
+        return None
+    done = precise_batchnorm(model, images, batch_size=config.train.batch_size, seed=config.train.seed)
+    log.info("precise BatchNorm: %d layers recomputed over %d training images", done.layers_updated, done.images)
+    return PreciseBatchNormSummary(layers=done.layers_updated, images=done.images)
+
+
+def _calibrate(model, x_val, y_val, config: RunConfig) -> float:
+    """Temperature scaling fitted on validation (NLL), folded into the `cam` layer: zero runtime cost."""
+    from medtk.calibration import fit_temperature
+    from medtk.train.calibration_fold import fold_temperature
+    from medtk.train.evaluate import predict_outputs
+
+    if not config.clinical.calibrate:
+        return 1.0
+    _, logits = predict_outputs(model, x_val)
+    temperature = fit_temperature(logits, y_val)
+    fold_temperature(model, temperature)
+    log.info("calibration: temperature %.3f fitted on %d validation images (folded into the model)", temperature, len(y_val))
+    return temperature
 
 
 def _float32_copy(model, spec):
@@ -148,31 +191,27 @@ def _save_model(model, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def _write_plan(run: RunPaths, config: RunConfig, placement, phases, spec) -> None:
+def _log_plan(phases, placement) -> None:
     for phase in phases:
         where = "whole network" if phase.fine_tune_at == 0 else (
             "head only (backbone frozen)" if phase.fine_tune_at is None else f"from layer {phase.fine_tune_at}")
-        print(f"plan: {phase.name}: {phase.epochs} epochs at lr {phase.learning_rate:g}, training {where}",
-              file=sys.stderr)
-    print(f"placement: {json.dumps(placement.describe())}", file=sys.stderr)
+        log.info("plan: %s: %d epochs at lr %g, training %s", phase.name, phase.epochs, phase.learning_rate, where)
+    log.info("placement: %s", json.dumps(placement.describe()))
 
 
-def _write_summary(run: RunPaths, outcome: TrainOutcome, placement) -> None:
+def _write_summary(run: Run, outcome: TrainOutcome, placement, temperature: float,
+                   batchnorm: PreciseBatchNormSummary | None) -> None:
     from medtk import __version__
     from medtk.train.tfenv import tensorflow
 
-    atomic_write_json(
-        run.training_summary,
-        {
-            "best_val_auc": outcome.best_val_auc,
-            "epochs_run": outcome.epochs_run,
-            "seconds": round(outcome.seconds, 1),
-            "placement": placement.describe(),
-            "versions": {
-                "medtk": __version__,
-                "tensorflow": tensorflow().__version__,
-                "python": platform.python_version(),
-            },
-        },
+    summary = TrainingSummary(
+        best_val_auc=outcome.best_val_auc,
+        epochs_run=outcome.epochs_run,
+        seconds=round(outcome.seconds, 1),
+        placement=PlacementSummary(**placement.describe()),
+        versions={"medtk": __version__, "tensorflow": tensorflow().__version__, "python": platform.python_version()},
+        temperature=temperature,
+        precise_batchnorm=batchnorm,
     )
+    run.write(run.training_file, summary)
 

@@ -50,6 +50,7 @@ class Dataset:
     split_origin: str = "given"  # "given" (the source's own split) or "stratified" / "grouped" (medtk's)
     # or "file" (a saved split.csv)
     image_shapes: dict[str, int] = field(default_factory=dict)  # decoded shape ("28x28") -> item count
+    finding: str | None = None  # binary sources that know it (MedMNIST catalogue, synthetic): the finding class
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {

@@ -99,7 +99,7 @@ def _assemble(catalog: Catalog, indices: dict[str, np.ndarray], skipped: list[Sk
     kept = np.concatenate(list(indices.values()))
     shapes = Counter(catalog.shapes[int(i)] for i in kept) if catalog.shapes is not None else Counter()
     return Dataset(source=catalog.source, class_names=catalog.class_names, splits=splits, skipped=skipped,
-                   split_origin=origin, image_shapes=dict(sorted(shapes.items())))
+                   split_origin=origin, image_shapes=dict(sorted(shapes.items())), finding=catalog.finding)
 
 
 def _require_classes(catalog: Catalog) -> None:

@@ -17,6 +17,7 @@ class MedMNISTInfo:
     labels: tuple[str, ...]
     md5: dict[int, str] = field(default_factory=dict)  # image size -> md5 of the official .npz
     multi_label: bool = False
+    finding: str | None = None  # binary tasks: the class a positive result means (not always index 1)
 
 
 INFO: dict[str, MedMNISTInfo] = {
@@ -48,6 +49,7 @@ INFO: dict[str, MedMNISTInfo] = {
         ("normal", "pneumonia"),
         {28: "28209eda62fecd6e6a2d98b1501bb15f", 64: "8f4eceb4ccffa70c672198ea285246c6",
          128: "05b46931834c231683c68f40c47b2971", 224: "d6a3c71de1b945ea11211b03746c1fe1"},
+        finding="pneumonia",
     ),
     "retinamnist": MedMNISTInfo(
         ("0", "1", "2", "3", "4"),
@@ -58,6 +60,7 @@ INFO: dict[str, MedMNISTInfo] = {
         ("malignant", "normal, benign"),
         {28: "750601b1f35ba3300ea97c75c52ff8f6", 64: "742edef2a1fd1524b2efff4bd7ba9364",
          128: "363e4b3f8d712e9b5de15470a2aaadf1", 224: "b56378a6eefa9fed602bb16d192d4c8b"},
+        finding="malignant",
     ),
     "bloodmnist": MedMNISTInfo(
         ("basophil", "eosinophil", "erythroblast",

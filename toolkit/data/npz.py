@@ -53,6 +53,7 @@ def load_npz(path: Path, source: str | None = None) -> Catalog:
         labels=np.concatenate([labels[split] for split in SPLITS]),
         load=load,
         given_split=np.repeat(np.arange(len(SPLITS)), [len(images[split]) for split in SPLITS]),
+        finding=info.finding if info is not None else None,
         shapes=shapes,
     )
 

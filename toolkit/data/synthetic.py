@@ -43,6 +43,7 @@ def load_synthetic(spec: str | None = None) -> Catalog:
     return Catalog(
         source=f"synthetic:{count}",
         class_names=CLASS_NAMES,
+        finding="lesion",
         ids=[f"synthetic/{i:05d}" for i in range(count)],
         labels=labels,
         load=lambda index: decode_image(images[index]),
