@@ -18,7 +18,7 @@ from typing import Any
 
 from medtk.run import Run
 from medtk.runtime.imaging import INTERPOLATION_RULE, PREPROCESSING_NOTE
-from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
+from medtk.runtime.metadata import ModelInput, ModelMetadata, OperatingPoint, embed_metadata
 
 INTENDED_USE = (
     "Research and engineering evaluation of {labels} classification on images like the training data "
@@ -43,7 +43,8 @@ def provenance(run_root: Path, config_text: str, source: str) -> dict[str, Any]:
 
 def model_metadata(
     *, variant: str, labels: tuple[str, ...], size: int, channels: int, dtype: str, provenance: dict[str, Any],
-    metrics: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None, positive_class: str | None = None,
+    operating_point: OperatingPoint | None = None, temperature: float = 1.0,
 ) -> ModelMetadata:
     return ModelMetadata(
         labels=tuple(labels),
@@ -55,6 +56,9 @@ def model_metadata(
         intended_use=INTENDED_USE.format(labels="/".join(labels), source=provenance["data_source"]),
         provenance=provenance,
         metrics=metrics or {},
+        positive_class=positive_class,
+        operating_point=operating_point,
+        calibration={"temperature": float(temperature)},
     )
 
 
