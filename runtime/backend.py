@@ -75,11 +75,30 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def resolve_threads(num_threads: int | None, option: str = "num_threads") -> int:
+    """The interpreter threads to use: all usable CPUs by default, else 1..that many.
+
+    The one bound for `Classifier`, `medtk predict`, `medtk bench` and its worker: more threads than
+    CPUs only adds contention, and absurd counts exhaust the machine or crash the interpreter.
+    """
+    available = default_threads()
+    if num_threads is None:
+        return available
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int,)) and not hasattr(num_threads, "__index__"):
+        raise ConfigError(f"{option}={num_threads!r} must be a whole number of threads")
+    threads = int(num_threads)
+    if threads < 1:
+        raise ConfigError(f"{option}={num_threads!r} must be at least 1")
+    if threads > available:
+        raise ConfigError(
+            f"{option}={threads} is more than the {available} CPUs this process may use; give 1..{available}"
+        )
+    return threads
+
+
 def make_interpreter(backend: Backend, model: bytes, name: str, num_threads: int | None, delegate: str):
     """Build an interpreter with tensors allocated; returns (interpreter, Placement)."""
-    threads = default_threads() if num_threads is None else int(num_threads)
-    if threads < 1:
-        raise ConfigError(f"num_threads={num_threads!r} must be at least 1")
+    threads = resolve_threads(num_threads)
     library = _delegate_library(delegate)
     if library is not None:
         try:

@@ -1,9 +1,17 @@
 """`Classifier`: a medtk `.tflite` file -> label, probabilities and a CAM per image, without TensorFlow.
 
-Loading checks the model before it is trusted: a TFLite flatbuffer, outputs `probs` and `cam` by
-signature name, embedded metadata consistent with the tensors, and weights whose sha256 matches the
-one recorded at export (so a model changed after it was measured is refused). A model exported by
-other tools (no medtk metadata) still runs, with a warning and defaults read from its input tensor.
+Loading checks the model before it is trusted, and before its bytes reach the interpreter: a TFLite
+flatbuffer whose seal (integrity.py: sha256 of the whole file except the seal) matches, so a model
+whose weights, quantization parameters, graph or metadata changed after export is refused; with
+`trusted_keys`, a valid ed25519 signature by one of them (signing.py). Then outputs `probs` and `cam`
+by signature name and metadata consistent with the tensors. A model exported before the seal (schema
+2) is checked by its weights-only checksum and loads with a warning; a model exported by other tools
+(no medtk metadata) still runs, with a warning and defaults read from its input tensor. Neither loads
+when `trusted_keys` are given.
+
+Each prediction decodes with the model's own intensity mapping (intensity.py) and carries a warning
+in `Prediction.warnings` when the input's kind (bit depth, photometric, modality) differs from what
+training saw.
 
 Per call the hot path is `set_tensor` / `invoke` / `get_tensor` on indices resolved once, behind one
 lock: a TFLite interpreter is not thread-safe, and on a small device one interpreter using all cores
@@ -14,22 +22,35 @@ from __future__ import annotations
 
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from medtk.errors import ModelError, RuntimeInputError
-from medtk.runtime.backend import Backend, load_backend, make_interpreter
+from medtk.errors import ConfigError, ModelError, RuntimeInputError
+from medtk.runtime import integrity
+from medtk.runtime.backend import Backend, load_backend, make_interpreter, resolve_threads
 from medtk.runtime.cam import class_map
-from medtk.runtime.imaging import DEFAULT_MAX_PIXELS, prepare_input
-from medtk.runtime.inputs import from_tensor, load_image, to_tensor
 from medtk.runtime.flatbuffer import check_identifier, weights_sha256
-from medtk.runtime.metadata import ModelInput, ModelMetadata, read_metadata
+from medtk.runtime.imaging import DEFAULT_MAX_PIXELS, Decoded, prepare_input
+from medtk.runtime.inputs import from_tensor, load_decoded, to_tensor
+from medtk.runtime.metadata import METADATA_NAME, ModelInput, ModelMetadata, read_metadata
 from medtk.runtime.prediction import Prediction
 from medtk.runtime.signature import ModelIO, resolve_io
 
-ImageSource = str | Path | np.ndarray
+ImageSource = str | Path | np.ndarray | Decoded
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How far the loaded model was verified: "signed" (seal and signature), "sealed" (whole-file digest),
+    "weights-only" (a schema-2 file: weights checksum only) or "none" (no medtk metadata or checksum)."""
+
+    status: str
+    sha256: str | None = None  # the seal's digest
+    key_id: str | None = None  # the trusted key that signed it
+
 
 
 class Classifier:
@@ -41,18 +62,25 @@ class Classifier:
         num_threads: int | None = None,
         delegate: str = "auto",
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        trusted_keys: Iterable | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         name = str(self.model_path)
+        if self.model_path.is_dir():
+            raise ModelError(f"{name}: is a directory, not a model file")
         if not self.model_path.is_file():
             raise ModelError(f"{name}: no such model file")
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise ConfigError(f"max_pixels={max_pixels!r} must be a whole number of at least 1")
+        threads = resolve_threads(num_threads)
         model = self.model_path.read_bytes()
         check_identifier(model, name)
-        self.max_pixels = int(max_pixels)
+        self.max_pixels = max_pixels
+        metadata, self.verification = _verified(model, name, trusted_keys)  # before the interpreter sees the bytes
         self.backend: Backend = load_backend()
-        self._interpreter, self.placement = make_interpreter(self.backend, model, name, num_threads, delegate)
+        self._interpreter, self.placement = make_interpreter(self.backend, model, name, threads, delegate)
         self._io: ModelIO = resolve_io(self._interpreter, name)
-        self.metadata: ModelMetadata = _checked_metadata(model, name, self._io)
+        self.metadata: ModelMetadata = _consistent(metadata, name, self._io)
         self.labels: tuple[str, ...] = self.metadata.labels
         self._lock = threading.Lock()
 
@@ -84,8 +112,11 @@ class Classifier:
         )
 
     def predict(self, image: ImageSource) -> Prediction:
-        """Decode, preprocess exactly as in training, run, and map the CAM back onto the image."""
-        pixels = load_image(image, self.max_pixels)
+        """Decode with the model's intensity mapping, preprocess exactly as in training, run, and map the CAM
+        back onto the image; `warnings` says how the input differs from the training data, if it does."""
+        intensity = self.metadata.intensity
+        decoded = load_decoded(image, self.max_pixels, intensity.mapping)
+        pixels = decoded.pixels
         prepared = prepare_input(pixels, self.input_size, self.channels)
         probs, raw_cam = self._run(prepared)
         index, threshold, positive = self.decide(probs)
@@ -96,9 +127,10 @@ class Classifier:
             probabilities={label: float(p) for label, p in zip(self.labels, probs)},
             cam=class_map(raw_cam, index, height, width),
             raw_cam=raw_cam,
-            source="array" if isinstance(image, np.ndarray) else str(image),
+            source=str(image) if isinstance(image, (str, Path)) else "array",
             threshold=threshold,
             positive=positive,
+            warnings=intensity.warnings(decoded.kind),
         )
 
     def decide(self, probs: np.ndarray) -> tuple[int, float | None, bool | None]:
@@ -151,18 +183,54 @@ class Classifier:
         return from_tensor(probs, io.probs)[0], from_tensor(cam, io.cam)[0]
 
 
-def _checked_metadata(model: bytes, name: str, io: ModelIO) -> ModelMetadata:
-    """The embedded metadata, checked against the tensors and the weights; defaults if there is none."""
+def _verified(model: bytes, name: str, trusted_keys: Iterable | None) -> tuple[ModelMetadata | None, Verification]:
+    """The embedded metadata once the file's seal (and, with trusted keys, its signature) verifies."""
+    keys = None if trusted_keys is None else list(trusted_keys)
+    if keys is not None and not keys:
+        raise ConfigError("trusted_keys is empty: give at least one public key, or None to skip signature checks")
+    sealed = integrity.verify(model, METADATA_NAME, name)
     try:
         metadata = read_metadata(model)
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelError(f"{name}: malformed medtk metadata ({type(error).__name__}: {error})") from None
+    if sealed is not None:
+        if metadata is None or metadata.seal != sealed.text():
+            raise ModelError(f"{name}: the medtk metadata does not hold the seal found in the file (the file was altered)")
+        key = None
+        if keys is not None:
+            from medtk.runtime.signing import check_signature
+
+            key = check_signature(sealed, keys, name)
+        return metadata, Verification("signed" if key else "sealed", sealed.sha256, key)
+    if keys is not None:
+        from medtk.runtime.signing import check_signature
+
+        check_signature(None, keys, name)  # raises: nothing to verify
     if metadata is None:
-        warnings.warn(
+        return None, Verification("none")
+    if metadata.schema_version >= 3:
+        raise ModelError(f"{name}: metadata schema {metadata.schema_version} without its seal (the file was altered)")
+    if not metadata.weights_sha256:
+        _warn(f"{name}: exported without any checksum (metadata schema {metadata.schema_version}); nothing "
+              f"verifies it was not changed after export - re-export it with this medtk")
+        return metadata, Verification("none")
+    try:
+        weights = weights_sha256(model)
+    except (IndexError, ValueError, TypeError, OverflowError) as error:
+        raise ModelError(f"{name}: corrupt TFLite flatbuffer ({type(error).__name__})") from None
+    if weights != metadata.weights_sha256:
+        raise ModelError(f"{name}: weights changed after export (sha256 differs from the one embedded at export)")
+    _warn(f"{name}: exported before medtk sealed whole files (metadata schema {metadata.schema_version}): only "
+          f"its weights are verified, not its metadata or quantization parameters - re-export it with this medtk")
+    return metadata, Verification("weights-only")
+
+
+def _consistent(metadata: ModelMetadata | None, name: str, io: ModelIO) -> ModelMetadata:
+    """The metadata checked against the tensors; defaults from the input tensor if there is none."""
+    if metadata is None:
+        _warn(
             f"{name}: no medtk metadata; using defaults from the input tensor "
-            f"({io.input_size}x{io.input_size}x{io.channels}, labels class_0..class_{io.num_classes - 1})",
-            UserWarning,
-            stacklevel=3,
+            f"({io.input_size}x{io.input_size}x{io.channels}, labels class_0..class_{io.num_classes - 1})"
         )
         return ModelMetadata(
             labels=tuple(f"class_{k}" for k in range(io.num_classes)),
@@ -179,6 +247,13 @@ def _checked_metadata(model: bytes, name: str, io: ModelIO) -> ModelMetadata:
         raise ModelError(
             f"{name}: metadata has {len(metadata.labels)} labels, the model outputs {io.num_classes} classes"
         )
-    if metadata.weights_sha256 and weights_sha256(model) != metadata.weights_sha256:
-        raise ModelError(f"{name}: weights changed after export (sha256 differs from the one embedded at export)")
+    if metadata.positive_class is not None and metadata.positive_class not in metadata.labels:
+        raise ModelError(f"{name}: metadata positive_class {metadata.positive_class!r} is not one of its labels")
+    point = metadata.operating_point
+    if point is not None and not 0.0 <= point.threshold <= 1.0:
+        raise ModelError(f"{name}: metadata operating_point threshold {point.threshold!r} is not a probability")
     return metadata
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=4)

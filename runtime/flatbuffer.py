@@ -2,19 +2,21 @@
 
 The schema classes come from `ai_edge_litert` (its `schema_py_generated`), imported on first use.
 One module, so the format's rules exist once: the 'TFL3' identifier, the named metadata buffers, the
-integrity checksum, the operator-code rule, and the two rewrites medtk makes (embedding a named
+legacy weights checksum, the operator-code rule, and the two rewrites medtk makes (embedding a named
 buffer; turning a float input that feeds QUANTIZE into a uint8 input). See docs/ARCHITECTURE.md.
 
-What the checksum covers is decided by `weights_sha256` alone, and `seal` is the only writer of a
-checksummed buffer: widening the digest (e.g. to the whole file except the digest itself) changes
-these two functions and nothing that calls them.
+The integrity digest over the whole file (everything but the seal slot that holds it) is
+`integrity.py`'s; this module only says where a named buffer's bytes lie in the file
+(`named_buffer_span`), so the seal can be found and filled in place without repacking.
+`weights_sha256` is the schema-2 checksum (buffers only), still written and checked for old files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -103,20 +105,48 @@ def count_macs(model: ModelSource) -> int:
 def read_named_buffer(model: ModelSource, name: str) -> bytes | None:
     """The content of the metadata buffer called `name`, or None when the model has none."""
     model, label = load(model)
+    span = named_buffer_span(model, name, label)
+    return None if span is None else model[span[0] : span[1]]
+
+
+def named_buffer_span(model: bytes, name: str, label: str = "model") -> tuple[int, int] | None:
+    """(start, end) byte offsets in `model` of the metadata buffer called `name`, or None.
+
+    Every offset and length read from the file is checked against its size first, so a corrupt or
+    hostile file is a one-line `ModelError`, never a long loop or an out-of-bounds read.
+    """
+    import flatbuffers
+
+    size = len(model)
     try:
         root = schema().Model.GetRootAsModel(model, 0)
-        for i in range(root.MetadataLength()):
+        count, buffers = root.MetadataLength(), root.BuffersLength()
+        if count * 4 > size or buffers * 4 > size:
+            raise ValueError("vector length beyond the end of the file")
+        for i in range(count):
             entry = root.Metadata(i)
-            if _text(entry.Name()) == name:
-                return root.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
-    except (IndexError, ValueError) as error:
-        raise ModelError(f"{label}: corrupt TFLite flatbuffer ({error})") from None
+            if _text(entry.Name()) != name:
+                continue
+            index = entry.Buffer()
+            if not 0 <= index < buffers:
+                raise ValueError(f"metadata {name!r} points at buffer {index} of {buffers}")
+            table = root.Buffers(index)._tab
+            field = flatbuffers.number_types.UOffsetTFlags.py_type(table.Offset(4))
+            if field == 0:
+                return (0, 0)
+            start, length = table.Vector(field), table.VectorLen(field)
+            if not 0 <= start <= start + length <= size:
+                raise ValueError("buffer beyond the end of the file")
+            return start, start + length
+    except (IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError, struct.error) as error:
+        raise ModelError(f"{label}: corrupt TFLite flatbuffer ({type(error).__name__}: {error})") from None
     return None
 
 
 def weights_sha256(model: bytes) -> str:
-    """The integrity checksum: sha256 over the model's buffers (weights and constants), skipping the
-    metadata buffers, so embedding or replacing metadata does not change it."""
+    """The schema-2 checksum: sha256 over the model's buffers (weights and constants), skipping the
+    metadata buffers. It misses quantization parameters, the graph and the metadata, so it is only
+    checked for files exported before the seal (integrity.py); new files carry it for older readers."""
     root = schema().Model.GetRootAsModel(model, 0)
     skip = {root.Metadata(i).Buffer() for i in range(root.MetadataLength())}
     digest = hashlib.sha256()
@@ -129,13 +159,6 @@ def weights_sha256(model: bytes) -> str:
         elif buffer.Size():  # data stored after the flatbuffer (models over 2 GB)
             digest.update(model[buffer.Offset() : buffer.Offset() + buffer.Size()])
     return digest.hexdigest()
-
-
-def seal(model: bytes, name: str, render: Callable[[str], bytes]) -> bytes:
-    """Embed the named buffer `render(checksum)`, where checksum is the one the returned model verifies
-    with (`weights_sha256(result)`); any earlier buffer of that name is replaced."""
-    check_identifier(model, "model")
-    return embed_named_buffer(model, name, render(weights_sha256(model)))
 
 
 def embed_named_buffer(model: bytes, name: str, data: bytes) -> bytes:

@@ -11,19 +11,49 @@ from pathlib import Path
 
 import numpy as np
 
-from medtk.errors import ImageDecodeError, RuntimeInputError
-from medtk.runtime.imaging import decode_image
+from medtk.errors import ConfigError, ImageDecodeError, RuntimeInputError
+from medtk.runtime.imaging import DICOM_SUFFIXES, IMAGE_SUFFIXES, Decoded, is_dicom, read_image
+from medtk.runtime.intensity import FULL_RANGE
 from medtk.runtime.signature import Tensor
 
+# `medtk predict DIR`: more files than this is refused unless --max-files says otherwise.
+DEFAULT_MAX_FILES = 10_000
 
-def load_image(source: str | Path | np.ndarray, max_pixels: int) -> np.ndarray:
+
+def load_image(source: str | Path | np.ndarray, max_pixels: int, mapping: str = FULL_RANGE) -> np.ndarray:
     """Decoded uint8 HxW or HxWx3 pixels; any unreadable input is a one-line `RuntimeInputError`."""
+    return load_decoded(source, max_pixels, mapping).pixels
+
+
+def load_decoded(source: str | Path | np.ndarray | Decoded, max_pixels: int, mapping: str = FULL_RANGE) -> Decoded:
+    """Decoded pixels and the source's kind (bit depth, photometric, modality), mapped by `mapping`."""
+    if isinstance(source, Decoded):
+        return source
     if not isinstance(source, (str, Path, np.ndarray)):
         raise RuntimeInputError(f"expected an image path or a numpy array, got {type(source).__name__}")
     try:
-        return decode_image(source, max_pixels=max_pixels)
+        return read_image(source, max_pixels=max_pixels, mapping=mapping)
     except ImageDecodeError as error:
         raise RuntimeInputError(str(error)) from None
+
+
+def find_images(folder: Path, max_files: int = DEFAULT_MAX_FILES) -> list[Path]:
+    """Image files under `folder`: recursive, sorted, hidden entries skipped; image suffixes, DICOM by suffix
+    or (suffixless) by its 'DICM' magic. More than `max_files` is a `ConfigError` before anything runs."""
+    if max_files < 1:
+        raise ConfigError(f"max_files={max_files}: must be at least 1")
+    found: list[Path] = []
+    for path in sorted(Path(folder).rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():
+            continue
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES or suffix in DICOM_SUFFIXES or (not suffix and is_dicom(path)):
+            found.append(path)
+            if len(found) > max_files:
+                raise ConfigError(
+                    f"{folder}: more than {max_files} image files; pass a smaller folder or raise --max-files"
+                )
+    return found
 
 
 def to_tensor(pixels: np.ndarray, tensor: Tensor) -> np.ndarray:

@@ -1,8 +1,11 @@
 """The medtk metadata that travels inside every `.tflite` file, written and read without TensorFlow.
 
 The flatbuffer's `metadata` field holds named buffers; medtk stores one, named `medtk`, with UTF-8
-JSON (the dataclasses below). Its `weights_sha256` is the integrity checksum of `flatbuffer.py`, so the
-runtime can tell a model changed after export from the one that was measured (docs/ARCHITECTURE.md).
+JSON (the dataclasses below). Its `seal` (schema 3) holds the digest of the whole file except the seal
+itself, and an optional signature (integrity.py, signing.py), so the runtime refuses a model whose
+weights, quantization parameters, graph or metadata changed after export. `weights_sha256` is the
+older weights-only checksum: still written for older readers, checked only for files without a seal.
+`intensity` records the intensity mapping training used and the kinds of images it saw (intensity.py).
 Reading and rewriting the flatbuffer itself is `flatbuffer.py`'s.
 """
 
@@ -14,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from medtk.errors import ModelError
-from medtk.runtime import flatbuffer
+from medtk.runtime import flatbuffer, integrity
 from medtk.runtime.flatbuffer import weights_sha256
+from medtk.runtime.intensity import MINMAX, Intensity
 from medtk.variants import REFERENCE
 
 __all__ = [
     "METADATA_NAME",
     "SCHEMA_VERSION",
+    "Intensity",
     "ModelInput",
     "OperatingPoint",
     "ModelMetadata",
@@ -31,7 +36,9 @@ __all__ = [
 ]
 
 METADATA_NAME = "medtk"
-SCHEMA_VERSION = 2  # 2: positive_class, operating_point, calibration (version 1 files still read)
+# 2: positive_class, operating_point, calibration; 3: seal (whole-file digest, optional signature) and
+# intensity (mapping + what training saw). Versions 1 and 2 still read (weights-only checksum, min-max).
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -73,11 +80,15 @@ class ModelMetadata:
     positive_class: str | None = None  # binary models: the finding class every sensitivity is about
     operating_point: OperatingPoint | None = None  # binary models: None = argmax
     calibration: dict[str, float] = field(default_factory=dict)  # {"temperature": T} folded into the graph
+    intensity: Intensity = field(default_factory=Intensity)  # how stored pixels become 0..255 (intensity.py)
+    seal: str = ""  # integrity.py: the whole-file digest and optional signature, filled in place at export
     schema_version: int = SCHEMA_VERSION
     format: str = "medtk-model"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        data = asdict(self)
+        data["intensity"] = self.intensity.to_dict()
+        return json.dumps(data, indent=1, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelMetadata":
@@ -93,6 +104,10 @@ class ModelMetadata:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["labels"] = tuple(data["labels"])
         fields["input"] = ModelInput(**inp)
+        if "intensity" in data:
+            fields["intensity"] = Intensity.from_dict(data["intensity"])
+        elif int(data.get("schema_version", 1)) < 3:  # trained with per-image min-max (intensity.py)
+            fields["intensity"] = Intensity(mapping=MINMAX)
         if data.get("operating_point") is not None:
             point = data["operating_point"]
             fields["operating_point"] = OperatingPoint(rule=str(point["rule"]), threshold=float(point["threshold"]))
@@ -107,12 +122,18 @@ class ModelMetadata:
 
 
 def embed_metadata(model: bytes, metadata: ModelMetadata) -> bytes:
-    """Return the model with `metadata` (and its integrity checksum) embedded, replacing any earlier copy."""
+    """Return the model with `metadata` embedded and sealed (integrity.py), replacing any earlier copy.
 
-    def render(checksum: str) -> bytes:
-        return replace(metadata, weights_sha256=checksum).to_json().encode("utf-8")
+    The result is unsigned; `medtk.runtime.signing.sign_model` adds a signature without moving a byte.
+    """
+    flatbuffer.check_identifier(model, "model")
+    weights = weights_sha256(model)
 
-    return flatbuffer.seal(model, METADATA_NAME, render)
+    def render(placeholder: str) -> bytes:
+        sealed = replace(metadata, weights_sha256=weights, seal=placeholder, schema_version=SCHEMA_VERSION)
+        return sealed.to_json().encode("utf-8")
+
+    return integrity.seal(model, METADATA_NAME, render)
 
 
 def read_metadata(model: bytes | str | Path) -> ModelMetadata | None:

@@ -46,7 +46,7 @@ def test_truncated_model(fraction, float_model, tmp_path):
 
 
 def test_weights_changed_after_export(test_models):
-    with pytest.raises(ModelError, match="weights changed after export") as error:
+    with pytest.raises(ModelError, match="the file changed after export") as error:
         Classifier(test_models.tampered)
     _one_line(error)
 

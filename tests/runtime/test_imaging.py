@@ -31,18 +31,20 @@ def _dicom(tmp_path: Path, name: str, **changes) -> Path:
     return target
 
 
-def test_sixteen_bit_png_is_min_max_scaled(tmp_path):
+def test_sixteen_bit_png_maps_its_full_range_not_per_image(tmp_path):
     pixels = np.full((4, 5), 1000, dtype=np.uint16)
     pixels[0, 0], pixels[1, 1] = 3000, 2000
     image = decode_image(_write(tmp_path / "x.png", pixels))
     assert image.dtype == np.uint8
-    assert (image[0, 0], image[1, 1], image[2, 2]) == (255, 128, 0)
+    assert (image[0, 0], image[1, 1], image[2, 2]) == (12, 8, 4)  # v * 255 / 65535, rounded
+    eight = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert np.array_equal(decode_image(_write(tmp_path / "x257.png", eight.astype(np.uint16) * 257)), eight)
 
 
 def test_eight_bit_is_kept_and_constant_images_become_black(tmp_path):
     pixels = np.arange(64, dtype=np.uint8).reshape(8, 8)
     assert np.array_equal(decode_image(_write(tmp_path / "x.png", pixels)), pixels)
-    assert not to_uint8(np.full((3, 3), 7.5)).any()
+    assert (to_uint8(np.full((3, 3), 7.4)) == 7).all()  # floats in [0, 255] are kept (rounded)
 
 
 def test_colour_files_come_back_as_rgb(tmp_path):
@@ -51,7 +53,7 @@ def test_colour_files_come_back_as_rgb(tmp_path):
     assert decode_image(_write(tmp_path / "red.png", bgr))[0, 0].tolist() == [200, 0, 0]
     bgra = np.dstack([bgr, np.full((6, 6), 128, np.uint8)])
     assert decode_image(_write(tmp_path / "red_alpha.png", bgra)).shape == (6, 6, 3)
-    assert decode_image(_write(tmp_path / "red.tif", bgr.astype(np.uint16) * 100))[0, 0].tolist() == [255, 0, 0]
+    assert decode_image(_write(tmp_path / "red.tif", bgr.astype(np.uint16) * 100))[0, 0].tolist() == [78, 0, 0]
     jpeg = decode_image(_write(tmp_path / "red.jpg", bgr))
     assert jpeg.shape == (6, 6, 3) and jpeg[0, 0, 0] > 150 and jpeg[0, 0, 2] < 50
 
@@ -66,12 +68,17 @@ def test_dicom_window_is_applied(tmp_path):
     assert np.array_equal(decode_image(several), expected)  # the first window of several
 
 
-def test_dicom_without_window_is_min_max_scaled_after_rescale():
-    """CT_small.dcm: slope 1, intercept -1024, no window: the HU range maps to 0..255."""
-    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+def _stored_range(dataset) -> np.ndarray:
+    """CT_small.dcm: BitsStored 16, signed, slope 1, intercept -1024: [-32768, 32767] - 1024 -> 0..255."""
     hu = dataset.pixel_array.astype(float) - 1024
-    expected = np.round((hu - hu.min()) * 255 / (hu.max() - hu.min())).astype(np.uint8)
-    assert np.array_equal(decode_image(get_testdata_file("CT_small.dcm")), expected)
+    low, high = -32768 - 1024, 32767 - 1024
+    return np.round((hu - low) * 255 / (high - low)).astype(np.uint8)
+
+
+def test_dicom_without_window_maps_its_stored_range_after_rescale():
+    """No window: the stored range (BitsStored, signed) through the rescale maps to 0..255, never per image."""
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    assert np.array_equal(decode_image(get_testdata_file("CT_small.dcm")), _stored_range(dataset))
 
 
 def test_dicom_voi_lut_sequence_is_applied_and_preferred_over_a_window(tmp_path):
@@ -98,10 +105,13 @@ def test_monochrome1_is_inverted(tmp_path):
     assert np.array_equal(inverted, 255 - decode_image(get_testdata_file("CT_small.dcm")))
 
 
-def test_degenerate_window_width_falls_back_to_min_max(tmp_path):
-    raw = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array
+def test_degenerate_window_width_falls_back_to_the_stored_range(tmp_path):
+    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
     image = decode_image(_dicom(tmp_path, "MR_small.dcm", WindowWidth=0))
-    assert np.array_equal(image, to_uint8(raw.astype(np.float64)))
+    signed_range = np.round((dataset.pixel_array + 32768.0) * 255 / 65535).astype(np.uint8)  # 16 bits, signed
+    assert np.array_equal(image, signed_range)
+    legacy = decode_image(_dicom(tmp_path, "MR_small.dcm", WindowWidth=0), mapping="minmax-per-image")
+    assert np.array_equal(legacy, to_uint8(dataset.pixel_array.astype(np.float64), "minmax-per-image"))
 
 
 @pytest.mark.filterwarnings("ignore:End of file reached:UserWarning")  # pydicom, on the garbage file
