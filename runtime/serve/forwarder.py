@@ -79,7 +79,7 @@ class Forwarder:
         ae = AE(ae_title=self.calling_ae)
         for name in RESULT_CLASSES:
             ae.add_requested_context(getattr(sop_class, name))
-        ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = 15, 60, 60
+        ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = 15, 30, 60
         d = self.destination
         association = ae.associate(d.host, d.port, ae_title=d.ae_title)
         if not association.is_established:
