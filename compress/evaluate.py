@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medtk.schema import CamAgreement, Headline
+from medtk.schema import CamAgreement, Headline, SplitMetrics
 
 log = logging.getLogger(__name__)
 CHUNK = 64
@@ -24,6 +24,7 @@ CHUNK = 64
 class Outputs:
     probs: np.ndarray  # (N, K)
     cams: np.ndarray  # (N, h, w, K)
+    metrics: SplitMetrics | None = None  # what the probabilities score on their split, once measured
 
 
 def run_model(path: Path, images: np.ndarray, num_threads: int | None = None) -> Outputs:
@@ -40,12 +41,12 @@ def run_model(path: Path, images: np.ndarray, num_threads: int | None = None) ->
     return Outputs(probs=np.concatenate(probs), cams=np.concatenate(cams))
 
 
-def headline_metrics(labels: np.ndarray, probs: np.ndarray, class_names) -> Headline:
-    from medtk.metrics import classification_metrics
-
-    metrics = classification_metrics(labels, probs, class_names)
+def headline(metrics: SplitMetrics) -> Headline:
+    """The numbers a variant is compared by: AUC, argmax accuracy, and (binary) the rates at its threshold."""
+    point = metrics.operating_point
     return Headline(auc=metrics.auc, accuracy=metrics.accuracy, sensitivity=metrics.sensitivity,
-                    specificity=metrics.specificity)
+                    specificity=metrics.specificity, threshold=point.threshold if point else None,
+                    ppv=point.ppv if point else None, npv=point.npv if point else None)
 
 
 def cam_agreement(reference: Outputs, candidate: Outputs) -> CamAgreement:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from medtk.schema import CompressReport
 
-COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "AUC", "dAUC", "acc", "CAM r", "peak")
+COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "AUC", "dAUC", "acc", "thr", "sens", "spec", "CAM r", "peak")
 
 
 def format_table(report: CompressReport) -> str:
@@ -14,7 +14,9 @@ def format_table(report: CompressReport) -> str:
         rows.append((
             entry.name + (" *" if entry.name == report.recommended else ""), entry.status, _size(entry.size_bytes),
             _size(entry.gzip_bytes), f"{entry.sparsity:.2f}", _num(entry.test.auc), _signed(entry.delta_auc),
-            _num(entry.test.accuracy), _num(cam.correlation if cam else None, 3), _num(cam.peak_match if cam else None, 2),
+            _num(entry.test.accuracy), _num(entry.test.threshold, 3), _num(entry.test.sensitivity, 3),
+            _num(entry.test.specificity, 3), _num(cam.correlation if cam else None, 3),
+            _num(cam.peak_match if cam else None, 2),
         ))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
@@ -24,6 +26,10 @@ def format_table(report: CompressReport) -> str:
         f"reference: float32 TFLite (test AUC {_num(reference.test.auc)}); Keras model test AUC "
         f"{_num(keras_auc)} from metrics.json"
     )
+    point = report.variants[0].operating_point if report.variants else None
+    if point is not None:
+        lines.append(f"thr: each variant's threshold for {point.rule}, chosen on validation through its own interpreter; "
+                     "sens/spec: test at that threshold")
     gate = report.gate
     lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}): {'passed' if gate.passed else 'FAILED'}")
     lines.append(f"recommended (* above; the smallest variant that passes every gate): {report.recommended or 'none'}")

@@ -41,6 +41,8 @@ class CompressOptions:
     batch_size: int | None = None  # None = the run's training batch size
     calibration: int = 300
     max_auc_drop: float = 0.01
+    max_sensitivity_drop: float | None = None  # binary: largest test-sensitivity loss at the operating point
+    positive_class: str | None = None  # None = the run's finding class
     num_threads: int | None = None  # interpreter threads while evaluating
 
     @classmethod
@@ -69,8 +71,9 @@ class CompressOptions:
         for flag, value in (("--prune-lr", self.prune_lr), ("--qat-lr", self.qat_lr)):
             if not value > 0:
                 raise ConfigError(f"{flag} must be positive, got {value}")
-        if self.max_auc_drop < 0:
-            raise ConfigError(f"--max-auc-drop must be 0 or more, got {self.max_auc_drop}")
+        for flag, value in (("--max-auc-drop", self.max_auc_drop), ("--max-sensitivity-drop", self.max_sensitivity_drop)):
+            if value is not None and not 0 <= value <= 1:
+                raise ConfigError(f"{flag} must be between 0 and 1, got {value}")
 
 
 @dataclass(frozen=True)
@@ -141,11 +144,16 @@ class _Inputs:
     channels: int
     test_images: np.ndarray
     test_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
     calibration: np.ndarray
     training: Any  # TrainingData or None
+    finding: Any  # medtk.clinical.Finding or None (multi-class)
+    temperature: float  # folded into the model at training time
 
 
 def _load_inputs(run: Run, options: CompressOptions) -> _Inputs:
+    from medtk.clinical import resolve_finding
     from medtk.train.model import load_classifier
     from medtk.train.pipeline import prepare_split
 
@@ -157,12 +165,15 @@ def _load_inputs(run: Run, options: CompressOptions) -> _Inputs:
     num_classes = int(model.outputs[0].shape[-1])
     if len(dataset.class_names) != num_classes:
         raise DataError(f"{config.data.src}: {len(dataset.class_names)} classes but the model predicts {num_classes}")
-    test, train = dataset.splits["test"], dataset.splits["train"]
+    test, train, val = dataset.splits["test"], dataset.splits["train"], dataset.splits["val"]
+    finding = resolve_finding(options.positive_class or config.clinical.positive_class, dataset.class_names,
+                              dataset.finding)
     if len(test) == 0:
         raise DataError(f"{config.data.src}: the test split of {run.split_file} is empty; nothing to measure the variants on")
     if options.int8 and len(train) == 0:
         raise DataError(f"{config.data.src}: the train split is empty; int8 needs calibration images from it")
     test_images = prepare_split(test, size, channels)
+    val_images = prepare_split(val, size, channels)
     calibration = np.zeros((0, size, size, channels), np.uint8)
     training = None
     if options.int8:
@@ -177,8 +188,15 @@ def _load_inputs(run: Run, options: CompressOptions) -> _Inputs:
     return _Inputs(
         model=model, config=config, config_text=run.config_file.read_text(encoding="utf-8"),
         class_names=tuple(dataset.class_names), source=config.data.src, size=size, channels=channels,
-        test_images=test_images, test_labels=np.asarray(test.labels), calibration=calibration, training=training,
+        test_images=test_images, test_labels=np.asarray(test.labels), val_images=val_images,
+        val_labels=np.asarray(val.labels), calibration=calibration, training=training, finding=finding,
+        temperature=_temperature(run),
     )
+
+
+def _temperature(run: Run) -> float:
+    training = run.training()
+    return training.temperature if training else 1.0
 
 
 def _calibration_indices(count: int, wanted: int, seed: int) -> np.ndarray:
@@ -217,9 +235,10 @@ class _Built:
 def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) -> CompressReport:
     from medtk.compress.artifacts import gzip_size, model_metadata, provenance
     from medtk.compress.convert import convert
-    from medtk.compress.evaluate import cam_agreement, headline_metrics, run_model
+    from medtk.compress.evaluate import cam_agreement, headline
     from medtk.compress.sparsity import kernel_sparsity
     from medtk.progress import track
+    from medtk.runtime.metadata import OperatingPoint
 
     origin = provenance(run.root, inputs.config_text, inputs.source)
     float_sparsity = kernel_sparsity(inputs.model)
@@ -233,28 +252,36 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
         model_bytes, sparsity, steps = _compressed_model(inputs, options)
         built.append(_Built(options.compressed_variant(), model_bytes, sparsity))
 
-    def metadata(variant: str, metrics: dict | None):
+    def metadata(variant: str, metrics: dict | None, point: OperatingPoint | None):
         return model_metadata(
             variant=variant, labels=inputs.class_names, size=inputs.size, channels=inputs.channels,
             dtype=get_variant(variant).input_dtype, provenance=origin, metrics=metrics,
+            positive_class=inputs.finding.name if inputs.finding else None, operating_point=point,
+            temperature=inputs.temperature,
         )
 
     outputs, entries = {}, []
-    for item in track(built, len(built), f"measuring {len(built)} variants on {len(inputs.test_labels)} test images"):
-        staging.write(item.variant, item.model, metadata(item.variant, None))
-        outputs[item.variant] = run_model(staging.path(item.variant), inputs.test_images, options.num_threads)
-        test = headline_metrics(inputs.test_labels, outputs[item.variant].probs, inputs.class_names)
-        exported = {"test_auc": test.auc, "test_accuracy": test.accuracy, "test_images": len(inputs.test_labels)}
-        final = staging.write(item.variant, item.model, metadata(item.variant, exported))
+    for item in track(built, len(built), f"measuring {len(built)} variants on validation and test"):
+        staging.write(item.variant, item.model, metadata(item.variant, None, None))
+        val, outputs[item.variant] = _measure(staging.path(item.variant), inputs, options)
+        test = outputs[item.variant].metrics
+        point = val.operating_point
+        decision = OperatingPoint(rule=point.rule, threshold=point.threshold) if point else None
+        exported = {"test_auc": test.auc, "test_accuracy": test.accuracy, "test_sensitivity": test.sensitivity,
+                    "test_specificity": test.specificity, "test_images": len(inputs.test_labels),
+                    "val_auc": val.auc}
+        final = staging.write(item.variant, item.model, metadata(item.variant, exported, decision))
         entries.append(VariantResult(
             name=item.variant, path="", status="passed", input_dtype=get_variant(item.variant).input_dtype,
-            size_bytes=len(final), gzip_bytes=gzip_size(final), sparsity=round(float(item.sparsity), 4), test=test,
+            size_bytes=len(final), gzip_bytes=gzip_size(final), sparsity=round(float(item.sparsity), 4),
+            test=headline(test), val=headline(val), operating_point=test.operating_point, ci=test.ci,
         ))
     reference = outputs[REFERENCE]
     ref_test = entries[0].test
     entries = [
         replace(entry, delta_auc=_delta(entry.test.auc, ref_test.auc),
                 delta_accuracy=_delta(entry.test.accuracy, ref_test.accuracy),
+                delta_sensitivity=_delta(entry.test.sensitivity, ref_test.sensitivity),
                 cam_agreement=cam_agreement(reference, outputs[entry.name]))
         for entry in entries
     ]
@@ -275,6 +302,27 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
         note=SPARSITY_NOTE,
         recommended=recommend(entries),
     )
+
+
+def _measure(path: Path, inputs: _Inputs, options: CompressOptions):
+    """Run one exported file on validation and test through the runtime: (val metrics, test outputs).
+
+    A binary model's threshold is chosen on validation for this variant (int8 shifts probabilities),
+    then test is reported at it; test never selects anything.
+    """
+    from medtk.clinical import split_metrics
+    from medtk.compress.evaluate import run_model
+
+    rule = inputs.config.clinical.operating_point if inputs.finding else None
+    seed = inputs.config.data.seed
+    val_out = run_model(path, inputs.val_images, options.num_threads)
+    val = split_metrics(inputs.val_labels, val_out.probs, inputs.class_names, finding=inputs.finding, rule=rule,
+                        chosen_here=True)
+    threshold = val.operating_point.threshold if val.operating_point else None
+    test_out = run_model(path, inputs.test_images, options.num_threads)
+    test = split_metrics(inputs.test_labels, test_out.probs, inputs.class_names, finding=inputs.finding,
+                         rule=rule if threshold is not None else None, threshold=threshold, intervals_seed=seed)
+    return val, replace(test_out, metrics=test)
 
 
 def recommend(entries: list[VariantResult]) -> str | None:
@@ -336,6 +384,12 @@ def _gate(entries: list[VariantResult], options: CompressOptions,
             failures.setdefault(entry.name, []).append(
                 f"{entry.name}: test AUC {entry.test.auc:.4f} is {-entry.delta_auc:.4f} below float32 "
                 f"(--max-auc-drop {options.max_auc_drop:g})"
+            )
+        if options.max_sensitivity_drop is not None and entry.delta_sensitivity is not None \
+                and -entry.delta_sensitivity > options.max_sensitivity_drop:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: test sensitivity at the operating point {entry.test.sensitivity:.4f} is "
+                f"{-entry.delta_sensitivity:.4f} below float32 (--max-sensitivity-drop {options.max_sensitivity_drop:g})"
             )
     compressed = options.compressed_variant()
     if sparsity_after_qat is not None and abs(sparsity_after_qat - options.prune_sparsity) > SPARSITY_TOLERANCE:

@@ -26,13 +26,15 @@ def _save(figure, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def roc_plot(y_true: np.ndarray, probs: np.ndarray, class_names, path: Path, title: str) -> None:
-    """One-vs-rest ROC curves (the positive class only for two classes)."""
+def roc_plot(y_true: np.ndarray, probs: np.ndarray, class_names, path: Path, title: str,
+             positive_index: int = 1, operating_point: tuple[float, float] | None = None) -> None:
+    """One-vs-rest ROC curves (the positive class only for two classes), with the operating point
+    (1 - specificity, sensitivity) marked when there is one."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(4.5, 4.2))
-    indices = [1] if probs.shape[1] == 2 else range(probs.shape[1])
+    indices = [positive_index] if probs.shape[1] == 2 else range(probs.shape[1])
     for index in indices:
         positives = np.asarray(y_true) == index
         if positives.all() or not positives.any():
@@ -40,9 +42,30 @@ def roc_plot(y_true: np.ndarray, probs: np.ndarray, class_names, path: Path, tit
         fpr, tpr, _ = roc_curve(positives, probs[:, index])
         auc = roc_auc_score(positives, probs[:, index])
         axis.plot(fpr, tpr, label=f"{class_names[index]} (AUC {auc:.3f})")
+    if operating_point is not None:
+        axis.plot(*operating_point, marker="o", color="black", linestyle="none", label="operating point")
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     axis.set(xlabel="1 - specificity (false positive rate)", ylabel="sensitivity (true positive rate)", title=title)
     axis.legend(loc="lower right", fontsize=8)
+    _save(figure, path)
+
+
+def reliability_plot(labels: np.ndarray, before: np.ndarray, after: np.ndarray, path: Path, title: str,
+                     bins: int = 15) -> None:
+    """Reliability diagram: mean top-label confidence vs accuracy per bin, before and after calibration."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(4.5, 4.2))
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for probs, name, style in ((before, "before", "--"), (after, "after (temperature)", "-")):
+        confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == np.asarray(labels)
+        which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+        filled = [k for k in range(bins) if np.any(which == k)]
+        axis.plot([confidence[which == k].mean() for k in filled], [correct[which == k].mean() for k in filled],
+                  marker="o", linestyle=style, label=name)
+    axis.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=0.8, label="perfect calibration")
+    axis.set(xlabel="confidence (top-class probability)", ylabel="observed accuracy", xlim=(0, 1), ylim=(0, 1),
+             title=title)
+    axis.legend(loc="upper left", fontsize=8)
     _save(figure, path)
 
 

@@ -25,6 +25,7 @@ refused. Pass the training images without augmentation: they are what inference 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ import numpy as np
 from medtk.errors import ConfigError, ModelError
 from medtk.train.tfenv import keras, tensorflow
 
+
+_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> (BN layer names, step)
 
 @dataclass(frozen=True)
 class PreciseBatchNorm:
@@ -51,14 +54,11 @@ def precise_batchnorm(model, images: np.ndarray | Iterable, batch_size: int = 32
     `batch_size`; or an iterable of batches (arrays, or tuples whose first item is the images, as a
     tf.data dataset of (x, y) yields), used as given.
     """
-    k = keras()
-    norms = [layer for layer in model.layers if isinstance(layer, k.layers.BatchNormalization)]
+    norms = [layer for layer in model.layers if isinstance(layer, keras().layers.BatchNormalization)]
     updated = [layer for layer in norms if layer.trainable]
     if not updated:
         return PreciseBatchNorm(layers_updated=0, layers_frozen=len(norms), images=0, batches=0)
-    probe = k.Model(model.inputs, [layer.input for layer in updated], name=f"{model.name}_bn_inputs")
-    _refuse_noise(probe)
-    step = _moments_step(probe, [_channel_axis(layer) for layer in updated])
+    step = _cached_step(model, updated)
     saved = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in updated]
     totals: list[tuple[float, np.ndarray, np.ndarray] | None] = [None] * len(updated)
     seen = batches = 0
@@ -80,6 +80,20 @@ def precise_batchnorm(model, images: np.ndarray | Iterable, batch_size: int = 32
         layer.moving_variance.assign((m2 / count).astype(layer.moving_variance.dtype.as_numpy_dtype))
     return PreciseBatchNorm(layers_updated=len(updated), layers_frozen=len(norms) - len(updated),
                             images=seen, batches=batches)
+
+
+def _cached_step(model, updated: list):
+    """The probe model and its compiled step, built once per model and set of trained BN layers (the
+    pass also runs before every validation while BatchNorm trains; rebuilding would retrace each time)."""
+    key = tuple(layer.name for layer in updated)
+    cached = _STEPS.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    probe = keras().Model(model.inputs, [layer.input for layer in updated], name=f"{model.name}_bn_inputs")
+    _refuse_noise(probe)
+    step = _moments_step(probe, [_channel_axis(layer) for layer in updated])
+    _STEPS[model] = (key, step)
+    return step
 
 
 def _moments_step(probe, axes: list[tuple[int, ...]]):

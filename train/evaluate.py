@@ -29,15 +29,17 @@ def predict_outputs(model, images: np.ndarray, batch_size: int = 64) -> tuple[np
 
 
 def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None,
-                 temperature: float | None = None) -> Metrics:
+                 temperature: float | None = None, positive_class: str | None = None) -> Metrics:
     """Evaluate the run's model on val and test; write metrics.json and plots; return the metrics.
 
     With `data_src` the model is evaluated on another source (every split it has) at the run's own
     operating point, and the results go to `RUN/eval/<source>/` so the training metrics are kept.
-    `temperature`: the one folded into `model` (default: the run's training.json).
+    `temperature`: the one folded into `model` (default: the run's training.json). `positive_class`
+    replaces the run's finding class (binary tasks).
     """
+    from medtk.calibration import softmax
     from medtk.clinical import resolve_finding, split_metrics
-    from medtk.plots import confusion_plot, roc_plot
+    from medtk.plots import confusion_plot, reliability_plot, roc_plot
     from medtk.train.model import load_classifier
     from medtk.train.pipeline import prepare_split
 
@@ -56,7 +58,9 @@ def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None
         threshold = _run_threshold(run)
     size, channels = int(model.input_shape[1]), int(model.input_shape[3])
     _check_classes(model, dataset)
-    finding = resolve_finding(config.clinical.positive_class, dataset.class_names, dataset.finding)
+    finding = resolve_finding(positive_class or config.clinical.positive_class, dataset.class_names, dataset.finding)
+    if finding is not None and threshold is not None and finding.name != config.clinical.positive_class:
+        threshold = None  # the run's threshold is about its own finding class; choose afresh on validation
     rule = config.clinical.operating_point if finding is not None else None
     splits = {}
     for name in ("val", "test"):
@@ -73,7 +77,13 @@ def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None
         if splits[name].operating_point is not None:
             threshold = splits[name].operating_point.threshold  # val's threshold applies to test
         plots = out_dir / "plots"
-        roc_plot(split.labels, probs, dataset.class_names, plots / f"roc_{name}.png", f"ROC ({name})")
+        point = splits[name].operating_point
+        marker = (1 - point.specificity, point.sensitivity) if point and None not in (point.specificity, point.sensitivity) else None
+        roc_plot(split.labels, probs, dataset.class_names, plots / f"roc_{name}.png", f"ROC ({name})",
+                 positive_index=finding.index if finding else 1, operating_point=marker)
+        if temperature != 1.0:
+            reliability_plot(split.labels, softmax(logits * temperature), probs, plots / f"reliability_{name}.png",
+                             f"Reliability ({name})")
         confusion_plot(splits[name].confusion_matrix, dataset.class_names, plots / f"confusion_{name}.png",
                        f"Confusion matrix ({name}, argmax)")
     metrics = Metrics(class_names=tuple(dataset.class_names), source=dataset.source, **splits)

@@ -30,6 +30,7 @@ from medtk.train.tfenv import keras
 
 log = logging.getLogger(__name__)
 MONITOR = "val_auc"
+PRECISE_BN_IMAGES = 2048  # per epoch-end pass: enough for stable statistics, bounded on large data
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,31 @@ def _epoch_timer():
     return EpochTimer()
 
 
+def _precise_batchnorm_before_validation(model, images: np.ndarray, batch_size: int, seed: int):
+    """Recompute BatchNorm statistics before each epoch's validation while BatchNorm trains.
+
+    With momentum-averaged statistics a short run validates (and early-stops, checkpoints, lowers the
+    learning rate) on statistics that lag the weights; validating on exact ones makes every epoch's
+    val AUC mean what it says. Bounded: a seeded subset of at most PRECISE_BN_IMAGES images.
+    """
+    from medtk.train.batchnorm import precise_batchnorm
+
+    k = keras()
+    rng = np.random.default_rng(seed)
+
+    class PreciseBatchNormBeforeValidation(k.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.pending = True
+
+        def on_test_begin(self, logs=None):
+            if getattr(self, "pending", False):
+                self.pending = False
+                picked = np.sort(rng.permutation(len(images))[:PRECISE_BN_IMAGES])
+                precise_batchnorm(model, images[picked], batch_size=batch_size, seed=seed)
+
+    return PreciseBatchNormBeforeValidation()
+
+
 def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfig, run: Run, placement) -> FitResult:
     """Run the phases in order, skipping those a previous session finished; end on the best weights."""
     from medtk.train.model import set_trainable_from
@@ -168,6 +194,9 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             k.callbacks.CSVLogger(str(run.history_file), append=True),
             k.callbacks.TensorBoard(log_dir=str(run.logs), profile_batch=0),
         ]
+        if not phase.freeze_batchnorm:  # before the checkpoint callback reads this epoch's val AUC
+            callbacks.insert(1, _precise_batchnorm_before_validation(
+                model, train_data["images"], config.train.batch_size, config.train.seed))
         train_view.fit(
             train_data["dataset"],
             validation_data=val_data,

@@ -120,6 +120,7 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     train_data = {
         "dataset": make_dataset(x_train, y_train, spec.num_classes, batch, True, config.augment, config.train.seed),
         "class_weight": class_weights(y_train, spec.num_classes, config.train.class_weights),
+        "images": x_train,
     }
     val_data = make_dataset(x_val, y_val, spec.num_classes, batch, False)
 

@@ -24,6 +24,8 @@ def compress(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Fine-tuning batch size [default: the run's].")] = None,
     calibration: Annotated[Optional[int], typer.Option("--calibration", help="Training images used to calibrate int8 ranges [default: 300].")] = None,
     max_auc_drop: Annotated[Optional[float], typer.Option("--max-auc-drop", help="Largest test-AUC drop vs float32 a variant may show, exit 3 beyond [default: 0.01].")] = None,
+    max_sensitivity_drop: Annotated[Optional[float], typer.Option("--max-sensitivity-drop", help="Binary: largest test-sensitivity loss at the operating point vs float32, exit 3 beyond [default: not gated].")] = None,
+    positive_class: Annotated[Optional[str], typer.Option("--positive-class", help="Binary: the finding class [default: the run's].")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads while evaluating the variants.")] = None,
 ) -> None:
     """Export float32/float16/dynamic (and int8, pruned+QAT int8) TFLite files, measure and gate them."""
@@ -35,7 +37,8 @@ def compress(
     options = CompressOptions.given(
         int8=int8, prune=prune, qat=qat, prune_sparsity=prune_sparsity, prune_epochs=prune_epochs, prune_lr=prune_lr,
         qat_epochs=qat_epochs, qat_lr=qat_lr, batch_size=batch_size, calibration=calibration,
-        max_auc_drop=max_auc_drop, num_threads=threads,
+        max_auc_drop=max_auc_drop, max_sensitivity_drop=max_sensitivity_drop, positive_class=positive_class,
+        num_threads=threads,
     )
     try:
         result = compress_run(run, options)

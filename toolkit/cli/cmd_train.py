@@ -19,7 +19,7 @@ def train(
     learning_rate: Annotated[Optional[float], typer.Option("--lr", help="Learning rate of phase one / of training from scratch.")] = None,
     fine_tune_lr: Annotated[Optional[float], typer.Option("--fine-tune-lr", help="Learning rate of phase two.")] = None,
     fine_tune_at: Annotated[Optional[str], typer.Option("--fine-tune-at", help="First backbone layer (name or index) unfrozen in phase two.")] = None,
-    weights: Annotated[Optional[str], typer.Option("--weights", help="none, imagenet, or a weights FILE.")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="none, imagenet, a medtk RUN folder (its backbone), or a weights FILE.")] = None,
     batchnorm_momentum: Annotated[Optional[float], typer.Option("--batchnorm-momentum", help="BatchNorm moving-average momentum (0 = the backbone's own; 0.9 for short runs from scratch).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Spec file (TOML) with [data] [model] [augment] [train].")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for the split, initialisation and augmentation.")] = None,
@@ -31,6 +31,9 @@ def train(
     strategy: Annotated[Optional[str], typer.Option("--strategy", help="auto, default, mirrored, multiworker.")] = None,
     xla: Annotated[Optional[str], typer.Option("--xla", help="auto (on with a GPU), on, off.")] = None,
     mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="auto, off, float16, bfloat16.")] = None,
+    positive_class: Annotated[Optional[str], typer.Option("--positive-class", help="Binary: the finding class sensitivity is about [default: the data's finding, else the last class].")] = None,
+    operating_point: Annotated[Optional[str], typer.Option("--operating-point", help="Binary decision rule chosen on validation: youden, sensitivity:X, specificity:X, threshold:T [default: youden].")] = None,
+    calibrate: Annotated[Optional[bool], typer.Option("--calibrate/--no-calibrate", help="Fit a temperature on validation and fold it into the model [default: on].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")] = False,
 ) -> None:
     """Train a classifier (ResNet50 transfer learning by default) and evaluate it."""
@@ -46,16 +49,13 @@ def train(
             "fine_tune_learning_rate": fine_tune_lr, "fine_tune_at": fine_tune_at, "patience": patience, "class_weights": class_weights,
             "strategy": strategy, "mixed_precision": mixed_precision, "xla": xla, "seed": seed,
         },
+        "clinical": {"positive_class": positive_class, "operating_point": operating_point, "calibrate": calibrate},
     }
+    from medtk.cli.summary import metrics_summary
+
     outcome = run_training(load_config(config, overrides), out, resume=resume)
-    test = outcome.metrics.test
     typer.echo(
-        f"trained {outcome.run.root} in {outcome.seconds / 60:.1f} min ({outcome.epochs_run} epochs): "
-        f"best val AUC {_fmt(outcome.best_val_auc)}; test AUC {_fmt(test and test.auc)}, "
-        f"accuracy {_fmt(test and test.accuracy)}, sensitivity {_fmt(test and test.sensitivity)}, "
-        f"specificity {_fmt(test and test.specificity)}"
+        f"trained {outcome.run.root} in {outcome.seconds / 60:.1f} min ({outcome.epochs_run} epochs), "
+        f"best val AUC {'n/a' if outcome.best_val_auc is None else f'{outcome.best_val_auc:.4f}'}"
     )
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+    typer.echo(metrics_summary(outcome.metrics))

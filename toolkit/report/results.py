@@ -87,6 +87,11 @@ def latency_section(art: RunArtifacts) -> Html:
     return section("latency", "Latency", *parts)
 
 
+def _ci(test, key: str | None) -> str:
+    pair = getattr(test.ci, key) if key and test.ci is not None else None
+    return "" if pair is None else f" (95% CI {pair[0]:.3f}-{pair[1]:.3f})"
+
+
 def _backends(art: RunArtifacts) -> list[str]:
     return sorted({result.backend for _, report in art.bench for result in report.results})
 
@@ -170,16 +175,25 @@ def model_card_section(art: RunArtifacts, gallery: Gallery | None, intended_use:
     if test is not None and test.n:
         limitations.append(f"Test metrics come from {test.n} images of the same source; other scanners, sites and populations "
                            "can differ. Check on local data before any use.")
-    limitations.append("The class decision is the highest probability (threshold 0.5 for two classes); no threshold was tuned.")
+    point = test.operating_point if test is not None else None
+    if point is not None:
+        limitations.append(f"The decision for {test.positive_class} is its probability >= {point.threshold:.4f} ({point.rule}, "
+                           "chosen on validation); another site's prevalence changes PPV and NPV.")
+    else:
+        limitations.append("The class decision is the highest probability (argmax); no threshold was tuned.")
     backend = gallery.backend if gallery else next(iter(_backends(art)), None)
     facts = [
         ("intended use", intended_use or "Research and engineering evaluation; decision support only, not a diagnostic device."),
         ("data source", source),
         ("classes", ", ".join(art.class_names) or "n/a"),
         ("model", f"{model.arch}, input {model.input_size} px x {model.channels} channel(s)" if model else "n/a"),
-        ("test metrics (float)", ", ".join(f"{k} {fmt(v, 4)}" for k, v in (
-            ("auc", test.auc), ("accuracy", test.accuracy), ("sensitivity", test.sensitivity),
-            ("specificity", test.specificity))) if test else "n/a"),
+        ("test metrics (float)", ", ".join(f"{k} {fmt(v, 4)}{_ci(test, key)}" for k, v, key in (
+            ("AUC", test.auc, "auc"), ("accuracy", test.accuracy, None), ("sensitivity", test.sensitivity, "sensitivity"),
+            ("specificity", test.specificity, "specificity"))) if test else "n/a"),
+        ("decision", f"{test.positive_class} if its probability >= {point.threshold:.4f} ({point.rule}, chosen on validation)"
+         if point is not None else "highest probability (argmax)"),
+        ("calibration", f"temperature {test.calibration.temperature:.3f}; test ECE {test.calibration.ece_before:.3f} -> "
+         f"{test.calibration.ece_after:.3f}" if test is not None and test.calibration else "not calibrated"),
         ("versions", f"medtk {versions.get('medtk', __version__)} (report by {__version__}), TensorFlow "
                      f"{versions.get('tensorflow', 'n/a')}, Python {versions.get('python', 'n/a')}, runtime backend {backend or 'n/a'}"),
     ]

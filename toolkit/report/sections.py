@@ -116,13 +116,22 @@ def evaluation_section(art: RunArtifacts) -> Html:
         m = metrics.split(split)
         if m is not None:
             rows.append([split, m.n, *(fmt(v, 4) for v in (m.auc, m.accuracy, m.sensitivity, m.specificity, m.f1))])
-    positive = metrics.test.positive_class if metrics.test else None
-    parts = [table(["split", "images", "AUC", "accuracy", "sensitivity", "specificity", "F1"], rows)]
-    if positive:
-        parts.append(note(f"Positive class: {positive} (sensitivity = its recall; specificity = recall of the other class). "
-                          "Keras float model, decision at the highest probability."))
+    parts = [table(["split", "images", "AUC", "accuracy (argmax)", "sensitivity", "specificity", "F1"], rows)]
+    test = metrics.test
+    if test is not None and test.operating_point is not None:
+        parts.append(_operating_point(test, art))
+    elif test is not None and test.positive_class is None:
+        parts.append(note("Multi-class task: the decision is the highest probability (argmax); sensitivity and "
+                          "specificity are macro averages over classes."))
+    if test is not None and test.calibration is not None:
+        c = test.calibration
+        parts.append(note(f"Calibration: temperature {c.temperature:.3f} fitted on validation by negative log-likelihood and "
+                          f"folded into the model (probabilities change, rankings and CAM shapes do not). Test ECE "
+                          f"(15 bins) {c.ece_before:.4f} before, {c.ece_after:.4f} after; Brier {c.brier_before:.4f} before, "
+                          f"{c.brier_after:.4f} after."))
     figures = []
     for name, caption in (("roc_test", "ROC curve, test split"), ("confusion_test", "Confusion matrix, test split"),
+                          ("reliability_test", "Reliability diagram, test split (before and after calibration)"),
                           ("roc_val", "ROC curve, validation split"), ("confusion_val", "Confusion matrix, validation split")):
         path = art.run.plots / f"{name}.png"
         if path.is_file():
@@ -132,3 +141,27 @@ def evaluation_section(art: RunArtifacts) -> Html:
                 figures.append(tag("p", f"{path.name}: not a PNG file", cls="missing"))
     parts.append(tag("div", join(figures), cls="figs") if figures else not_run("ROC and confusion plots", "medtk eval RUN"))
     return section("evaluation", "Evaluation (float model)", *parts)
+
+
+def _operating_point(test, art: RunArtifacts) -> Html:
+    """The decision a clinician gets: the finding class, the rule, the threshold and what it gives on test."""
+    point, ci = test.operating_point, test.ci
+
+    def with_ci(value, pair) -> str:
+        return fmt(value, 3) + ("" if pair is None else f" ({fmt(pair[0], 3)}-{fmt(pair[1], 3)})")
+
+    val = art.metrics.val.operating_point if art.metrics.val else None
+    rows = [
+        ["AUC (threshold-free)", with_ci(test.auc, ci.auc if ci else None)],
+        ["sensitivity", with_ci(point.sensitivity, ci.sensitivity if ci else None)],
+        ["specificity", with_ci(point.specificity, ci.specificity if ci else None)],
+        ["PPV", with_ci(point.ppv, ci.ppv if ci else None)],
+        ["NPV", with_ci(point.npv, ci.npv if ci else None)],
+        ["at argmax (0.5): sensitivity / specificity", f"{fmt(test.sensitivity_argmax, 3)} / {fmt(test.specificity_argmax, 3)}"],
+    ]
+    unmet = f" Not met on validation: {val.note}" if val is not None and val.met is False else ""
+    return tag("h3", "Operating point") + note(
+        f"Positive class (the finding every sensitivity, specificity, PPV and NPV is about): {test.positive_class}. "
+        f"Rule {point.rule}, threshold {point.threshold:.4f} on its probability, chosen on the validation split "
+        f"(never on test); the device applies the same threshold (it travels in the model's metadata).{unmet}"
+    ) + table(["test split at the operating point", "value (95% CI, stratified bootstrap)"], rows)

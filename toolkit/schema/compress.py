@@ -9,15 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from medtk.bootstrap import BootstrapIntervals
 from medtk.jsondoc import Document
+from medtk.schema.metrics import OperatingPointMetrics
 
 
 @dataclass(frozen=True)
 class Headline:
+    """AUC and argmax accuracy; for binary models the rates at the variant's own operating point."""
+
     auc: float | None
     accuracy: float | None
     sensitivity: float | None
     specificity: float | None
+    threshold: float | None = None  # chosen on validation through this variant's interpreter
+    ppv: float | None = None
+    npv: float | None = None
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,11 @@ class VariantResult:
     test: Headline
     delta_auc: float | None = None
     delta_accuracy: float | None = None
+    delta_sensitivity: float | None = None  # at each variant's own operating point
     cam_agreement: CamAgreement | None = None
+    val: Headline | None = None  # validation numbers (they choose the threshold; test only reports)
+    operating_point: OperatingPointMetrics | None = None  # test, at the threshold chosen on validation
+    ci: BootstrapIntervals | None = None  # test, 95% stratified bootstrap
 
     @property
     def passed(self) -> bool:
