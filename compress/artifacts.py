@@ -3,14 +3,19 @@
 Variants are written to a staging folder inside the run first and moved into `RUN/export/` only when
 every variant has been converted and measured, so a crash or a bad input never leaves a half-updated
 export folder; files of an earlier run that this run did not produce are removed at publish time.
+Staged files are named `<variant>.tflite.partial` until publish, so nothing in a staging folder looks
+like a finished model. A staging folder holds an exclusive lock (`flock`) for its whole life: a killed
+compress releases it, and the next `Staging` removes every unlocked `RUN/.export-*` folder.
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import shutil
 import tempfile
+import time
 from datetime import datetime, timezone
 from hashlib import sha256
 from pathlib import Path
@@ -44,8 +49,10 @@ def provenance(run_root: Path, config_text: str, source: str) -> dict[str, Any]:
 def model_metadata(
     *, variant: str, labels: tuple[str, ...], size: int, channels: int, dtype: str, provenance: dict[str, Any],
     metrics: dict[str, Any] | None = None, positive_class: str | None = None,
-    operating_point: OperatingPoint | None = None, temperature: float = 1.0,
+    operating_point: OperatingPoint | None = None, temperature: float = 1.0, intensity: Intensity | None = None,
 ) -> ModelMetadata:
+    """`intensity`: what training saw (`medtk.runtime.intensity.describe_intensity`); None records the
+    full-range mapping without the kinds of images, so inputs of another kind are not flagged."""
     return ModelMetadata(
         labels=tuple(labels),
         input=ModelInput(
@@ -59,6 +66,7 @@ def model_metadata(
         positive_class=positive_class,
         operating_point=operating_point,
         calibration={"temperature": float(temperature)},
+        intensity=intensity if intensity is not None else Intensity(),
     )
 
 
@@ -72,10 +80,13 @@ class Staging:
 
     def __init__(self, run: Run):
         self.run = run
-        self.root = Path(tempfile.mkdtemp(prefix=".export-", dir=run.root))
+        remove_stale_staging(run.root)
+        self.root = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=run.root))
+        self._lock = _hold_lock(self.root / _LOCK_NAME)
 
     def path(self, variant: str) -> Path:
-        return self.root / self.run.export_path(variant).name
+        """Where a variant is staged: `<name>.tflite.partial`, never a name that looks final."""
+        return self.root / (self.run.export_path(variant).name + PARTIAL_SUFFIX)
 
     def write(self, variant: str, model: bytes, metadata: ModelMetadata) -> bytes:
         """Embed `metadata` and write the file; returns the bytes written."""
@@ -98,3 +109,50 @@ class Staging:
 
     def discard(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def remove_stale_staging(run_root: Path) -> list[Path]:
+    """Remove staging folders left by a killed compress (no live process holds their lock); returns them."""
+    removed = []
+    for folder in sorted(Path(run_root).glob(STAGING_PREFIX + "*")):
+        if not folder.is_dir() or folder.is_symlink() or not _stale(folder):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        log.info("removed %s, a staging folder left by an interrupted compress", folder.name)
+        removed.append(folder)
+    return removed
+
+
+def _stale(folder: Path) -> bool:
+    lock = folder / _LOCK_NAME
+    if not lock.is_file():
+        try:
+            return time.time() - folder.stat().st_mtime > _UNLOCKED_GRACE_S
+        except OSError:
+            return False
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): only an old folder is stale
+        return time.time() - lock.stat().st_mtime > 24 * 3600
+    descriptor = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a live compress holds it
+    finally:
+        os.close(descriptor)
+    return True
+
+
+def _hold_lock(path: Path) -> int | None:
+    """An exclusive lock held until `discard` or the process ends (the kernel releases it on kill)."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        import fcntl
+    except ImportError:
+        return descriptor
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return descriptor

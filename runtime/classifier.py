@@ -76,7 +76,7 @@ class Classifier:
         model = self.model_path.read_bytes()
         check_identifier(model, name)
         self.max_pixels = max_pixels
-        metadata, self.verification = _verified(model, name, trusted_keys)  # before the interpreter sees the bytes
+        metadata, self.verification = verify_model(model, name, trusted_keys)  # before the interpreter sees the bytes
         self.backend: Backend = load_backend()
         self._interpreter, self.placement = make_interpreter(self.backend, model, name, threads, delegate)
         self._io: ModelIO = resolve_io(self._interpreter, name)
@@ -183,8 +183,12 @@ class Classifier:
         return from_tensor(probs, io.probs)[0], from_tensor(cam, io.cam)[0]
 
 
-def _verified(model: bytes, name: str, trusted_keys: Iterable | None) -> tuple[ModelMetadata | None, Verification]:
-    """The embedded metadata once the file's seal (and, with trusted keys, its signature) verifies."""
+def verify_model(model: bytes, name: str, trusted_keys: Iterable | None = None) -> tuple[ModelMetadata | None, Verification]:
+    """The embedded metadata once the file's seal (and, with trusted keys, its signature) verifies.
+
+    What `Classifier` does before its interpreter sees the bytes; for other code that builds an
+    interpreter itself (the bench worker). Raises `ModelError`; warns for files sealed the older way.
+    """
     keys = None if trusted_keys is None else list(trusted_keys)
     if keys is not None and not keys:
         raise ConfigError("trusted_keys is empty: give at least one public key, or None to skip signature checks")

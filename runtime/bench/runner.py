@@ -6,7 +6,6 @@ the result is a `BenchReport` (report.py), whose `where.mode` says where each nu
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from medtk import __version__
 from medtk.devices import Profile, detect_device, load_profile, resolve_profile
 from medtk.errors import ConfigError, MedtkError, ModelError
+from medtk.runtime.backend import resolve_threads
 from medtk.runtime.bench.estimate import estimate_latency
 from medtk.runtime.bench.measurement import ModelBench
 from medtk.runtime.bench.protocol import parse_worker_output, worker_command
@@ -39,7 +39,7 @@ def run_bench(
     remote: RemoteTarget | None = None,
 ) -> BenchReport:
     """Measure every model; `write_report` writes the result as the `--json` file (`medtk-bench/1`)."""
-    _check(models, settings)
+    _check(models, settings, local=remote is None)
     notes: list[str] = []
     resolved = resolve_profile(device) if device else None
     if resolved is not None and resolved.via_alias:
@@ -60,7 +60,7 @@ def run_bench(
     )
 
 
-def _check(models: list[Path], settings: BenchSettings) -> None:
+def _check(models: list[Path], settings: BenchSettings, local: bool = True) -> None:
     if not models:
         raise ConfigError("give at least one MODEL.tflite")
     for model in models:
@@ -72,6 +72,8 @@ def _check(models: list[Path], settings: BenchSettings) -> None:
         raise ConfigError(f"--warmup {settings.warmup}: must be 0 or more")
     if settings.threads is not None and settings.threads < 1:
         raise ConfigError(f"--threads {settings.threads}: must be at least 1")
+    if local:  # here: bounded by this machine's CPUs (a remote worker bounds by its own)
+        resolve_threads(settings.threads, "--threads")
     if settings.image is not None and not settings.image.is_file():
         raise ConfigError(f"--image {settings.image}: no such file")
 
@@ -82,7 +84,7 @@ def _run_local(models: list[Path], settings: BenchSettings, profile: Profile | N
     here = load_profile(detection.profile) if detection.profile else None
     on_device = profile is None or (here is not None and here.name == profile.name)
     target = profile or here
-    host_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    host_cores = resolve_threads(None)
     if settings.threads is not None:
         threads = settings.threads
     elif target is not None:

@@ -38,11 +38,14 @@ DEFAULT_IMAGE_SIZE = 512
 def measure(model: Path, threads: int, runs: int, warmup: int, delegate: str = "cpu", image: Path | None = None) -> ModelBench:
     """Time the bare interpreter call and the end-to-end `Classifier.predict` of `model` in this process."""
     from medtk.runtime.backend import load_backend, make_interpreter
-    from medtk.runtime.classifier import Classifier
+    from medtk.runtime.classifier import Classifier, verify_model
+    from medtk.runtime.flatbuffer import check_identifier
     from medtk.runtime.signature import resolve_io
 
     baseline = _rss_mb()
     content = model.read_bytes()
+    check_identifier(content, str(model))
+    verify_model(content, str(model))  # the bare interpreter below must never see a file that fails its seal
     backend = load_backend()
     start = time.perf_counter()
     interpreter, placement = make_interpreter(backend, content, str(model), threads, delegate)

@@ -73,7 +73,7 @@ def test_one_bad_image_is_reported_and_the_rest_run(models, images):
     assert [row["image"] for row in report["predictions"]] == [str(images["a"]), str(images["c"])]
     assert report["errors"][0]["image"] == str(images["bad"])
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("medtk: error:")]
-    expected = f"medtk: error: {images['bad']}: not a readable image (corrupt, truncated or unsupported format)"
+    expected = f"medtk: error: {images['bad']}: not a readable image (not a PNG, JPEG, TIFF, BMP or DICOM file)"
     assert error_lines == [expected]
 
 

@@ -1,7 +1,9 @@
 """`medtk predict`: label and probabilities per image from a `.tflite` model, optional CAM overlays.
 
 One bad image among many is reported on stderr and the rest still run; the exit code is 1 if any
-image failed. Nothing heavy is imported until the command runs.
+image failed. A directory is searched recursively (sorted; image suffixes and DICOM), up to
+`--max-files` files in all. Per-image warnings (an input unlike the training data) are shown in the
+table's last column and in the JSON. Nothing heavy is imported until the command runs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import typer
 
 def predict(
     model: Annotated[Path, typer.Argument(help="A medtk .tflite model (labels and input size are read from it).")],
-    images: Annotated[list[Path], typer.Argument(help="Images: PNG, JPEG, TIFF, BMP (8/16-bit) or DICOM.")],
+    images: Annotated[
+        list[Path], typer.Argument(help="Images (PNG, JPEG, TIFF, BMP 8/16-bit, DICOM) or folders of them (recursive).")
+    ],
     cam_dir: Annotated[
         Optional[Path], typer.Option("--cam-dir", help="Write a CAM overlay PNG per image into this folder.")
     ] = None,
@@ -24,21 +28,32 @@ def predict(
         Optional[int], typer.Option("--threads", min=1, help="Interpreter threads (default: all usable CPUs).")
     ] = None,
     delegate: Annotated[str, typer.Option("--delegate", help="auto, cpu, gpu or a delegate .so file.")] = "auto",
+    trusted_key: Annotated[
+        Optional[list[Path]],
+        typer.Option("--trusted-key", help="Public key (PEM) the model must be signed by; repeatable. Unsigned models are refused."),
+    ] = None,
+    max_files: Annotated[
+        Optional[int], typer.Option("--max-files", min=1, help="Most image files to run, folders included [default: 10000].")
+    ] = None,
 ) -> None:
     """Classify images with a TFLite model, without TensorFlow."""
     import warnings
 
     from medtk.errors import MedtkError
     from medtk.runtime.classifier import Classifier
+    from medtk.runtime.inputs import DEFAULT_MAX_FILES
 
+    if model.is_dir():
+        raise MedtkError(f"{model}: is a directory; give the .tflite model file first, then images or folders")
+    files = _expand(images, max_files or DEFAULT_MAX_FILES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        classifier = Classifier(model, num_threads=threads, delegate=delegate)
+        classifier = Classifier(model, num_threads=threads, delegate=delegate, trusted_keys=trusted_key or None)
     for warning in caught:
         typer.echo(f"medtk: warning: {warning.message}", err=True)
     rows, failures = [], []
     names = _OverlayNames(cam_dir) if cam_dir is not None else None
-    for image in images:
+    for image in files:
         try:
             prediction = classifier.predict(image)
             overlay_path = _write_overlay(image, prediction.cam, names.next(image)) if names else None
@@ -56,11 +71,33 @@ def predict(
         raise typer.Exit(1)
 
 
+def _expand(images: list[Path], max_files: int) -> list[Path]:
+    """Files as given; folders replaced by their image files (recursive, sorted); at most `max_files` in all."""
+    from medtk.errors import ConfigError
+    from medtk.runtime.inputs import find_images
+
+    files: list[Path] = []
+    for image in images:
+        if image.is_dir():
+            found = find_images(image, max_files)
+            if not found:
+                raise ConfigError(f"{image}: is a directory with no image files (PNG, JPEG, TIFF, BMP, DICOM) in it")
+            files.extend(found)
+        else:
+            files.append(image)
+        if len(files) > max_files:
+            raise ConfigError(f"{len(files)}+ image files: more than --max-files {max_files}; raise it or give fewer")
+    return files
+
+
 def _summary(prediction) -> dict:
     return {
         "label": prediction.label,
         "class_index": prediction.class_index,
         "probabilities": {label: round(p, 6) for label, p in prediction.probabilities.items()},
+        "threshold": prediction.threshold,
+        "positive": prediction.positive,
+        "warnings": list(prediction.warnings),
     }
 
 
@@ -73,6 +110,11 @@ def _report(classifier, rows: list[dict], failures: list[dict]) -> dict:
         "delegate": classifier.delegate,
         "delegate_fallback": classifier.placement.fallback,
         "threads": classifier.num_threads,
+        "integrity": {
+            "status": classifier.verification.status,
+            "sha256": classifier.verification.sha256,
+            "signed_by": classifier.verification.key_id,
+        },
         "labels": list(classifier.labels),
         "predictions": rows,
         "errors": failures,
@@ -83,15 +125,22 @@ def _backend_line(classifier, requested: str) -> str:
     """Which backend ran; a fallback is mentioned when a delegate was asked for by name."""
     fallback = classifier.placement.fallback
     fallback = f" ({fallback})" if fallback and requested != "auto" else ""
+    verification = classifier.verification
+    integrity = {"signed": f"signed by key {verification.key_id}", "sealed": "integrity verified",
+                 "weights-only": "weights checksum only", "none": "not verified"}[verification.status]
     return (
         f"model {classifier.model_path.name} ({classifier.metadata.variant}) on {classifier.backend}, "
-        f"delegate {classifier.delegate}{fallback}, {classifier.num_threads} threads"
+        f"delegate {classifier.delegate}{fallback}, {classifier.num_threads} threads, {integrity}"
     )
 
 
 def _table(labels: tuple[str, ...], rows: list[dict]) -> str:
     header = ["image", "label", *labels]
     lines = [[row["image"], row["label"], *(f"{row['probabilities'][label]:.4f}" for label in labels)] for row in rows]
+    if any(row["warnings"] for row in rows):
+        header.append("warnings")
+        for line, row in zip(lines, rows):
+            line.append("; ".join(row["warnings"]) or "-")
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in [header, *lines])
 

@@ -8,6 +8,7 @@ from medtk.cli.cmd_eval import eval_run
 from medtk.cli.cmd_predict import predict
 from medtk.cli.cmd_report import report
 from medtk.cli.cmd_serve import serve
+from medtk.cli.cmd_sign import sign
 from medtk.cli.cmd_train import train
 
 COMMANDS = {
@@ -19,5 +20,6 @@ COMMANDS = {
     "predict": predict,
     "report": report,
     "serve": serve,
+    "sign": sign,
     "demo": demo,
 }
