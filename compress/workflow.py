@@ -235,6 +235,7 @@ class _Built:
 def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) -> CompressReport:
     from medtk.compress.artifacts import gzip_size, model_metadata, provenance
     from medtk.compress.convert import convert
+    from medtk.calibration import expected_calibration_error
     from medtk.compress.evaluate import cam_agreement, headline
     from medtk.compress.sparsity import kernel_sparsity
     from medtk.progress import track
@@ -274,7 +275,8 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
         entries.append(VariantResult(
             name=item.variant, path="", status="passed", input_dtype=get_variant(item.variant).input_dtype,
             size_bytes=len(final), gzip_bytes=gzip_size(final), sparsity=round(float(item.sparsity), 4),
-            test=headline(test), val=headline(val), operating_point=test.operating_point, ci=test.ci,
+            test=replace(headline(test), ece=expected_calibration_error(outputs[item.variant].probs, inputs.test_labels)),
+            val=headline(val), operating_point=test.operating_point, ci=test.ci,
         ))
     reference = outputs[REFERENCE]
     ref_test = entries[0].test

@@ -65,6 +65,7 @@ class TrainConfig:
     mixed_precision: Literal["auto", "off", "float16", "bfloat16"] = "auto"  # auto: float16 with a GPU, else off
     xla: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
     strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"
+    precise_batchnorm: bool = True  # recompute BatchNorm statistics over the training data where BatchNorm trains
     seed: int = 0
 
 

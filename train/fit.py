@@ -194,7 +194,7 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             k.callbacks.CSVLogger(str(run.history_file), append=True),
             k.callbacks.TensorBoard(log_dir=str(run.logs), profile_batch=0),
         ]
-        if not phase.freeze_batchnorm:  # before the checkpoint callback reads this epoch's val AUC
+        if config.train.precise_batchnorm and not phase.freeze_batchnorm:  # before the checkpoint reads val AUC
             callbacks.insert(1, _precise_batchnorm_before_validation(
                 model, train_data["images"], config.train.batch_size, config.train.seed))
         train_view.fit(

@@ -150,7 +150,7 @@ def _precise_batchnorm(model, phases, images, config: RunConfig) -> PreciseBatch
     (the momentum-averaged ones lag the weights in short runs); frozen BatchNorm layers are left alone."""
     from medtk.train.batchnorm import precise_batchnorm
 
-    if all(phase.freeze_batchnorm for phase in phases):
+    if not config.train.precise_batchnorm or all(phase.freeze_batchnorm for phase in phases):
         return None
     done = precise_batchnorm(model, images, batch_size=config.train.batch_size, seed=config.train.seed)
     log.info("precise BatchNorm: %d layers recomputed over %d training images", done.layers_updated, done.images)

@@ -31,6 +31,7 @@ def train(
     strategy: Annotated[Optional[str], typer.Option("--strategy", help="auto, default, mirrored, multiworker.")] = None,
     xla: Annotated[Optional[str], typer.Option("--xla", help="auto (on with a GPU), on, off.")] = None,
     mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="auto, off, float16, bfloat16.")] = None,
+    precise_batchnorm: Annotated[Optional[bool], typer.Option("--precise-batchnorm/--no-precise-batchnorm", help="Recompute BatchNorm statistics over the training data where BatchNorm trains [default: on].")] = None,
     positive_class: Annotated[Optional[str], typer.Option("--positive-class", help="Binary: the finding class sensitivity is about [default: the data's finding, else the last class].")] = None,
     operating_point: Annotated[Optional[str], typer.Option("--operating-point", help="Binary decision rule chosen on validation: youden, sensitivity:X, specificity:X, threshold:T [default: youden].")] = None,
     calibrate: Annotated[Optional[bool], typer.Option("--calibrate/--no-calibrate", help="Fit a temperature on validation and fold it into the model [default: on].")] = None,
@@ -48,6 +49,7 @@ def train(
             "epochs": epochs, "head_epochs": head_epochs, "batch_size": batch_size, "learning_rate": learning_rate,
             "fine_tune_learning_rate": fine_tune_lr, "fine_tune_at": fine_tune_at, "patience": patience, "class_weights": class_weights,
             "strategy": strategy, "mixed_precision": mixed_precision, "xla": xla, "seed": seed,
+            "precise_batchnorm": precise_batchnorm,
         },
         "clinical": {"positive_class": positive_class, "operating_point": operating_point, "calibrate": calibrate},
     }

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtk.errors import MedtkError, MissingExtraError
+from medtk.errors import ConfigError, MedtkError, MissingExtraError
 from medtk.report.gallery import Gallery, build_gallery
 from medtk.report.html import Html, esc, fmt, join, percent, tag
 from medtk.report.inputs import RunArtifacts, read_run
@@ -33,12 +33,15 @@ class ReportResult:
     seconds: float
 
 
-def write_report(run_dir: Path) -> ReportResult:
+def write_report(run_dir: Path, positive_class: str | None = None) -> ReportResult:
+    """`positive_class`: the finding the reader expects; a run whose metrics are about another class is
+    refused (the report reads metrics, it does not recompute them: `medtk eval RUN --positive-class`)."""
     from medtk.io import atomic_write_text
 
     _require_matplotlib()
     started = time.perf_counter()
     art = read_run(Path(run_dir))
+    _check_finding(art, positive_class)
     dataset, data_error = _dataset(art)
     gallery, gallery_reason = _gallery(art, dataset, data_error)
     with tempfile.TemporaryDirectory(prefix="medtk-report-") as workdir:
@@ -59,6 +62,13 @@ def write_report(run_dir: Path) -> ReportResult:
     atomic_write_text(art.run.report_file, html)
     return ReportResult(path=art.run.report_file, verdict=verdict, gallery_cases=len(gallery.cases) if gallery else 0,
                         seconds=time.perf_counter() - started)
+
+
+def _check_finding(art: RunArtifacts, positive_class: str | None) -> None:
+    found = art.metrics.test.positive_class if art.metrics and art.metrics.test else None
+    if positive_class is not None and found is not None and positive_class != found:
+        raise ConfigError(f"--positive-class {positive_class!r}: {art.run.metrics_file} is about {found!r}; "
+                          f"run `medtk eval {art.run.root} --positive-class {positive_class!r}` first")
 
 
 def _require_matplotlib() -> None:

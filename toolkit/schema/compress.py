@@ -25,6 +25,7 @@ class Headline:
     threshold: float | None = None  # chosen on validation through this variant's interpreter
     ppv: float | None = None
     npv: float | None = None
+    ece: float | None = None  # top-label expected calibration error (15 bins) of the deployed probabilities
 
 
 @dataclass(frozen=True)
