@@ -9,6 +9,10 @@ feature map followed by global average pooling computes exactly Dense(GAP(featur
 linear. So the class activation maps *are* the classifier's logits per cell (mean over the map = the
 logits), are exact by construction, need no weight copying at export, and prune and quantize with the
 rest of the graph. SpatialDropout2D drops whole channels, which is Dropout on the pooled features.
+
+`output_stride=16` dilates the backbone's last stage (train/backbones.py): the CAM grid doubles (14 x 14
+at 224 px) with the same weights; the graph is the stride-32 one with other strides and dilation rates,
+rebuilt layer by layer (`clone_model`), so it stays flat for TFMOT and converts with builtin ops.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medtk.errors import ConfigError, ModelError
-from medtk.train.backbones import get_backbone
+from medtk.train.backbones import DEFAULT_OUTPUT_STRIDE, check_output_stride, get_backbone
 from medtk.train.tfenv import keras, tensorflow
 
 INPUT_NAME = "pixels"
@@ -39,6 +43,9 @@ class ModelSpec:
     dropout: float = 0.3
     weights: str = "none"  # "none", "imagenet" or a path to a weights file
     batchnorm_momentum: float = 0.0  # 0 = the Keras application's own (0.99 ResNet, 0.999 MobileNetV2)
+    # 32: the backbone as published; 16: last stage dilated, a 2x finer CAM at about 1.3-1.6x the latency
+    # (benchmarks/RESULTS.md, "Localization"). The default is here, once.
+    output_stride: int = DEFAULT_OUTPUT_STRIDE
 
 
 def _pixel_preprocess_class():
@@ -102,6 +109,7 @@ def build_classifier(spec: ModelSpec):
         raise ConfigError(f"batchnorm_momentum must be in [0, 1), got {spec.batchnorm_momentum}")
     if spec.num_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {spec.num_classes}")
+    check_output_stride(backbone, spec.output_stride)
     pixels = k.Input(shape=(spec.input_size, spec.input_size, spec.channels), name=INPUT_NAME, dtype="float32")
     normalized = pixel_preprocess_layer()(mode=backbone.preprocessing, name=PREPROCESS_NAME)(pixels)
     backbone_model = _build_backbone(backbone, normalized, spec.weights)
@@ -112,7 +120,31 @@ def build_classifier(spec: ModelSpec):
     cam = k.layers.Conv2D(spec.num_classes, 1, name="cam")(dropped)
     logits = k.layers.GlobalAveragePooling2D(name="gap")(cam)
     probs = k.layers.Activation("softmax", dtype="float32", name="probs")(logits)
-    return k.Model(pixels, [probs, cam], name=f"medtk_{spec.arch}")
+    model = k.Model(pixels, [probs, cam], name=f"medtk_{spec.arch}")
+    if spec.output_stride != 32:
+        model = _dilated_copy(model, backbone.dilate_last_stage)
+    return model
+
+
+def _dilated_copy(model, rewrite):
+    """The same graph with the last stage's strides and dilation rates rewritten, weights copied.
+
+    No kernel changes shape, so the weights (ImageNet or a file, already loaded) carry over in order.
+    """
+    k = keras()
+
+    def clone(layer):
+        return layer.__class__.from_config(rewrite(layer.get_config()))
+
+    dilated = k.models.clone_model(model, clone_function=clone)
+    dilated.set_weights(model.get_weights())
+    return dilated
+
+
+def cam_grid(model) -> tuple[int, int]:
+    """(h, w) of the model's CAM: input size / output stride."""
+    shape = model.get_layer("cam").output_shape
+    return int(shape[1]), int(shape[2])
 
 
 def _set_batchnorm_momentum(backbone_model, momentum: float) -> None:

@@ -110,3 +110,42 @@ def test_load_refuses_non_medtk_models(tmp_path):
     (tmp_path / "junk.keras").write_text("junk")
     with pytest.raises(ModelError, match="cannot load as a Keras model"):
         load_classifier(tmp_path / "junk.keras")
+
+
+def test_output_stride_16_doubles_the_cam_with_the_same_weights(resnet):
+    from medtk.train.model import cam_grid
+
+    k = keras()
+    fine = build_classifier(ModelSpec(arch="resnet50", input_size=64, channels=1, num_classes=3, output_stride=16))
+    assert cam_grid(resnet) == (2, 2) and cam_grid(fine) == (4, 4)
+    assert not [layer for layer in fine.layers if isinstance(layer, k.Model)]
+    assert [w.shape for w in fine.get_weights()] == [w.shape for w in resnet.get_weights()]
+    fine.set_weights(resnet.get_weights())  # the same layout: a stride-32 run's weights load unchanged
+    assert fine.get_layer("conv5_block1_1_conv").strides == (1, 1)
+    assert fine.get_layer("conv5_block2_2_conv").dilation_rate == (2, 2)
+    assert fine.get_layer("conv4_block6_2_conv").dilation_rate == (1, 1)
+    assert fine.output_names == ["probs", "cam"]
+
+
+def test_output_stride_refusals():
+    from medtk.train.backbones import Backbone, check_output_stride
+
+    with pytest.raises(ConfigError, match="output_stride = 8 is not valid"):
+        build_classifier(ModelSpec(arch="mobilenetv2", input_size=32, output_stride=8))
+    plain = Backbone(name="plainnet", build=lambda tensor, weights: None, preprocessing="tf", fine_tune_at="x")
+    with pytest.raises(ConfigError, match="not available for plainnet .*supported by: mobilenetv2, resnet101, resnet50"):
+        check_output_stride(plain, 16)
+
+
+def test_output_stride_16_saves_loads_and_converts_with_builtin_ops(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from medtk.compress.convert import convert
+
+    model = build_classifier(ModelSpec(arch="mobilenetv2", input_size=32, channels=1, output_stride=16))
+    model.save(tmp_path / "model.keras")
+    loaded = load_classifier(tmp_path / "model.keras")
+    assert loaded.get_layer("cam").output_shape[1:3] == (2, 2)
+    calibration = [np.random.default_rng(0).integers(0, 256, (32, 32, 1)).astype(np.uint8) for _ in range(4)]
+    runner = Interpreter(model_content=convert(loaded, "int8", calibration)).get_signature_runner()
+    assert runner(pixels=calibration[0][None])["cam"].shape == (1, 2, 2, 2)
