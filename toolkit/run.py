@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from medtk.jsondoc import Document
     from medtk.runtime.bench import BenchReport
     from medtk.schema import CompressReport, DataSummary, Metrics, TrainingSummary
+    from medtk.schema.localization import LocalizationReport
 
 D = TypeVar("D", bound="Document")
 
@@ -85,6 +86,16 @@ class Run:
     def bench_file(self) -> Path:
         """Where `medtk bench --json` results for this run go by default (the demo writes it)."""
         return self.root / "bench.json"
+
+    @property
+    def localization_file(self) -> Path:
+        """`medtk explain RUN --localization`: explanations scored against lesion masks."""
+        return self.root / "localization.json"
+
+    @property
+    def explain_dir(self) -> Path:
+        """`medtk explain RUN` writes its PNGs here unless --out says otherwise."""
+        return self.root / "explain"
 
     @property
     def report_file(self) -> Path:
@@ -164,6 +175,11 @@ class Run:
         from medtk.schema import TrainingSummary
 
         return self._document(self.training_file, TrainingSummary)
+
+    def localization(self) -> "LocalizationReport | None":
+        from medtk.schema.localization import LocalizationReport
+
+        return self._document(self.localization_file, LocalizationReport)
 
     def benchmarks(self) -> list[tuple[str, "BenchReport"]]:
         """Every bench file of the run as (file name, report)."""
