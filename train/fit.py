@@ -93,13 +93,16 @@ class _State:
 
 
 def _atomic_best_checkpoint(path: Path, state: _State):
-    """Save weights when val AUC improves, via a temp file + rename (ModelCheckpoint writes in place)."""
+    """Save weights when val AUC improves, via a temp file + rename (ModelCheckpoint writes in place).
+
+    `state.epochs` is set from the epoch index, not incremented: an epoch redone after a kill counts once.
+    """
     k = keras()
 
     class AtomicBestCheckpoint(k.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             value = (logs or {}).get(MONITOR)
-            state.epochs += 1
+            state.epochs = max(state.epochs, epoch + 1)
             if value is not None and value > state.best:
                 state.best = float(value)
                 temporary = path.with_name(".best.tmp.h5")
@@ -108,6 +111,43 @@ def _atomic_best_checkpoint(path: Path, state: _State):
             state.save()
 
     return AtomicBestCheckpoint()
+
+
+def _phase_done_marker(name: str, state: _State):
+    """Record the phase as finished at train end, *before* BackupAndRestore deletes its backup (it is
+    after this callback in the list): a kill between the two never makes a resume redo the phase."""
+    k = keras()
+
+    class PhaseDone(k.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            if name not in state.done:
+                state.done.append(name)
+                state.save()
+
+    return PhaseDone()
+
+
+def _history_trim(path: Path):
+    """On a resumed phase, drop history rows of epochs that are about to be redone (a kill can land
+    after CSVLogger wrote an epoch and before its backup was saved), so each epoch appears once."""
+    import csv
+
+    k = keras()
+
+    class HistoryTrim(k.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if getattr(self, "trimmed", False) or not path.is_file():
+                return
+            self.trimmed = True
+            with open(path, newline="") as handle:
+                rows = list(csv.reader(handle))
+            kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) < epoch]
+            if len(kept) < len(rows):
+                from medtk.io import atomic_write_text
+
+                atomic_write_text(path, "".join(",".join(row) + "\n" for row in kept))
+
+    return HistoryTrim()
 
 
 def _epoch_timer():
@@ -184,9 +224,13 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             )
         log.info("phase %s: %d epochs, lr %g, trainable weights %d", phase.name, phase.epochs, phase.learning_rate,
                  len(train_view.trainable_weights))
+        # Order matters for resume at any instant: the epoch's checkpoint, state and history row are
+        # written before BackupAndRestore (last) records the epoch as done, and the phase is marked
+        # done before BackupAndRestore deletes its backup at train end.
         callbacks = [
             _epoch_timer(),
-            k.callbacks.BackupAndRestore(str(run.checkpoints / f"backup_{phase.name}")),
+            _phase_done_marker(phase.name, state),
+            _history_trim(run.history_file),
             _atomic_best_checkpoint(best_path, state),
             k.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.train.patience),
             k.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3,
@@ -195,8 +239,9 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             k.callbacks.TensorBoard(log_dir=str(run.logs), profile_batch=0),
         ]
         if config.train.precise_batchnorm and not phase.freeze_batchnorm:  # before the checkpoint reads val AUC
-            callbacks.insert(1, _precise_batchnorm_before_validation(
+            callbacks.insert(3, _precise_batchnorm_before_validation(
                 model, train_data["images"], config.train.batch_size, config.train.seed))
+        callbacks.append(k.callbacks.BackupAndRestore(str(run.checkpoints / f"backup_{phase.name}")))
         train_view.fit(
             train_data["dataset"],
             validation_data=val_data,
@@ -206,8 +251,6 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             callbacks=callbacks,
             verbose=keras_verbosity(),
         )
-        state.done.append(phase.name)
-        state.save()
         initial_epoch += phase.epochs
     if best_path.is_file():
         train_view.load_weights(best_path)

@@ -28,19 +28,41 @@ class TrainOutcome:
 
 
 def prepare_run_folder(out: Path, resume: bool) -> Run:
-    """A new run needs an empty folder; `--resume` needs the folder of an interrupted run."""
+    """A new run needs an empty folder; `--resume` needs the folder of an interrupted run.
+
+    A medtk run folder that never finished an epoch (a bad option, a crash while decoding) holds nothing
+    worth keeping and is replaced; anything else is refused, never deleted.
+    """
     run = Run(Path(out))
     if resume:
         if not run.config_file.is_file():
             raise ConfigError(f"--resume: {out} holds no interrupted run (config.toml missing)")
         return run
     if run.root.exists() and any(run.root.iterdir()):
-        raise ConfigError(f"--out {out}: folder exists and is not empty; pass --resume to continue it or choose a new folder")
+        if not _abandoned(run):
+            raise ConfigError(f"--out {out}: folder exists and is not empty; pass --resume to continue it or choose a new folder")
+        log.warning("--out %s: replacing a run folder that never finished its first epoch", out)
+        import shutil
+
+        shutil.rmtree(run.root)
     try:
         run.root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(f"--out {out}: cannot create the run folder ({error.strerror})") from None
     return run
+
+
+def _abandoned(run: Run) -> bool:
+    """A medtk run folder (config.toml) with no finished epoch and no model: nothing to lose."""
+    if not run.config_file.is_file() or run.model_file.exists():
+        return False
+    state = run.checkpoints / "state.json"
+    if not state.is_file():
+        return True
+    try:
+        return int(json.loads(state.read_text()).get("epochs", 0)) == 0
+    except (ValueError, TypeError, AttributeError):
+        return False
 
 
 def load_training_data(config: RunConfig, run: Run, reuse_split: bool):
@@ -78,12 +100,13 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     from medtk.train.transfer import load_backbone_weights, resolve_weights
 
     started = time.perf_counter()
+    if resume:
+        config = Run(Path(out)).config() if Run(Path(out)).config_file.is_file() else config
+    get_backbone(config.model.arch)  # an unknown name or weights source fails before anything is created
+    weights = resolve_weights(config.model.weights)
     run = prepare_run_folder(out, resume)
     if resume:
-        config = run.config()
         log.info("resuming %s with its saved configuration", run.root)
-    get_backbone(config.model.arch)  # an unknown name or weights source fails before data loading
-    weights = resolve_weights(config.model.weights)
     config.data.src = resolve_source(config.data.src)  # saved absolute: eval/compress/report work from anywhere
     k = keras()
     k.utils.set_random_seed(config.train.seed)

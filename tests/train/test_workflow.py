@@ -118,3 +118,55 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path: Path):
     assert placement["strategy"] == "mirrored" and placement["replicas"] == 2
     assert len(placement["devices"]) == 2
     assert json.loads((run / "metrics.json").read_text())["test"]["n"] > 0
+
+
+@pytest.mark.slow
+def test_kill_at_the_end_of_a_phase_does_not_redo_it(tmp_path: Path):
+    """The phase is recorded before its backup is deleted: a kill in between must not rerun it."""
+    run = tmp_path / "run"
+    args = ["train", "--data", "synthetic:160", "--out", str(run), "--arch", "mobilenetv2", "--input-size", "32",
+            "--batch-size", "32", "--epochs", "3", "--patience", "10"]
+    process = subprocess.Popen([sys.executable, "-m", "medtk", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    state = run / "checkpoints" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        try:
+            if "scratch" in json.loads(state.read_text())["done"]:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    if not (run / "model.keras").exists():
+        again = _medtk(*args, "--resume")
+        assert again.returncode == 0, again.stderr[-2000:]
+    assert _history_epochs(run / "history.csv") == [0, 1, 2]
+    assert json.loads(state.read_text())["epochs"] == 3
+
+
+def test_bad_options_create_nothing(tmp_path: Path):
+    run = tmp_path / "run"
+    for bad in (["--input-size", "0"], ["--input-size", "100000"], ["--epochs", "-1"], ["--epochs", "0"],
+                ["--lr", "nan"], ["--arch", "resnet5"], ["--weights", str(tmp_path / "missing.h5")],
+                ["--operating-point", "sensitivity:2"]):
+        result = _medtk("train", "--data", "synthetic:40", "--out", str(run), *bad)
+        assert result.returncode == 2, (bad, result.stderr[-500:])
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not run.exists(), bad
+
+
+@pytest.mark.slow
+def test_a_run_that_never_finished_an_epoch_is_replaced_without_force(tmp_path: Path):
+    from medtk.config import load_config, save_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(load_config(None, {"data": {"src": "synthetic:40"}}), run / "config.toml")  # crashed while decoding
+    result = _medtk("train", "--data", "synthetic:80", "--out", str(run), "--arch", "mobilenetv2",
+                    "--input-size", "32", "--epochs", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (run / "model.keras").is_file()
+    again = _medtk("train", "--data", "synthetic:80", "--out", str(run))  # a finished run is never replaced
+    assert again.returncode == 2 and "folder exists and is not empty" in again.stderr
