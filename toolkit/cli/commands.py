@@ -5,6 +5,7 @@ from medtk.cli.cmd_compress import compress
 from medtk.cli.cmd_demo import demo
 from medtk.cli.cmd_devices import devices
 from medtk.cli.cmd_eval import eval_run
+from medtk.cli.cmd_explain import explain
 from medtk.cli.cmd_predict import predict
 from medtk.cli.cmd_report import report
 from medtk.cli.cmd_serve import serve
@@ -18,6 +19,7 @@ COMMANDS = {
     "devices": devices,
     "compress": compress,
     "predict": predict,
+    "explain": explain,
     "report": report,
     "serve": serve,
     "sign": sign,
