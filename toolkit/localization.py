@@ -33,7 +33,7 @@ CHANCE_SEED = 0
 
 @dataclass(frozen=True)
 class Scores:
-    """The three scores (means over images, each in [0, 1])."""
+    """The three scores (means over images, each in [0, 1]); also their chance rates."""
 
     pointing_game: float
     energy: float

@@ -12,15 +12,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from medtk.jsondoc import Document
+from medtk.localization import Scores
 
-
-@dataclass(frozen=True)
-class ChanceRates:
-    """The scores of the same map with its cells shuffled (no location, same values, same grid)."""
-
-    pointing_game: float
-    energy: float
-    iou: float
+ChanceRates = Scores  # the scores of the same map with its cells shuffled (no location, same values, same grid)
 
 
 @dataclass(frozen=True)
