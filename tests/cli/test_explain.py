@@ -72,6 +72,7 @@ def test_mistakes_are_one_line_usage_errors(run, images):
     assert result.exit_code == 2 and "--localization" in result.output
 
 
+@pytest.mark.slow
 def test_localization_writes_the_document_and_the_report_shows_it(run):
     from medtk.report.explain import explanations_section
     from medtk.report.inputs import read_run

@@ -137,6 +137,7 @@ def test_output_stride_refusals():
         check_output_stride(plain, 16)
 
 
+@pytest.mark.slow
 def test_output_stride_16_saves_loads_and_converts_with_builtin_ops(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
