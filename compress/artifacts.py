@@ -23,7 +23,17 @@ from typing import Any
 
 from medtk.run import Run
 from medtk.runtime.imaging import INTERPOLATION_RULE, PREPROCESSING_NOTE
+from medtk.runtime.intensity import Intensity
 from medtk.runtime.metadata import ModelInput, ModelMetadata, OperatingPoint, embed_metadata
+
+log = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".export-"
+PARTIAL_SUFFIX = ".partial"
+_LOCK_NAME = ".lock"
+# A staging folder without a lock file (made by an older medtk, or this instant by another process)
+# is removed only when it is older than this.
+_UNLOCKED_GRACE_S = 600.0
 
 INTENDED_USE = (
     "Research and engineering evaluation of {labels} classification on images like the training data "

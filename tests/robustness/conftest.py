@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from medtk.cli import app
-from medtk.runtime.metadata import OperatingPoint, embed_metadata, read_metadata
 from tests.runtime.conftest import float_model, gray_image, int8_model  # noqa: F401 (shared fixtures)
+from tests.runtime.runtime_models import with_operating_point
 
 runner = CliRunner()
 
@@ -50,9 +49,6 @@ def png_bytes(width: int, height: int, depth: int = 16, colour: int = 2, rows: i
 @pytest.fixture(scope="session")
 def clinical_model(test_models, tmp_path_factory) -> Path:
     """The gray float model with a positive class and operating point, sealed as compress seals it."""
-    model = test_models.float32.read_bytes()
-    metadata = replace(read_metadata(model), positive_class="pneumonia",
-                       operating_point=OperatingPoint(rule="youden", threshold=0.5))
     path = tmp_path_factory.mktemp("robustness") / "clinical.tflite"
-    path.write_bytes(embed_metadata(model, metadata))
+    path.write_bytes(with_operating_point(test_models.float32.read_bytes()))
     return path

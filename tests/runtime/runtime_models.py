@@ -140,3 +140,14 @@ def build_runtime_models(folder: Path, names: tuple[str, ...] = MODEL_NAMES) -> 
         paths[name] = folder / f"{name}.tflite"
         paths[name].write_bytes(files[name])
     return paths
+
+
+def with_operating_point(model: bytes, threshold: float = 0.5) -> bytes:
+    """The model re-sealed with a positive class ("pneumonia") and an operating point, as compress exports it."""
+    from dataclasses import replace
+
+    from medtk.runtime.metadata import OperatingPoint, read_metadata
+
+    metadata = replace(read_metadata(model), positive_class="pneumonia",
+                       operating_point=OperatingPoint(rule="youden", threshold=threshold))
+    return embed_metadata(model, metadata)

@@ -13,8 +13,9 @@ from medtk.errors import ConfigError, ModelError
 from medtk.runtime.classifier import Classifier
 from medtk.runtime.flatbuffer import embed_named_buffer, read_named_buffer, weights_sha256
 from medtk.runtime.integrity import SLOT_LENGTH, canonical_sha256, fill, read_seal
-from medtk.runtime.metadata import METADATA_NAME, OperatingPoint, embed_metadata, read_metadata
+from medtk.runtime.metadata import METADATA_NAME, embed_metadata, read_metadata
 from medtk.runtime.signing import generate_key_pair, key_id, load_public_key, sign_model
+from tests.runtime.runtime_models import with_operating_point
 
 
 def _metadata_span(model: bytes) -> tuple[int, int]:
@@ -35,11 +36,8 @@ def tamper_text(model: bytes, old: str, new: str) -> bytes:
 @pytest.fixture(scope="module")
 def clinical_model(test_models, tmp_path_factory) -> Path:
     """The float model with a positive class and an operating point, sealed as compress seals it."""
-    model = test_models.float32.read_bytes()
-    metadata = replace(read_metadata(model), positive_class="pneumonia",
-                      operating_point=OperatingPoint(rule="youden", threshold=0.5))
     path = tmp_path_factory.mktemp("clinical") / "clinical.tflite"
-    path.write_bytes(embed_metadata(model, metadata))
+    path.write_bytes(with_operating_point(test_models.float32.read_bytes()))
     return path
 
 
