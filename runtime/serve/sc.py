@@ -94,3 +94,78 @@ def _direction(vector: list[float]) -> str:
     order = sorted(range(3), key=lambda axis: -abs(vector[axis]))
     letters = [_AXES[axis][0 if vector[axis] > 0 else 1] for axis in order if abs(vector[axis]) > 0.25]
     return "".join(letters[:2]) or "L"
+
+
+# -- the template the node uses ---------------------------------------------------------------------
+ROWS, COLUMNS, PIXEL_DATA = 0x00280010, 0x00280011, 0x7FE00010
+PATIENT_ORIENTATION = 0x00200020
+SOURCE_IMAGE_SEQUENCE = 0x00082112
+CAPTURE_DATE, CAPTURE_TIME = 0x00181012, 0x00181014
+
+
+class CaptureTemplate:
+    """The Secondary Capture of one model, built by highdicom once per character set from a prototype
+    and kept encoded; `render` fills one image's values and pixels. Same content as `build_sc`."""
+
+    def __init__(self, model: ModelIdentity, software_version: str) -> None:
+        self.model, self.software_version = model, software_version
+        self._shapes: dict[tuple[str, ...], tuple[Any, dict[int, bytes]]] = {}
+
+    def prepare(self) -> None:
+        """Build the shape for the default character set now, not for the first image."""
+        self._shape(())
+
+    def _shape(self, charset: tuple[str, ...]) -> tuple[Any, dict[int, bytes]]:
+        from medtk.runtime.serve import template as t
+
+        shape = self._shapes.get(charset)
+        if shape is None:
+            prototype = self._prototype(charset)
+            dynamic = t.COMMON_DYNAMIC | {ROWS, COLUMNS, PIXEL_DATA, PATIENT_ORIENTATION, SOURCE_IMAGE_SEQUENCE,
+                                          CAPTURE_DATE, CAPTURE_TIME}
+            shape = self._shapes[charset] = (prototype, t.static_elements(prototype, dynamic, charset))
+        return shape
+
+    def render(self, source: Any, pixels_rgb: np.ndarray) -> tuple[str, bytes]:
+        """(SOP Instance UID, the Part 10 file) of the SC holding `pixels_rgb` (H x W x 3 uint8)."""
+        import datetime
+
+        from medtk.runtime.serve import template as t
+
+        if pixels_rgb.ndim != 3 or pixels_rgb.shape[2] != 3 or pixels_rgb.dtype != np.uint8:
+            raise ValueError(f"expected H x W x 3 uint8 pixels, got {pixels_rgb.shape} {pixels_rgb.dtype}")
+        charset = t.charset_key(source)
+        prototype, static = self._shape(charset)
+        model = self.model
+        uid = result_uid(source.SOPInstanceUID, model.file_sha256, "sc")
+        now = datetime.datetime.now()
+        elements = dict(static)
+        elements.update(t.common_elements(
+            source, prototype, sop_instance_uid=uid, charset=charset, now=now,
+            series_instance_uid=series_uid(source.StudyInstanceUID, model.file_sha256, "sc"),
+        ))
+        orientation = patient_orientation(source)
+        height, width = pixels_rgb.shape[:2]
+        reference = t.join({0x00081150: t.element(0x00081150, "UI", str(source.SOPClassUID)),
+                            0x00081155: t.element(0x00081155, "UI", str(source.SOPInstanceUID))})
+        elements.update({
+            CAPTURE_DATE: t.element(CAPTURE_DATE, "DA", now.strftime("%Y%m%d")),
+            CAPTURE_TIME: t.element(CAPTURE_TIME, "TM", now.strftime("%H%M%S.%f")),
+            PATIENT_ORIENTATION: t.element(PATIENT_ORIENTATION, "CS", list(orientation) if orientation else None),
+            ROWS: t.element(ROWS, "US", height),
+            COLUMNS: t.element(COLUMNS, "US", width),
+            SOURCE_IMAGE_SEQUENCE: t.sequence(SOURCE_IMAGE_SEQUENCE, [reference]),
+            PIXEL_DATA: t.pixel_data(np.ascontiguousarray(pixels_rgb).tobytes()),  # PlanarConfiguration 0
+        })
+        return uid, t.file_bytes(prototype.file_meta, uid, t.join(elements))
+
+    def _prototype(self, charset: tuple[str, ...]) -> Any:
+        from pydicom.dataset import Dataset
+
+        source = Dataset()
+        source.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+        source.SOPInstanceUID, source.StudyInstanceUID, source.SeriesInstanceUID = "1.2.3.4.5", "1.2.3", "1.2.3.4"
+        source.PatientOrientation = ["L", "F"]
+        if charset:
+            source.SpecificCharacterSet = list(charset) if len(charset) > 1 else charset[0]
+        return build_sc(source, np.zeros((2, 2, 3), np.uint8), self.model, self.software_version)

@@ -46,19 +46,27 @@ def label_code(label: str):
 
 
 def build_sr(source: Any, prediction: Prediction, model: ModelIdentity, software_version: str) -> Any:
-    """A Comprehensive 3D SR about `source` (a pydicom header of the received image)."""
+    """A Comprehensive 3D SR about `source` (a pydicom header of the received image), built by highdicom.
+
+    The reference `ReportTemplate` reproduces; the node itself uses the template (built once per model).
+    """
+    scored = model.scored_class(prediction.label)
+    return _report(source, prediction.label, float(prediction.probabilities[scored]), prediction.threshold, model,
+                   software_version)
+
+
+def _report(source: Any, label: str, probability: float, threshold: float | None, model: ModelIdentity,
+            software_version: str) -> Any:
     import highdicom as hd
     from highdicom.sr import CodedConcept
     from pydicom.sr.codedict import codes
 
-    scored = model.scored_class(prediction.label)
+    scored = model.scored_class(label)
     measurements = [
-        hd.sr.Measurement(
-            name=probability_code(scored), value=float(prediction.probabilities[scored]), unit=codes.UCUM.NoUnits
-        )
+        hd.sr.Measurement(name=probability_code(scored), value=float(probability), unit=codes.UCUM.NoUnits)
     ]
-    if prediction.threshold is not None:
-        measurements.append(hd.sr.Measurement(name=threshold_code(), value=float(prediction.threshold),
+    if threshold is not None:
+        measurements.append(hd.sr.Measurement(name=threshold_code(), value=float(threshold),
                                               unit=codes.UCUM.NoUnits))
     parameters = [f"weights_sha256={model.weights_sha256}", f"variant={model.variant}",
                   f"decision={'threshold ' + model.rule if model.rule else 'argmax'}", f"medtk={software_version}"]
@@ -70,7 +78,7 @@ def build_sr(source: Any, prediction: Prediction, model: ModelIdentity, software
             name=model.name, version=model.version, parameters=parameters, manufacturer=MANUFACTURER
         ),
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
-        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=label_code(prediction.label))],
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=label_code(label))],
         measurements=measurements,
     )
     observer = hd.sr.ObserverContext(
@@ -99,3 +107,154 @@ def build_sr(source: Any, prediction: Prediction, model: ModelIdentity, software
     sr.SeriesDescription = f"{NOTICE} - UNVERIFIED AI result, {model.name}"[:64]
     sr.SoftwareVersions = software_version
     return sr
+
+
+# -- the template the node uses ---------------------------------------------------------------------
+CONTENT_SEQUENCE = 0x0040A730
+EVIDENCE = 0x0040A375  # Current Requested Procedure Evidence Sequence
+UID_VALUE = 0x0040A124
+MEASURED_VALUE = 0x0040A300
+REFERENCED_SOP = 0x00081199
+FLOAT_VALUE, NUMERIC_VALUE = 0x0040A161, 0x0040A30A
+IMAGING_MEASUREMENTS, MEASUREMENT_GROUP, TRACKING_UID = "126010", "125007", "112040"
+
+
+class ReportTemplate:
+    """The SR of one model, built by highdicom once per (label, threshold, character set) from a
+    prototype source and kept encoded; `render` fills one image's values. Same content as `build_sr`."""
+
+    def __init__(self, model: ModelIdentity, software_version: str) -> None:
+        self.model, self.software_version = model, software_version
+        self._shapes: dict[tuple, _ReportShape] = {}
+
+    def prepare(self) -> None:
+        """Build the shapes for every label in the default character set now, not for the first images."""
+        for label in self.model.labels:
+            self._shape(label, self.model.threshold if self.model.positive_class else None, ())
+
+    def _shape(self, label: str, threshold: float | None, charset: tuple[str, ...]) -> "_ReportShape":
+        key = (label, threshold, charset)
+        shape = self._shapes.get(key)
+        if shape is None:  # a race builds it twice, harmlessly
+            shape = self._shapes[key] = _ReportShape(self._prototype(label, threshold, charset), charset)
+        return shape
+
+    def render(self, source: Any, prediction: Prediction) -> tuple[str, bytes]:
+        """(SOP Instance UID, the Part 10 file) of the SR about `source`."""
+        import datetime
+
+        from medtk.runtime.serve import template as t
+
+        model = self.model
+        scored = model.scored_class(prediction.label)
+        charset = t.charset_key(source)
+        shape = self._shape(prediction.label, prediction.threshold, charset)
+        source_uid = str(source.SOPInstanceUID)
+        uid = result_uid(source_uid, model.file_sha256, "sr")
+        elements = dict(shape.static)
+        elements.update(t.common_elements(
+            source, shape.prototype, sop_instance_uid=uid,
+            series_instance_uid=series_uid(source.StudyInstanceUID, model.file_sha256, "sr"), charset=charset,
+            now=datetime.datetime.now(), copy_tags=t.patient_study_module_tags(str(source.SOPClassUID)),
+        ))
+        elements[EVIDENCE] = t.sequence(EVIDENCE, [_evidence(source, charset)])
+        elements[CONTENT_SEQUENCE] = shape.content(source, float(prediction.probabilities[scored]),
+                                                   result_uid(source_uid, model.file_sha256, "tracking"))
+        return uid, t.file_bytes(shape.prototype.file_meta, uid, t.join(elements))
+
+    def _prototype(self, label: str, threshold: float | None, charset: tuple[str, ...]) -> Any:
+        from pydicom.dataset import Dataset
+
+        source = Dataset()
+        source.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"  # CR; per image the source's own class is referenced
+        source.SOPInstanceUID, source.StudyInstanceUID, source.SeriesInstanceUID = "1.2.3.4.5", "1.2.3", "1.2.3.4"
+        source.Modality, source.Rows, source.Columns, source.SamplesPerPixel = "CR", 1, 1, 1
+        for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+                        "StudyDate", "StudyTime", "ReferringPhysicianName"):
+            setattr(source, keyword, None)
+        if charset:
+            source.SpecificCharacterSet = list(charset) if len(charset) > 1 else charset[0]
+        return _report(source, label, 0.5, threshold, self.model, self.software_version)
+
+
+class _ReportShape:
+    """One prototype SR split into encoded static parts and the slots an image fills."""
+
+    def __init__(self, prototype: Any, charset: tuple[str, ...]) -> None:
+        from medtk.runtime.serve import template as t
+
+        dynamic = t.COMMON_DYNAMIC | {EVIDENCE, CONTENT_SEQUENCE}
+        self.prototype, self.charset = prototype, charset
+        self.static = t.static_elements(prototype, dynamic, charset)
+        self.root: list[bytes | None] = []  # None: the Imaging Measurements container
+        for item in prototype.ContentSequence:
+            if _concept(item) == IMAGING_MEASUREMENTS:
+                self.measurements = self._container(item)
+                self.root.append(None)
+                (group,) = item.ContentSequence
+                self.group = self._container(group)
+                self.items: list[tuple[str, Any]] = []
+                for child in group.ContentSequence:
+                    self.items.append(self._classify(child))
+            else:
+                self.root.append(t.encode_dataset(item, charset))
+
+    def _container(self, item: Any) -> dict[int, bytes]:
+        from medtk.runtime.serve import template as t
+
+        return t.static_elements(item, {CONTENT_SEQUENCE}, self.charset)
+
+    def _classify(self, item: Any) -> tuple[str, Any]:
+        """("static", bytes) or (kind, the item's other elements) for a value filled per image."""
+        from medtk.runtime.serve import template as t
+
+        if item.ValueType == "UIDREF" and _concept(item) == TRACKING_UID:
+            return "tracking", t.static_elements(item, {UID_VALUE}, self.charset)
+        if item.ValueType == "NUM" and _concept(item) == "probability":
+            (value,) = item.MeasuredValueSequence
+            return "probability", (t.static_elements(item, {MEASURED_VALUE}, self.charset),
+                                   t.static_elements(value, {FLOAT_VALUE, NUMERIC_VALUE}, self.charset))
+        if item.ValueType == "IMAGE":
+            return "image", t.static_elements(item, {REFERENCED_SOP}, self.charset)
+        return "static", t.encode_dataset(item, self.charset)
+
+    def content(self, source: Any, probability: float, tracking_uid: str) -> bytes:
+        from pydicom.valuerep import DS
+
+        from medtk.runtime.serve import template as t
+
+        bodies = []
+        for kind, part in self.items:
+            if kind == "static":
+                bodies.append(part)
+            elif kind == "tracking":
+                bodies.append(t.join({**part, UID_VALUE: t.element(UID_VALUE, "UI", tracking_uid)}))
+            elif kind == "probability":
+                outer, inner = part
+                value = t.join({**inner, FLOAT_VALUE: t.element(FLOAT_VALUE, "FD", probability),
+                                NUMERIC_VALUE: t.element(NUMERIC_VALUE, "DS", DS(probability, auto_format=True))})
+                bodies.append(t.join({**outer, MEASURED_VALUE: t.sequence(MEASURED_VALUE, [value])}))
+            else:  # the source image
+                reference = t.join({0x00081150: t.element(0x00081150, "UI", str(source.SOPClassUID)),
+                                    0x00081155: t.element(0x00081155, "UI", str(source.SOPInstanceUID))})
+                bodies.append(t.join({**part, REFERENCED_SOP: t.sequence(REFERENCED_SOP, [reference])}))
+        group = t.join({**self.group, CONTENT_SEQUENCE: t.sequence(CONTENT_SEQUENCE, bodies)})
+        measurements = t.join({**self.measurements, CONTENT_SEQUENCE: t.sequence(CONTENT_SEQUENCE, [group])})
+        return t.sequence(CONTENT_SEQUENCE, [measurements if body is None else body for body in self.root])
+
+
+def _concept(item: Any) -> str | None:
+    names = item.get("ConceptNameCodeSequence")
+    return str(names[0].CodeValue) if names else None
+
+
+def _evidence(source: Any, charset: tuple[str, ...]) -> bytes:
+    """The Current Requested Procedure Evidence item: study > series > the source instance."""
+    from medtk.runtime.serve import template as t
+
+    instance = t.join({0x00081150: t.element(0x00081150, "UI", str(source.SOPClassUID)),
+                       0x00081155: t.element(0x00081155, "UI", str(source.SOPInstanceUID))})
+    series = t.join({0x00081199: t.sequence(0x00081199, [instance]),
+                     0x0020000E: t.element(0x0020000E, "UI", str(source.SeriesInstanceUID))})
+    return t.join({0x00081115: t.sequence(0x00081115, [series]),
+                   0x0020000D: t.element(0x0020000D, "UI", str(source.StudyInstanceUID))})
