@@ -26,6 +26,7 @@ from medtk.runtime.serve.scp import OUT_OF_RESOURCES, SUCCESS, StorageSCP
 from medtk.runtime.serve.spool import Spool, SpoolItem
 from medtk.runtime.serve.uids import SC_SERIES_NUMBER, SR_SERIES_NUMBER
 from medtk.runtime.serve.work import QueueFull, WorkQueue
+from medtk.runtime.serve.writer import ResultWriter
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class ServeNode:
             software_version=self.software_version, max_pixels=config.max_pixels, sc_max_side=config.sc_max_side,
             on_results=self._wake_forwarders,
         )
+        self.writer = ResultWriter(self.spool, self.processor.committed, self.processor.failed)
+        self.processor.writer = self.writer
         self.scp = None
         if config.dicom_port is not None:
             self.scp = StorageSCP(
@@ -81,6 +84,7 @@ class ServeNode:
             self.queue.submit_recovered(self._instance_job(item, time.time()))
         if recovered:
             log.info("recovered %d acknowledged instance(s) from the spool", len(recovered))
+        self.writer.start()
         self.queue.start()
         for forwarder in self.forwarders:
             forwarder.start()
@@ -102,6 +106,7 @@ class ServeNode:
         if self.scp is not None:
             self.scp.stop()
         self.queue.stop()
+        self.writer.stop()  # commits what the workers finished
         for forwarder in self.forwarders:
             forwarder.stop()
         log.info("medtk serve stopped")

@@ -1,8 +1,9 @@
 """What a worker does with one image: run the model, build the results, commit them to the spool.
 
 DICOM instances come from the spool (acknowledged, durable); HTTP images come from a request body and
-only get JSON back. Decoding is the runtime's own (`load_image`), so the node sees exactly the pixels
-`medtk predict` would. Nothing here logs patient data: instances are named by `uid_tag`.
+only get JSON back. Decoding is the runtime's own (`load_decoded`, with the model's intensity mapping),
+once per image, so the node sees exactly the pixels `medtk predict` would. Nothing here logs patient
+data: instances are named by `uid_tag`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import io
 import logging
 import os
 import tempfile
+import threading
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,12 +25,12 @@ import cv2
 
 from medtk.errors import RuntimeInputError
 from medtk.runtime.cam import overlay
-from medtk.runtime.inputs import load_image
+from medtk.runtime.inputs import load_decoded
 from medtk.runtime.serve.identity import ModelIdentity
 from medtk.runtime.serve.metrics import Metrics
-from medtk.runtime.serve.sc import annotate, build_sc
+from medtk.runtime.serve.sc import CaptureTemplate, annotate
 from medtk.runtime.serve.spool import Spool, SpoolItem
-from medtk.runtime.serve.sr import build_sr
+from medtk.runtime.serve.sr import ReportTemplate
 from medtk.runtime.serve.uids import uid_tag
 
 log = logging.getLogger(__name__)
@@ -45,57 +48,93 @@ class Processor:
     max_pixels: int
     sc_max_side: int
     on_results: Callable[[], None] = lambda: None  # wakes the forwarders
+    writer: Any = None  # a ResultWriter (writer.py) that commits results off the workers' path, or None
 
     def __post_init__(self) -> None:
         self.scratch = self.spool.root / "http"
         self.scratch.mkdir(parents=True, exist_ok=True)
         for stale in self.scratch.iterdir():
             stale.unlink(missing_ok=True)
+        # highdicom builds each result once per model (and label, character set); per image only the
+        # values that change are encoded (template.py)
+        self.report = ReportTemplate(self.model, self.software_version)
+        self.capture = CaptureTemplate(self.model, self.software_version)
+        self.report.prepare()
+        self.capture.prepare()
+        # The interpreter uses every core it is given; when that is all of them, decoding and result
+        # building beside a running interpreter only stall its threads (they wait for each other at
+        # every layer), so one image at a time computes and workers overlap only their I/O.
+        self.compute = threading.Lock() if self.classifier.num_threads >= usable_cpus() else nullcontext()
 
     # -- DICOM ---------------------------------------------------------------------------------------
     def process_instance(self, item: SpoolItem, admitted: float) -> None:
-        """Predict on one spooled instance and commit its SR and SC; a failure parks it in failed/."""
+        """Predict on one spooled instance and hand its SR and SC to the writer; a failure parks it in failed/.
+
+        The writer commits them (writer.py); the instance stays in queue/ until then. With no writer
+        (`writer` None) the worker commits them itself.
+        """
         import pydicom
 
         if not item.path.exists():  # a resend replaced it and an earlier job already handled it
             return
         try:
-            source = pydicom.dcmread(item.path, stop_before_pixels=True)
-            tag = uid_tag(str(source.SOPInstanceUID))
-            started = time.perf_counter()
-            pixels = load_image(item.path, self.max_pixels)
-            prediction = self.classifier.predict(pixels)
-            self.metrics.inference.observe(time.perf_counter() - started)
-            picture = annotate(overlay(pixels, prediction.cam), prediction, self.model, self.sc_max_side)
-            results = [build_sr(source, prediction, self.model, self.software_version),
-                       build_sc(source, picture, self.model, self.software_version)]
-            self.spool.commit(item, {str(ds.SOPInstanceUID): _encode(ds) for ds in results})
+            with self.compute:
+                source = pydicom.dcmread(item.path, stop_before_pixels=True)
+                tag = uid_tag(str(source.SOPInstanceUID))
+                started = time.perf_counter()
+                decoded = load_decoded(item.path, self.max_pixels, self.classifier.metadata.intensity.mapping)
+                prediction = self.classifier.predict(decoded)  # decoded once, with the model's own mapping
+                self.metrics.inference.observe(time.perf_counter() - started)
+                picture = annotate(overlay(decoded.pixels, prediction.cam), prediction, self.model,
+                                   self.sc_max_side)
+                results = dict([self.report.render(source, prediction), self.capture.render(source, picture)])
         except Exception as error:  # any failure of one instance must not stop the node
-            log.warning("instance %s failed: %s", item.key[:12], _loggable(error))
-            self.metrics.errors.labels("process").inc()
-            self.metrics.images.labels("dicom", "error").inc()
-            self.spool.fail(item, f"{type(error).__name__}: {error}")  # beside the instance, not in the log
+            self.failed(item, error)
             return
-        self.metrics.images.labels("dicom", "ok").inc()
-        self.metrics.latency.labels("dicom").observe(time.time() - admitted)
-        log.info("instance %s: %s (p=%.3f)", tag, prediction.label, max(prediction.probabilities.values()))
+        done = Done(item, results, admitted, tag, prediction.label, max(prediction.probabilities.values()))
+        if self.writer is not None:
+            self.writer.put(done)  # blocks while the writer is behind: back-pressure on the interpreter
+            return
+        try:
+            self.spool.commit(item, results)
+        except Exception as error:
+            self.failed(item, error)
+            return
+        self.committed([done])
+
+    def committed(self, batch: list["Done"]) -> None:
+        """Results of `batch` are durable in the outbox and pending folders."""
+        for done in batch:
+            self.metrics.images.labels("dicom", "ok").inc()
+            self.metrics.latency.labels("dicom").observe(time.time() - done.admitted)
+            log.info("instance %s: %s (p=%.3f)", done.tag, done.label, done.probability)
         self.on_results()
+
+    def failed(self, item: SpoolItem, error: Exception) -> None:
+        log.warning("instance %s failed: %s", item.key[:12], _loggable(error))
+        self.metrics.errors.labels("process").inc()
+        self.metrics.images.labels("dicom", "error").inc()
+        self.spool.fail(item, f"{type(error).__name__}: {error}")  # beside the instance, not in the log
 
     # -- HTTP ----------------------------------------------------------------------------------------
     def predict_bytes(self, data: bytes, content_type: str, cam: bool) -> dict[str, Any]:
         """One HTTP image -> the JSON answer (with the CAM overlay as base64 PNG when asked)."""
         suffix = CONTENT_TYPES[content_type]
         check_dimensions(data, suffix, self.max_pixels)
+        with self.compute:
+            return self._predict_bytes(data, suffix, cam)
+
+    def _predict_bytes(self, data: bytes, suffix: str, cam: bool) -> dict[str, Any]:
         started = time.perf_counter()
         handle, name = tempfile.mkstemp(dir=self.scratch, suffix=suffix)
         path = Path(name)
         try:
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
-            pixels = load_image(path, self.max_pixels)
+            decoded = load_decoded(path, self.max_pixels, self.classifier.metadata.intensity.mapping)
         finally:
             path.unlink(missing_ok=True)
-        prediction = self.classifier.predict(pixels)
+        prediction = self.classifier.predict(decoded)
         self.metrics.inference.observe(time.perf_counter() - started)
         answer = {
             "label": prediction.label,
@@ -109,11 +148,30 @@ class Processor:
                       "weights_sha256": self.model.weights_sha256},
         }
         if cam:
-            ok, png = cv2.imencode(".png", cv2.cvtColor(overlay(pixels, prediction.cam), cv2.COLOR_RGB2BGR))
+            ok, png = cv2.imencode(".png", cv2.cvtColor(overlay(decoded.pixels, prediction.cam), cv2.COLOR_RGB2BGR))
             if not ok:
                 raise RuntimeInputError("cannot encode the CAM overlay as PNG")
             answer["cam_overlay_png"] = base64.b64encode(png.tobytes()).decode("ascii")
         return answer
+
+
+@dataclass(frozen=True)
+class Done:
+    """One instance's results, built and not yet committed."""
+
+    item: SpoolItem
+    results: dict[str, bytes]  # SOP Instance UID -> Part 10 file
+    admitted: float
+    tag: str  # uid_tag of the source, for logs
+    label: str
+    probability: float
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def check_dimensions(data: bytes, suffix: str, max_pixels: int) -> None:
@@ -141,12 +199,6 @@ def check_dimensions(data: bytes, suffix: str, max_pixels: int) -> None:
             raise RuntimeInputError(f"not a readable image ({type(error).__name__})") from None
     if rows * columns * max(frames, 1) > max_pixels:
         raise RuntimeInputError(f"{columns}x{rows}x{frames} pixels is over the limit of {max_pixels}")
-
-
-def _encode(dataset: Any) -> bytes:
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 def _loggable(error: Exception) -> str:

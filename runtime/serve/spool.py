@@ -72,16 +72,36 @@ class Spool:
 
     def commit(self, item: SpoolItem, results: dict[str, bytes]) -> list[Path]:
         """Write results to the outbox and every destination's pending folder, then retire the instance."""
-        written = []
-        for uid, data in results.items():
-            path = self.outbox / f"{uid}.dcm"
-            durable_write(path, data)
-            for slug in self.destinations:
-                _durable_link(path, self.pending_dir(slug) / path.name)
-            written.append(path)
-        item.path.unlink(missing_ok=True)
-        _fsync_dir(self.queue)
-        return written
+        return self.commit_many([(item, results)])
+
+    def commit_many(self, batch: list[tuple[SpoolItem, dict[str, bytes]]]) -> list[Path]:
+        """`commit` for several instances at once, with one fsync per folder for the whole batch.
+
+        Each result file is written and fsynced, then all are renamed and each folder is fsynced once.
+        Queue entries are unlinked last, without an fsync of queue/: if a power cut loses an unlink, that
+        instance is processed again and its results, with the same UIDs, replace these.
+        """
+        paths = [self.outbox / f"{uid}.dcm" for _, results in batch for uid in results]
+        datas = [data for _, results in batch for data in results.values()]
+        temporaries: list[Path] = []
+        try:
+            for path, data in zip(paths, datas):
+                temporaries.append(_synced_temporary(path, data))
+            for temporary, path in zip(temporaries, paths):
+                os.replace(temporary, path)
+        except BaseException:
+            for temporary in temporaries:
+                temporary.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.outbox)
+        for slug in self.destinations:
+            folder = self.pending_dir(slug)
+            for path in paths:
+                _link(path, folder / path.name)
+            _fsync_dir(folder)
+        for item, _ in batch:
+            item.path.unlink(missing_ok=True)
+        return paths
 
     def fail(self, item: SpoolItem, reason: str) -> None:
         """Keep an instance that cannot be processed (with the reason) out of the queue."""
@@ -121,14 +141,8 @@ class Spool:
 
 def durable_write(path: Path, data: bytes, scratch: Path | None = None) -> None:
     """Temporary file (in `scratch` or beside `path`), fsync, rename over `path`, fsync the folder."""
-    folder = scratch or path.parent
-    temporary = folder / _temporary_name(path)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    temporary = _synced_temporary(path, data, scratch)
     try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -136,12 +150,27 @@ def durable_write(path: Path, data: bytes, scratch: Path | None = None) -> None:
     _fsync_dir(path.parent)
 
 
-def _durable_link(source: Path, target: Path) -> None:
+def _synced_temporary(path: Path, data: bytes, scratch: Path | None = None) -> Path:
+    """`data` in a temporary file beside `path` (or in `scratch`), flushed to disk; the caller renames it."""
+    temporary = (scratch or path.parent) / _temporary_name(path)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _link(source: Path, target: Path) -> None:
+    """A hard link at `target` (replacing one there); the caller fsyncs the folder."""
     temporary = target.with_name(_temporary_name(target))
     temporary.unlink(missing_ok=True)
     os.link(source, temporary)
     os.replace(temporary, target)
-    _fsync_dir(target.parent)
 
 
 def _temporary_name(path: Path) -> str:
