@@ -9,6 +9,9 @@ only its final softmax in float, so probabilities are not cut to 1/256 steps.
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
@@ -46,7 +49,7 @@ def _dynamic(model, calibration):
 
 def _int8(model, calibration):
     """The full-integer converter (uint8 raw-pixel input, float outputs); `convert` runs it through
-    `_int8_float_softmax` so the final softmax stays float."""
+    `Int8Calibration` so the final softmax stays float."""
     tf = tensorflow()
     if calibration is None:
         raise DataError("int8 conversion needs calibration images; the calibration set is empty")
@@ -66,30 +69,92 @@ def _int8(model, calibration):
     return converter
 
 
-def _int8_float_softmax(model, calibration) -> bytes:
-    """Full int8 except the final SOFTMAX, which stays float (DEQUANTIZE -> SOFTMAX, builtin ops).
+class Int8Calibration:
+    """One calibration of `model` (the slow part), then any number of int8 models from it, each with its
+    own layers kept float (TFLite selective quantization: the QuantizationDebugger's `denylisted_nodes`).
 
-    An 8-bit softmax gives probabilities in steps of 1/256: a confident model's outputs pile up at 0
-    and 1, ties cost AUC (-0.018 on the demo model) and high-confidence thresholds become impossible,
-    while the int8 logits still rank like float32. The QuantizationDebugger's denylist is TFLite's
-    selective quantization; it returns a float32 input, which `uint8_input` turns back into uint8.
+    The final SOFTMAX always stays float (DEQUANTIZE -> SOFTMAX, builtin ops): an 8-bit softmax gives
+    probabilities in steps of 1/256, a confident model's outputs pile up at 0 and 1, ties cost AUC
+    (-0.018 on the demo model) and high-confidence thresholds become impossible, while the int8 logits
+    still rank like float32. Selective quantization returns a float32 input, which `uint8_input` turns
+    back into uint8. `layer_errors` ranks the ops by how much 8-bit arithmetic hurts each of them
+    (`LayerError`), for `medtk.compress.accuracy_control`.
     """
-    tf = tensorflow()
-    converter = _int8(model, calibration)
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter,
-        debug_dataset=converter.representative_dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["SOFTMAX"]),
-    )
-    return uint8_input(debugger.get_nondebug_quantized_model())
+
+    def __init__(self, model, calibration, debug_images: int = 64):
+        """`debug_images`: how many calibration images `layer_errors` runs (each op of the debug model
+        is run twice per image, in int8 and in float)."""
+        tf = tensorflow()
+        converter = _int8(model, calibration)
+        debug = [np.asarray(image, dtype=np.float32)[None] for image in list(calibration)[:debug_images]]
+        self._debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter,
+            debug_dataset=lambda: ([batch] for batch in debug),
+            debug_options=self._options(()),
+        )
+
+    @staticmethod
+    def _options(float_layers, **metrics):
+        tf = tensorflow()
+        return tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=["SOFTMAX"], denylisted_nodes=list(float_layers) or None, **metrics
+        )
+
+    def quantize(self, float_layers: Iterable[str] = ()) -> bytes:
+        """The deployable int8 model (uint8 pixels, float outputs) with `float_layers` (output tensor
+        names, as `layer_errors` gives them) computed in float."""
+        float_layers = tuple(float_layers)
+        if float_layers != tuple(self._debugger.options.denylisted_nodes or ()):
+            self._debugger.options = self._options(float_layers)
+        return uint8_input(self._debugger.get_nondebug_quantized_model())
+
+    def layer_errors(self) -> list["LayerError"]:
+        """Every quantized op's own error on the debug images, worst first.
+
+        NumericVerify (TFLite's debug model) runs each op in float on its dequantized int8 inputs and
+        compares with the op's int8 output, so each number is that op's local error, not the error
+        accumulated from the layers before it.
+        """
+        self._debugger.options = self._options((), layer_direct_compare_metrics={
+            "float_std": lambda f, q, scale, zero_point: float(np.std(f)),
+        })
+        self._debugger.run()
+        dump = io.StringIO()
+        self._debugger.layer_statistics_dump(dump)
+        errors = []
+        for row in csv.DictReader(io.StringIO(dump.getvalue())):
+            errors.append(LayerError(
+                tensor=row["tensor_name"], op=row["op_name"], rmse=float(np.sqrt(float(row["mean_squared_error"]))),
+                scale=float(row["scale"]), float_std=float(row["float_std"]),
+            ))
+        return sorted(errors, key=lambda error: error.noise, reverse=True)
+
+
+@dataclass(frozen=True)
+class LayerError:
+    """One int8 op's local error (`Int8Calibration.layer_errors`)."""
+
+    tensor: str  # the op's output tensor: what `Int8Calibration.quantize(float_layers=...)` takes
+    op: str  # TFLite operator, e.g. CONV_2D
+    rmse: float  # root mean square of (int8 output - float output on the same dequantized inputs)
+    scale: float  # the output's quantization step
+    float_std: float  # spread of the float output (its signal)
+
+    @property
+    def noise(self) -> float:
+        """Quantization noise relative to the signal (RMSE / std of the float output); rounding alone
+        gives about scale / sqrt(12) / std, so a tensor whose range is far wider than its spread
+        (outliers, wrong statistics) ranks high."""
+        return self.rmse / self.float_std if self.float_std > 0 else float("inf") if self.rmse > 0 else 0.0
 
 
 _BUILDERS: dict[str, Callable] = {"float32": _float32, "float16": _float16, "dynamic": _dynamic, "int8": _int8}
 
 
-def convert(model, converter: str, calibration: Iterable[np.ndarray] | None = None) -> bytes:
+def convert(model, converter: str, calibration: Iterable[np.ndarray] | None = None,
+            float_layers: Iterable[str] = ()) -> bytes:
     """Convert `model` with the named converter (`Variant.converter`); `calibration` = raw-pixel
-    images (S, S, C) for int8.
+    images (S, S, C) for int8; `float_layers`: int8 ops (output tensor names) kept in float.
 
     For a QAT model, int8 conversion uses the ranges learned in training; calibration images still
     fix the input range.
@@ -98,5 +163,5 @@ def convert(model, converter: str, calibration: Iterable[np.ndarray] | None = No
         raise ValueError(f"unknown converter {converter!r}; expected one of {', '.join(_BUILDERS)}")
     calibration = list(calibration) if calibration is not None else None
     if converter == "int8":
-        return _int8_float_softmax(model, calibration)
+        return Int8Calibration(model, calibration).quantize(float_layers)
     return _BUILDERS[converter](model, calibration).convert()

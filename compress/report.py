@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from medtk.schema import CompressReport
 
-COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "AUC", "dAUC", "acc", "thr", "sens", "spec", "CAM r", "peak")
+COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "float ops", "val AUC", "AUC", "dAUC", "acc", "thr", "sens",
+           "spec", "CAM r", "peak")
 
 
 def format_table(report: CompressReport) -> str:
@@ -13,7 +14,8 @@ def format_table(report: CompressReport) -> str:
         cam = entry.cam_agreement
         rows.append((
             entry.name + (" *" if entry.name == report.recommended else ""), entry.status, _size(entry.size_bytes),
-            _size(entry.gzip_bytes), f"{entry.sparsity:.2f}", _num(entry.test.auc), _signed(entry.delta_auc),
+            _size(entry.gzip_bytes), f"{entry.sparsity:.2f}", str(len(entry.float_layers)) if entry.float_layers else "",
+            _num(entry.val.auc if entry.val else None), _num(entry.test.auc), _signed(entry.delta_auc),
             _num(entry.test.accuracy), _num(entry.test.threshold, 3), _num(entry.test.sensitivity, 3),
             _num(entry.test.specificity, 3), _num(cam.correlation if cam else None, 3),
             _num(cam.peak_match if cam else None, 2),
@@ -30,9 +32,22 @@ def format_table(report: CompressReport) -> str:
     if point is not None:
         lines.append(f"thr: each variant's threshold for {point.rule}, chosen on validation through its own interpreter; "
                      "sens/spec: test at that threshold")
+    control = report.accuracy_control
+    if control is not None:
+        lines.append(
+            f"accuracy control (validation only): float32 val AUC {_num(control.val_reference)}, full int8 "
+            f"{_num(control.full_int8_val)}, budget -{control.max_val_drop:g}; "
+            + (f"{len(control.float_layers)} op(s) kept float ({control.ranking} ranking, {control.models_tried} models "
+               f"tried): val AUC {_num(control.val)}{'' if control.within_budget else ', NOT within budget'}"
+               if control.float_layers else "int8 within budget, no int8_mixed"))
+        for layer in control.float_layers:
+            lines.append(f"  float: {layer}")
     gate = report.gate
-    lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}): {'passed' if gate.passed else 'FAILED'}")
+    cam_gate = f", min CAM r {gate.min_cam_correlation:g}" if gate.min_cam_correlation is not None else ""
+    lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}{cam_gate}): {'passed' if gate.passed else 'FAILED'}")
     lines.append(f"recommended (* above; the smallest variant that passes every gate): {report.recommended or 'none'}")
+    for name, reason in report.not_recommended.items():
+        lines.append(f"  not {name}: {reason}")
     lines.append(f"note: {report.note}")
     return "\n".join(lines)
 

@@ -19,8 +19,10 @@ import numpy as np
 from medtk.errors import ConfigError, DataError, ModelError, QualityGateError
 from medtk.run import Run
 from medtk.schema import CompressReport, CompressionSteps, Gate, Reference, VariantResult
-from medtk.schema.compress import KerasReference
+from medtk.schema.compress import AccuracyControl, KerasReference
 from medtk.variants import PLAIN, REFERENCE, VARIANTS, compressed_variant, get_variant
+
+MIXED = next(variant.name for variant in VARIANTS if variant.mixed)
 
 log = logging.getLogger(__name__)
 SPARSITY_NOTE = "sparsity shrinks the compressed (gzip) file, not the latency on XNNPACK"
@@ -42,6 +44,11 @@ class CompressOptions:
     calibration: int = 300
     max_auc_drop: float = 0.01
     max_sensitivity_drop: float | None = None  # binary: largest test-sensitivity loss at the operating point
+    min_cam_correlation: float | None = 0.9  # every variant's mean test CAM correlation with float32; None = not gated
+    accuracy_control: bool = True  # int8 beyond the validation budget -> also int8_mixed (layers kept float)
+    max_val_drop: float = 0.005  # accuracy control's budget: validation AUC below float32 (NNCF's max_drop)
+    max_float_layers: int = 8  # accuracy control keeps at most this many int8 ops float
+    distill: bool = True  # pruning/QAT fine-tuning also learns the float model's probabilities and CAMs
     positive_class: str | None = None  # None = the run's finding class
     num_threads: int | None = None  # interpreter threads while evaluating
 
@@ -61,6 +68,10 @@ class CompressOptions:
                 raise ConfigError(f"--{option.name.replace('_', '-')} must be a finite number, got {value}")
         if not 0.0 < self.prune_sparsity < 1.0:
             raise ConfigError(f"--prune-sparsity must be between 0 and 1 (exclusive), got {self.prune_sparsity}")
+        if self.max_float_layers < 0:
+            raise ConfigError(f"--max-float-layers must be 0 or more, got {self.max_float_layers}")
+        if self.min_cam_correlation is not None and not -1 <= self.min_cam_correlation <= 1:
+            raise ConfigError(f"--min-cam-correlation must be between -1 and 1, got {self.min_cam_correlation}")
         for flag, value in (("--prune-epochs", self.prune_epochs), ("--calibration", self.calibration)):
             if value < 1:
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
@@ -71,7 +82,8 @@ class CompressOptions:
         for flag, value in (("--prune-lr", self.prune_lr), ("--qat-lr", self.qat_lr)):
             if not value > 0:
                 raise ConfigError(f"{flag} must be positive, got {value}")
-        for flag, value in (("--max-auc-drop", self.max_auc_drop), ("--max-sensitivity-drop", self.max_sensitivity_drop)):
+        for flag, value in (("--max-auc-drop", self.max_auc_drop), ("--max-sensitivity-drop", self.max_sensitivity_drop),
+                            ("--max-val-drop", self.max_val_drop)):
             if value is not None and not 0 <= value <= 1:
                 raise ConfigError(f"{flag} must be between 0 and 1, got {value}")
 
@@ -230,11 +242,12 @@ class _Built:
     variant: str
     model: bytes
     sparsity: float
+    float_layers: tuple[str, ...] = ()
 
 
 def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) -> CompressReport:
     from medtk.compress.artifacts import gzip_size, model_metadata, provenance
-    from medtk.compress.convert import convert
+    from medtk.compress.convert import Int8Calibration, convert
     from medtk.calibration import expected_calibration_error
     from medtk.compress.evaluate import cam_agreement, headline
     from medtk.compress.sparsity import kernel_sparsity
@@ -243,15 +256,6 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
 
     origin = provenance(run.root, inputs.config_text, inputs.source)
     float_sparsity = kernel_sparsity(inputs.model)
-    built: list[_Built] = []
-    for name in [*PLAIN, *(["int8"] if options.int8 else [])]:
-        log.info("converting %s", name)
-        calibration = list(inputs.calibration) if get_variant(name).integer else None
-        built.append(_Built(name, convert(inputs.model, get_variant(name).converter, calibration), float_sparsity))
-    steps = CompressionSteps()
-    if options.compressed_variant() is not None:
-        model_bytes, sparsity, steps = _compressed_model(inputs, options)
-        built.append(_Built(options.compressed_variant(), model_bytes, sparsity))
 
     def metadata(variant: str, metrics: dict | None, point: OperatingPoint | None):
         return model_metadata(
@@ -260,6 +264,24 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
             positive_class=inputs.finding.name if inputs.finding else None, operating_point=point,
             temperature=inputs.temperature,
         )
+
+    built: list[_Built] = []
+    for name in PLAIN:
+        log.info("converting %s", name)
+        built.append(_Built(name, convert(inputs.model, get_variant(name).converter), float_sparsity))
+    control = None
+    if options.int8:
+        log.info("converting int8 (calibrating on %d images)", len(inputs.calibration))
+        calibrated = Int8Calibration(inputs.model, list(inputs.calibration))
+        built.append(_Built("int8", calibrated.quantize(), float_sparsity))
+        if options.accuracy_control:
+            control, mixed = _accuracy_control(calibrated, built, inputs, options, staging, metadata)
+            if mixed is not None:
+                built.append(_Built(MIXED, mixed.model, float_sparsity, mixed.float_layers))
+    steps = CompressionSteps()
+    if options.compressed_variant() is not None:
+        model_bytes, sparsity, steps = _compressed_model(inputs, options)
+        built.append(_Built(options.compressed_variant(), model_bytes, sparsity))
 
     outputs, entries = {}, []
     for item in track(built, len(built), f"measuring {len(built)} variants on validation and test"):
@@ -276,7 +298,7 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
             name=item.variant, path="", status="passed", input_dtype=get_variant(item.variant).input_dtype,
             size_bytes=len(final), gzip_bytes=gzip_size(final), sparsity=round(float(item.sparsity), 4),
             test=replace(headline(test), ece=expected_calibration_error(outputs[item.variant].probs, inputs.test_labels)),
-            val=headline(val), operating_point=test.operating_point, ci=test.ci,
+            val=headline(val), operating_point=test.operating_point, ci=test.ci, float_layers=item.float_layers,
         ))
     reference = outputs[REFERENCE]
     ref_test = entries[0].test
@@ -287,7 +309,8 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
                 cam_agreement=cam_agreement(reference, outputs[entry.name]))
         for entry in entries
     ]
-    entries, gate = _gate(entries, options, steps.sparsity_after_qat)
+    entries, gate, failures = _gate(entries, options, steps.sparsity_after_qat)
+    recommended, not_recommended = recommend(entries, failures)
     keras_test = _keras_test(run)
     return CompressReport(
         reference=Reference(
@@ -302,7 +325,9 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
         calibration_images=int(len(inputs.calibration)),
         provenance=origin,
         note=SPARSITY_NOTE,
-        recommended=recommend(entries),
+        recommended=recommended,
+        not_recommended=not_recommended,
+        accuracy_control=control,
     )
 
 
@@ -327,10 +352,69 @@ def _measure(path: Path, inputs: _Inputs, options: CompressOptions):
     return val, replace(test_out, metrics=test)
 
 
-def recommend(entries: list[VariantResult]) -> str | None:
-    """The variant to deploy: the smallest file that passes every gate (None when none passes)."""
-    passed = [entry for entry in entries if entry.passed]
-    return min(passed, key=lambda entry: entry.size_bytes).name if passed else None
+def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | None = None) -> tuple[str | None, dict[str, str]]:
+    """The variant to deploy, the smallest file that passes every gate (None when none passes), and why
+    each other variant was not chosen. `failures`: the gate's messages per variant (`_gate`)."""
+    failures = failures or {}
+    passed = [entry for entry in entries if entry.passed and not failures.get(entry.name)]
+    chosen = min(passed, key=lambda entry: entry.size_bytes) if passed else None
+    reasons = {}
+    for entry in entries:
+        if chosen is not None and entry.name == chosen.name:
+            continue
+        if failures.get(entry.name) or not entry.passed:
+            reasons[entry.name] = "failed the gate: " + ("; ".join(failures.get(entry.name, [])) or entry.status)
+        else:
+            reasons[entry.name] = (f"passed every gate but is larger than {chosen.name} "
+                                   f"({entry.size_bytes / 1e6:.2f} MB vs {chosen.size_bytes / 1e6:.2f} MB)")
+    return (chosen.name if chosen else None), reasons
+
+
+def _accuracy_control(calibrated, built: list[_Built], inputs: _Inputs, options: CompressOptions, staging, metadata):
+    """Search int8_mixed on validation (`medtk.compress.accuracy_control`); (record, result or None).
+
+    None when full int8 is already within `max_val_drop` of float32 on validation, or when the
+    validation AUC is undefined (one class)."""
+    from medtk.compress.accuracy_control import quantize_with_accuracy_control
+
+    def probe(variant: str, model: bytes) -> float | None:
+        staging.write(variant, model, metadata(variant, None, None))  # rewritten when the variants are measured
+        return _val_auc(staging.path(variant), inputs, options)
+
+    by_name = {item.variant: item for item in built}
+    reference = probe(REFERENCE, by_name[REFERENCE].model)
+    if reference is None:
+        log.warning("validation AUC undefined (one class in the validation split): no accuracy control")
+        return None, None
+    found = quantize_with_accuracy_control(
+        calibrated, lambda model: probe(MIXED, model), reference=reference, max_drop=options.max_val_drop,
+        max_float_layers=options.max_float_layers,
+    )
+    full = found.attempts[0].val_metric if found.attempts else None
+    control = AccuracyControl(
+        max_val_drop=options.max_val_drop, max_float_layers=options.max_float_layers, val_reference=round(reference, 6),
+        full_int8_val=_round(full), val=_round(found.val_metric), within_budget=found.within_budget,
+        ranking=found.ranking, float_layers=found.float_layers, models_tried=len(found.attempts),
+    )
+    if not found.float_layers:
+        log.info("int8 is within %g of float32 on validation (%.4f vs %.4f): no %s variant needed",
+                 options.max_val_drop, full, reference, MIXED)
+        return control, None
+    log.info("%s: %d op(s) kept float, validation AUC %.4f (float32 %.4f)%s", MIXED, len(found.float_layers),
+             found.val_metric or float("nan"), reference, "" if found.within_budget else ", NOT within budget")
+    return control, found
+
+
+def _val_auc(path: Path, inputs: _Inputs, options: CompressOptions) -> float | None:
+    from medtk.clinical import split_metrics
+    from medtk.compress.evaluate import run_model
+
+    probs = run_model(path, inputs.val_images, options.num_threads).probs
+    return split_metrics(inputs.val_labels, probs, inputs.class_names, finding=inputs.finding).auc
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 def _keras_test(run: Run) -> KerasReference | None:
@@ -346,12 +430,15 @@ def _compressed_model(inputs: _Inputs, options: CompressOptions) -> tuple[bytes,
     from medtk.compress.qat import quantization_aware_training
     from medtk.compress.sparsity import kernel_sparsity
 
+    from medtk.compress.finetune import Distillation
+
     batch_size = options.batch_size or inputs.config.train.batch_size
     model, steps = copy_model(inputs.model), CompressionSteps(batch_size=batch_size)
+    distillation = Distillation(teacher=copy_model(inputs.model)) if options.distill else None
     if options.prune:
         model, reached = prune(
             model, inputs.training, sparsity=options.prune_sparsity, epochs=options.prune_epochs,
-            learning_rate=options.prune_lr, batch_size=batch_size,
+            learning_rate=options.prune_lr, batch_size=batch_size, distillation=distillation,
         )
         schedule = plan_schedule(options.prune_sparsity, options.prune_epochs, inputs.training.steps_per_epoch(batch_size))
         steps = replace(steps, target_sparsity=options.prune_sparsity, sparsity_after_pruning=round(reached, 4),
@@ -359,7 +446,7 @@ def _compressed_model(inputs: _Inputs, options: CompressOptions) -> tuple[bytes,
     if options.qat:
         model = quantization_aware_training(
             model, inputs.training, prune_preserve=options.prune, epochs=options.qat_epochs,
-            learning_rate=options.qat_lr, batch_size=batch_size,
+            learning_rate=options.qat_lr, batch_size=batch_size, distillation=distillation,
         )
     sparsity = kernel_sparsity(model)
     if options.prune and options.qat:
@@ -374,7 +461,7 @@ def _delta(value: float | None, reference: float | None) -> float | None:
 
 
 def _gate(entries: list[VariantResult], options: CompressOptions,
-          sparsity_after_qat: float | None) -> tuple[list[VariantResult], Gate]:
+          sparsity_after_qat: float | None) -> tuple[list[VariantResult], Gate, dict[str, list[str]]]:
     from medtk.compress.prune import SPARSITY_TOLERANCE
 
     failures: dict[str, list[str]] = {}
@@ -393,6 +480,13 @@ def _gate(entries: list[VariantResult], options: CompressOptions,
                 f"{entry.name}: test sensitivity at the operating point {entry.test.sensitivity:.4f} is "
                 f"{-entry.delta_sensitivity:.4f} below float32 (--max-sensitivity-drop {options.max_sensitivity_drop:g})"
             )
+        cam = entry.cam_agreement
+        if options.min_cam_correlation is not None and cam is not None and cam.correlation is not None \
+                and cam.correlation < options.min_cam_correlation:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: CAM correlation with float32 {cam.correlation:.3f} on the test images is below "
+                f"--min-cam-correlation {options.min_cam_correlation:g}"
+            )
     compressed = options.compressed_variant()
     if sparsity_after_qat is not None and abs(sparsity_after_qat - options.prune_sparsity) > SPARSITY_TOLERANCE:
         failures.setdefault(compressed, []).append(
@@ -401,4 +495,6 @@ def _gate(entries: list[VariantResult], options: CompressOptions,
         )
     gated = [replace(entry, status="failed") if entry.name in failures else entry for entry in entries]
     messages = tuple(message for entry in entries for message in failures.get(entry.name, []))
-    return gated, Gate(max_auc_drop=options.max_auc_drop, passed=not messages, failures=messages)
+    gate = Gate(max_auc_drop=options.max_auc_drop, passed=not messages, failures=messages,
+                min_cam_correlation=options.min_cam_correlation)
+    return gated, gate, failures

@@ -18,6 +18,7 @@ class Variant:
     precision: str  # the arithmetic a CPU runs it in, for device reference figures: "float32" or "int8"
     fine_tuned: str  # what was trained before conversion: "", "pruned", "qat" or "pruned+qat"
     description: str
+    mixed: bool = False  # int8 with the layers that cost most validation accuracy kept float (accuracy control)
 
     @property
     def integer(self) -> bool:
@@ -29,6 +30,9 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("float16", "float16", "float32", "float32", "", "float16 weights, dequantized to float32 on CPUs (half the size)"),
     Variant("dynamic", "dynamic", "float32", "float32", "", "int8 weights, float activations (dynamic-range quantization)"),
     Variant("int8", "int8", "uint8", "int8", "", "full-integer post-training quantization, calibrated on training images"),
+    Variant("int8_mixed", "int8", "uint8", "int8", "",
+            "post-training int8 with the few layers that cost most validation AUC kept float (accuracy control)",
+            mixed=True),
     Variant("int8_pqat", "int8", "uint8", "int8", "pruned+qat", "magnitude-pruned, then sparsity-preserving QAT, full int8"),
     Variant("pruned_int8", "int8", "uint8", "int8", "pruned", "magnitude-pruned, then post-training full int8"),
     Variant("int8_qat", "int8", "uint8", "int8", "qat", "quantization-aware trained, full int8"),

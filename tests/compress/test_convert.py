@@ -1,6 +1,7 @@
 """int8 conversion keeps the raw-uint8 interface and a float softmax (probabilities keep resolution)."""
 
 import numpy as np
+import pytest
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 
@@ -29,3 +30,24 @@ def test_int8_has_uint8_pixels_and_a_float_softmax():
         op = graph.Operators(i)
         if _ops(tflite)[i] == softmax:
             assert graph.Tensors(op.Inputs(0)).Type() == schema.TensorType.FLOAT32
+
+
+@pytest.mark.slow
+def test_layers_named_by_the_debugger_stay_float_and_the_contract_holds():
+    from medtk.compress.convert import Int8Calibration
+
+    model = build_classifier(ModelSpec(arch="mobilenetv2", input_size=32, channels=1, num_classes=2))
+    rng = np.random.default_rng(0)
+    calibration = [rng.integers(0, 256, (32, 32, 1)).astype(np.uint8) for _ in range(6)]
+    calibrated = Int8Calibration(model, calibration, debug_images=3)
+    errors = calibrated.layer_errors()
+    assert errors and all(a.noise >= b.noise for a, b in zip(errors, errors[1:]))
+    assert {error.op for error in errors} >= {"CONV_2D"}
+    full, mixed = calibrated.quantize(), calibrated.quantize([e.tensor for e in errors[:2]])
+    count = lambda model, code: sum(1 for op in _ops(model) if op == code)  # noqa: E731
+    assert count(mixed, schema.BuiltinOperator.DEQUANTIZE) > count(full, schema.BuiltinOperator.DEQUANTIZE)
+    for tflite in (full, mixed):
+        (pixels,) = Interpreter(model_content=tflite).get_input_details()
+        assert pixels["dtype"] == np.uint8 and pixels["quantization"] == (1.0, 0)
+        out = Interpreter(model_content=tflite).get_signature_runner()(pixels=calibration[0][None])
+        assert out["probs"].dtype == np.float32 and out["probs"].sum() == pytest.approx(1.0, abs=0.02)

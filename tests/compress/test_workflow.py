@@ -28,7 +28,9 @@ def test_every_variant_loads_in_litert_with_the_model_contract(compressed):
 
     run, _ = compressed
     report = _report(run)
-    assert [v["name"] for v in report["variants"]] == list(EXPECTED)
+    control = report["accuracy_control"]
+    mixed = ["int8_mixed"] if control["float_layers"] else []
+    assert [v["name"] for v in report["variants"]] == [*EXPECTED[:4], *mixed, *EXPECTED[4:]]
     for entry in report["variants"]:
         path = run / entry["path"]
         assert path == run / "export" / f"{entry['name']}.tflite" and path.is_file()
@@ -37,7 +39,7 @@ def test_every_variant_loads_in_litert_with_the_model_contract(compressed):
         assert signature["inputs"] == ["pixels"] and sorted(signature["outputs"]) == ["cam", "probs"]
         runner = interpreter.get_signature_runner("serving_default")
         pixels = runner.get_input_details()["pixels"]
-        int8 = entry["name"].startswith("int8")
+        int8 = entry["input_dtype"] == "uint8"
         assert pixels["dtype"] == (np.uint8 if int8 else np.float32)
         assert list(pixels["shape"]) == [1, 64, 64, 1]
         out = runner(pixels=np.full((1, 64, 64, 1), 128, dtype=pixels["dtype"]))
@@ -94,6 +96,27 @@ def test_report_records_reference_deltas_and_cam_agreement(compressed):
         assert 0.0 <= cam["peak_match"] <= cam["peak_within_one"] <= 1.0
     assert report["variants"][0]["cam_agreement"]["correlation"] == pytest.approx(1.0)
     assert "not the latency" in report["note"]
+
+
+@pytest.mark.slow
+def test_accuracy_control_is_recorded_and_chose_on_validation_only(compressed):
+    run, _ = compressed
+    report = _report(run)
+    control = report["accuracy_control"]
+    variants = {v["name"]: v for v in report["variants"]}
+    assert control["val_reference"] == pytest.approx(variants["float32"]["val"]["auc"], abs=1e-6)
+    assert control["full_int8_val"] == pytest.approx(variants["int8"]["val"]["auc"], abs=1e-6)
+    if control["float_layers"]:  # full int8 lost validation AUC: int8_mixed carries its float ops
+        assert control["ranking"] in ("debugger", "measured") and 1 <= len(control["float_layers"]) <= 2
+        assert variants["int8_mixed"]["float_layers"] == control["float_layers"]
+        assert control["val"] == pytest.approx(variants["int8_mixed"]["val"]["auc"], abs=1e-6)
+    else:
+        assert control["ranking"] == "none" and "int8_mixed" not in variants
+    chosen = report["recommended"]
+    assert set(report["not_recommended"]) == set(variants) - {chosen}
+    if chosen is not None:
+        passing = [v for v in variants.values() if v["status"] == "passed"]
+        assert variants[chosen]["size_bytes"] == min(v["size_bytes"] for v in passing)
 
 
 @pytest.mark.slow

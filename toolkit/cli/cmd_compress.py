@@ -25,10 +25,16 @@ def compress(
     calibration: Annotated[Optional[int], typer.Option("--calibration", help="Training images used to calibrate int8 ranges [default: 300].")] = None,
     max_auc_drop: Annotated[Optional[float], typer.Option("--max-auc-drop", help="Largest test-AUC drop vs float32 a variant may show, exit 3 beyond [default: 0.01].")] = None,
     max_sensitivity_drop: Annotated[Optional[float], typer.Option("--max-sensitivity-drop", help="Binary: largest test-sensitivity loss at the operating point vs float32, exit 3 beyond [default: not gated].")] = None,
+    min_cam_correlation: Annotated[Optional[float], typer.Option("--min-cam-correlation", help="Smallest mean test CAM correlation with float32 a variant may show, exit 3 below [default: 0.9].")] = None,
+    accuracy_control: Annotated[Optional[bool], typer.Option("--accuracy-control/--no-accuracy-control", help="When int8 loses more than --max-val-drop validation AUC, also export int8_mixed with the most harmful layers kept float [default: on].")] = None,
+    max_val_drop: Annotated[Optional[float], typer.Option("--max-val-drop", help="Accuracy control's budget: validation AUC below float32 [default: 0.005].")] = None,
+    max_float_layers: Annotated[Optional[int], typer.Option("--max-float-layers", help="Accuracy control keeps at most this many int8 ops float [default: 8].")] = None,
+    distill: Annotated[Optional[bool], typer.Option("--distill/--no-distill", help="Pruning and QAT also learn the float model's probabilities and CAMs [default: distill].")] = None,
     positive_class: Annotated[Optional[str], typer.Option("--positive-class", help="Binary: the finding class [default: the run's].")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads while evaluating the variants.")] = None,
 ) -> None:
-    """Export float32/float16/dynamic (and int8, pruned+QAT int8) TFLite files, measure and gate them."""
+    """Export float32/float16/dynamic (and int8, accuracy-controlled int8_mixed, pruned+QAT int8) TFLite files,
+    measure and gate them (AUC and CAM agreement), and name the variant to deploy."""
     from medtk.compress.report import format_table
     from medtk.compress.workflow import CompressOptions, compress_run
     from medtk.errors import QualityGateError
@@ -37,7 +43,9 @@ def compress(
     options = CompressOptions.given(
         int8=int8, prune=prune, qat=qat, prune_sparsity=prune_sparsity, prune_epochs=prune_epochs, prune_lr=prune_lr,
         qat_epochs=qat_epochs, qat_lr=qat_lr, batch_size=batch_size, calibration=calibration,
-        max_auc_drop=max_auc_drop, max_sensitivity_drop=max_sensitivity_drop, positive_class=positive_class,
+        max_auc_drop=max_auc_drop, max_sensitivity_drop=max_sensitivity_drop, min_cam_correlation=min_cam_correlation,
+        accuracy_control=accuracy_control, max_val_drop=max_val_drop, max_float_layers=max_float_layers, distill=distill,
+        positive_class=positive_class,
         num_threads=threads,
     )
     try:

@@ -26,24 +26,47 @@ def compression_section(art: RunArtifacts) -> Html:
             entry.name, tag("span", entry.status, cls="ok" if entry.passed else "bad"),
             tag("strong", "recommended") if entry.name == report.recommended else "",
             size(entry.size_bytes), size(entry.gzip_bytes), fmt(entry.sparsity, 2),
-            fmt(entry.test.auc, 4), signed(entry.delta_auc), fmt(entry.test.accuracy, 4),
-            fmt(cam.correlation if cam else None, 3), percent(cam.peak_match if cam else None),
+            str(len(entry.float_layers)) if entry.float_layers else "",
+            fmt(entry.val.auc if entry.val else None, 4), fmt(entry.test.auc, 4), signed(entry.delta_auc),
+            fmt(entry.test.accuracy, 4), fmt(cam.correlation if cam else None, 3),
+            percent(cam.peak_match if cam else None),
         ])
     reference, gate = report.reference, report.gate
+    cam_gate = (f", mean CAM correlation with float32 at least {esc(fmt(gate.min_cam_correlation))}"
+                if gate.min_cam_correlation is not None else "")
     parts = [
-        table(["variant", "status", "deploy", "size", "gzip", "sparsity", "test AUC", "AUC vs float32", "accuracy",
-               "CAM r", "same CAM peak"], rows),
+        table(["variant", "status", "deploy", "size", "gzip", "sparsity", "float ops", "val AUC", "test AUC",
+               "AUC vs float32", "accuracy", "CAM r", "same CAM peak"], rows),
         note(f"Every number measured through medtk.runtime on {reference.test_images} test images; deltas are "
              f"against the float32 TFLite file (its test AUC {fmt(reference.test.auc, 4)}). "
              "CAM r: mean per-image Pearson correlation with the float32 CAM; same CAM peak: share of images whose "
-             "peak cell matches the float32 one. Recommended: the smallest variant that passes every gate."),
+             "peak cell matches the float32 one. Float ops: int8 operations kept in float by accuracy control. "
+             "Recommended: the smallest variant that passes every gate."),
         tag("p", Html(
-            f"Quality gate (test AUC at most {esc(fmt(gate.max_auc_drop))} below float32): "
+            f"Quality gate (test AUC at most {esc(fmt(gate.max_auc_drop))} below float32{cam_gate}): "
             + (str(tag("span", "passed", cls="ok")) if gate.passed else str(tag("span", "FAILED", cls="bad")))
         )),
     ]
     if gate.failures:
         parts.append(tag("ul", join(tag("li", f) for f in gate.failures), cls="plain"))
+    if report.not_recommended:
+        parts.append(note(f"Deployed: {report.recommended or 'none (no variant passes every gate)'}. Not chosen:"))
+        parts.append(tag("ul", join(tag("li", f"{name}: {why}") for name, why in report.not_recommended.items()),
+                         cls="plain"))
+    control = report.accuracy_control
+    if control is not None:
+        if control.float_layers:
+            outcome = (f"{len(control.float_layers)} int8 operation(s) kept in float ({control.ranking} ranking, "
+                       f"{control.models_tried} models measured), validation AUC {fmt(control.val, 4)}"
+                       + ("" if control.within_budget else ", still beyond the budget"))
+        else:
+            outcome = "full int8 was within the budget, so no int8_mixed variant was needed"
+        parts.append(note(
+            f"Accuracy control (validation split only; test never selects): float32 validation AUC "
+            f"{fmt(control.val_reference, 4)}, full int8 {fmt(control.full_int8_val, 4)}, budget "
+            f"{fmt(control.max_val_drop)}; {outcome}."))
+        if control.float_layers:
+            parts.append(tag("ul", join(tag("li", tag("code", layer)) for layer in control.float_layers), cls="plain"))
     steps = report.compression
     if steps.target_sparsity is not None:
         parts.append(note(f"Pruning target sparsity {fmt(steps.target_sparsity, 2)}, reached "

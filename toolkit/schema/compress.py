@@ -1,7 +1,8 @@
 """RUN/compress.json (`medtk-compress/1`): every exported variant, measured through the runtime.
 
 Deltas are against the float32 TFLite file; `recommended` names the variant to deploy (the smallest
-that passes every gate), or None when none passes.
+that passes every gate), or None when none passes, and `not_recommended` says why each other variant
+was not chosen. `accuracy_control` records how `int8_mixed` was searched (on validation only).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class VariantResult:
     val: Headline | None = None  # validation numbers (they choose the threshold; test only reports)
     operating_point: OperatingPointMetrics | None = None  # test, at the threshold chosen on validation
     ci: BootstrapIntervals | None = None  # test, 95% stratified bootstrap
+    float_layers: tuple[str, ...] = ()  # int8 ops kept float (output tensor names), besides the final softmax
 
     @property
     def passed(self) -> bool:
@@ -78,6 +80,22 @@ class Gate:
     max_auc_drop: float
     passed: bool
     failures: tuple[str, ...] = ()
+    min_cam_correlation: float | None = None  # every variant's mean CAM correlation with float32 (test)
+
+
+@dataclass(frozen=True)
+class AccuracyControl:
+    """How `int8_mixed` was found: layers kept float until its validation AUC was within `max_val_drop`."""
+
+    max_val_drop: float
+    max_float_layers: int
+    val_reference: float  # float32 TFLite validation AUC
+    full_int8_val: float | None  # full int8 (softmax float) validation AUC
+    val: float | None  # the chosen model's validation AUC
+    within_budget: bool
+    ranking: str  # "none" (full int8 was within budget), "debugger" (ops by quantization noise) or "measured"
+    float_layers: tuple[str, ...] = ()
+    models_tried: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,8 @@ class CompressReport(Document):
     provenance: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     recommended: str | None = None
+    not_recommended: dict[str, str] = field(default_factory=dict)  # variant -> why it was not chosen
+    accuracy_control: AccuracyControl | None = None
 
     def variant(self, name: str) -> VariantResult | None:
         return next((entry for entry in self.variants if entry.name == name), None)

@@ -1,0 +1,54 @@
+"""The gate (AUC and CAM agreement) and the recommendation rule, on hand-made variant results."""
+
+from __future__ import annotations
+
+from medtk.compress.workflow import CompressOptions, _gate, recommend
+from medtk.schema.compress import CamAgreement, Headline, VariantResult
+
+
+def _entry(name: str, size: int, auc: float, cam: float) -> VariantResult:
+    return VariantResult(
+        name=name, path="", status="passed", input_dtype="uint8", size_bytes=size, gzip_bytes=size, sparsity=0.0,
+        test=Headline(auc=auc, accuracy=0.9, sensitivity=None, specificity=None), delta_auc=round(auc - 0.95, 6),
+        cam_agreement=CamAgreement(correlation=cam, peak_match=1.0, peak_within_one=1.0),
+    )
+
+
+ENTRIES = [
+    _entry("float32", 100, 0.95, 1.0),
+    _entry("float16", 50, 0.95, 1.0),
+    _entry("int8", 25, 0.70, 0.99),  # AUC collapse
+    _entry("int8_mixed", 26, 0.948, 0.98),
+    _entry("int8_pqat", 24, 0.949, 0.71),  # keeps AUC, moves the CAM
+]
+
+
+def test_cam_correlation_fails_the_gate_like_an_auc_drop():
+    entries, gate, failures = _gate(ENTRIES, CompressOptions(min_cam_correlation=0.9), None)
+    status = {entry.name: entry.status for entry in entries}
+    assert status == {"float32": "passed", "float16": "passed", "int8": "failed", "int8_mixed": "passed",
+                      "int8_pqat": "failed"}
+    assert not gate.passed and gate.min_cam_correlation == 0.9
+    assert any("CAM correlation" in message and "int8_pqat" in message for message in gate.failures)
+    assert set(failures) == {"int8", "int8_pqat"}
+
+
+def test_no_cam_gate_when_the_option_is_none():
+    entries, gate, _ = _gate(ENTRIES, CompressOptions(min_cam_correlation=None), None)
+    assert {entry.name for entry in entries if not entry.passed} == {"int8"}
+
+
+def test_recommended_is_the_smallest_passing_variant_and_every_other_has_a_reason():
+    entries, _, failures = _gate(ENTRIES, CompressOptions(min_cam_correlation=0.9), None)
+    chosen, reasons = recommend(entries, failures)
+    assert chosen == "int8_mixed"
+    assert set(reasons) == {"float32", "float16", "int8", "int8_pqat"}
+    assert reasons["int8_pqat"].startswith("failed the gate") and "CAM correlation" in reasons["int8_pqat"]
+    assert "AUC" in reasons["int8"]
+    assert "larger than int8_mixed" in reasons["float16"]
+
+
+def test_nothing_recommended_when_nothing_passes():
+    entries = [_entry("float32", 100, 0.95, 1.0)]
+    chosen, reasons = recommend([entries[0].__class__(**{**entries[0].__dict__, "status": "failed"})], {"float32": ["x"]})
+    assert chosen is None and reasons == {"float32": "failed the gate: x"}
