@@ -1,9 +1,14 @@
-"""Short fine-tuning passes for pruning and QAT: the probs-only view of a two-output model, fitted quietly
-with one progress line per epoch.
+"""Short fine-tuning passes for pruning and QAT, fitted quietly with one progress line per epoch.
 
-Keras fits the single-output view (loss on `probs`); it is built from `model.outputs`, not from
-`get_layer("probs").output`, because the clone-and-wrap steps of TFMOT reuse layer objects, and a
-shared layer's `.output` belongs to the first model it was called in.
+Without a teacher, Keras fits the single-output view (loss on `probs`); it is built from
+`model.outputs`, not from `get_layer("probs").output`, because the clone-and-wrap steps of TFMOT reuse
+layer objects, and a shared layer's `.output` belongs to the first model it was called in.
+
+With a teacher (the float model, `Distillation`), the student learns the labels and also the teacher's
+probabilities (KL divergence) and class activation maps (1 - Pearson correlation of each class's map
+over the cells, so where the model looks is trained, not only what it answers): pruning and QAT
+otherwise keep the AUC but move the CAM (demo model: correlation 0.71 with the float CAM after pruning
++ QAT, 0.999 for plain int8).
 """
 
 from __future__ import annotations
@@ -41,6 +46,15 @@ def probs_view(model):
     return k.Model(model.inputs, model.outputs[index], name=f"{model.name}_probs")
 
 
+@dataclass(frozen=True)
+class Distillation:
+    """The float model as teacher during fine-tuning; weights of its soft targets next to the labels' loss."""
+
+    teacher: object  # a medtk classifier (outputs `probs` and `cam`); never trained here
+    probs_weight: float = 1.0
+    cam_weight: float = 1.0
+
+
 def make_trainable(model) -> None:
     """Everything trains except BatchNorm: small fine-tuning batches must not overwrite its statistics
     (a frozen BatchNorm runs in inference mode in Keras 2)."""
@@ -58,13 +72,18 @@ def fine_tune(
     batch_size: int,
     stage: str,
     callbacks: tuple = (),
+    distillation: Distillation | None = None,
 ) -> None:
-    """Fit `model`'s probs view on the training split for `epochs` epochs."""
+    """Fit `model` on the training split for `epochs` epochs (its probs view, or distilled from a teacher)."""
     from medtk.train.pipeline import make_dataset
 
     k = keras()
-    view = probs_view(model)
-    view.compile(optimizer=k.optimizers.Adam(learning_rate), loss="categorical_crossentropy")
+    if distillation is None:
+        view = probs_view(model)
+        view.compile(optimizer=k.optimizers.Adam(learning_rate), loss="categorical_crossentropy")
+    else:
+        view = _distiller(model, distillation)
+        view.compile(optimizer=k.optimizers.Adam(learning_rate))
     dataset = make_dataset(
         data.images, data.labels, data.num_classes, batch_size, training=True, augment=data.augment, seed=data.seed
     )
@@ -77,6 +96,56 @@ def fine_tune(
     )
 
 
+def _distiller(student, distillation: Distillation):
+    """A Keras model whose `fit` trains `student` on labels + the teacher's probabilities and CAMs."""
+    from medtk.train.tfenv import tensorflow
+
+    tf, k = tensorflow(), keras()
+    teacher = distillation.teacher
+    student_index = {name: list(student.output_names).index(name) for name in ("probs", "cam")}
+    teacher_index = {name: list(teacher.output_names).index(name) for name in ("probs", "cam")}
+    epsilon = 1e-7
+
+    def map_correlation(a, b):
+        """Mean over images and classes of the Pearson r of two (N, h, w, K) maps over their cells."""
+        a = a - tf.reduce_mean(a, axis=(1, 2), keepdims=True)
+        b = b - tf.reduce_mean(b, axis=(1, 2), keepdims=True)
+        cov = tf.reduce_sum(a * b, axis=(1, 2))
+        norm = tf.sqrt(tf.reduce_sum(a * a, axis=(1, 2)) * tf.reduce_sum(b * b, axis=(1, 2)) + epsilon)
+        return tf.reduce_mean(cov / norm)
+
+    class Distiller(k.Model):
+        def __init__(self):
+            super().__init__(name=f"{student.name}_distiller")
+            self.student, self.teacher = student, teacher
+
+        def call(self, inputs, training=False):
+            return self.student(inputs, training=training)
+
+        def train_step(self, data):
+            images, labels, sample_weight = k.utils.unpack_x_y_sample_weight(data)
+            soft = self.teacher(images, training=False)
+            soft_probs, soft_cam = soft[teacher_index["probs"]], soft[teacher_index["cam"]]
+            with tf.GradientTape() as tape:
+                out = self.student(images, training=True)
+                probs, cam = out[student_index["probs"]], out[student_index["cam"]]
+                hard = k.losses.categorical_crossentropy(labels, probs)
+                if sample_weight is not None:
+                    hard = hard * tf.cast(tf.reshape(sample_weight, [-1]), hard.dtype)
+                hard = tf.reduce_mean(hard)
+                kd = tf.reduce_mean(k.losses.kl_divergence(soft_probs, tf.clip_by_value(probs, epsilon, 1.0)))
+                cam_loss = 1.0 - map_correlation(soft_cam, cam)
+                loss = hard + distillation.probs_weight * kd + distillation.cam_weight * cam_loss
+                if self.student.losses:
+                    loss += tf.add_n(self.student.losses)
+            variables = self.student.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            return {"loss": loss, "labels": hard, "probs_kd": kd, "cam": cam_loss}
+
+    teacher.trainable = False
+    return Distiller()
+
+
 def _epoch_line(stage: str, epochs: int):
     """A Keras callback logging one line per epoch (defined here so importing this module stays light)."""
     k = keras()
@@ -86,8 +155,10 @@ def _epoch_line(stage: str, epochs: int):
             self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            loss = (logs or {}).get("loss", float("nan"))
+            logs = logs or {}
             seconds = time.perf_counter() - self.started
-            log.info("%s: epoch %d/%d loss %.4f (%.0f s)", stage, epoch + 1, epochs, loss, seconds)
+            parts = "".join(f", {key} {float(logs[key]):.4f}" for key in ("labels", "probs_kd", "cam") if key in logs)
+            log.info("%s: epoch %d/%d loss %.4f%s (%.0f s)", stage, epoch + 1, epochs, float(logs.get("loss", float("nan"))),
+                     parts, seconds)
 
     return EpochLine()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from medtk.compress.finetune import TrainingData, fine_tune, make_trainable
+from medtk.compress.finetune import Distillation, TrainingData, fine_tune, make_trainable
 from medtk.compress.sparsity import is_prunable, kernel_sparsity
 from medtk.errors import ModelError
 from medtk.train.model import custom_objects
@@ -46,9 +46,11 @@ def copy_model(model):
 
 
 def prune(
-    model, data: TrainingData, *, sparsity: float, epochs: int, learning_rate: float, batch_size: int
+    model, data: TrainingData, *, sparsity: float, epochs: int, learning_rate: float, batch_size: int,
+    distillation: Distillation | None = None,
 ):
-    """Return (a pruned copy of `model` with the wrappers stripped, the measured kernel sparsity)."""
+    """Return (a pruned copy of `model` with the wrappers stripped, the measured kernel sparsity);
+    `distillation`: fine-tune against the float model's probabilities and CAMs too."""
     k, mot = keras(), tfmot()
     schedule = plan_schedule(sparsity, epochs, data.steps_per_epoch(batch_size))
     log.info(
@@ -78,6 +80,7 @@ def prune(
         batch_size=batch_size,
         stage="prune",
         callbacks=(mot.sparsity.keras.UpdatePruningStep(),),
+        distillation=distillation,
     )
     stripped = mot.sparsity.keras.strip_pruning(wrapped)
     reached = kernel_sparsity(stripped)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 
-from medtk.compress.finetune import TrainingData, fine_tune, make_trainable
+from medtk.compress.finetune import Distillation, TrainingData, fine_tune, make_trainable
 from medtk.train.model import INPUT_NAME, PREPROCESS_NAME, custom_objects
 from medtk.train.tfenv import keras, tfmot
 
@@ -67,12 +67,15 @@ def quantize_model(model, prune_preserve: bool):
 
 def quantization_aware_training(
     model, data: TrainingData, *, prune_preserve: bool, epochs: int, learning_rate: float, batch_size: int,
+    distillation: Distillation | None = None,
 ):
-    """Quantize-annotate `model`, then fine-tune it so the weights adapt to 8-bit rounding."""
+    """Quantize-annotate `model`, then fine-tune it so the weights adapt to 8-bit rounding (`distillation`:
+    against the float model's probabilities and CAMs too)."""
     log.info("quantization-aware training%s: %d epochs", " (sparsity preserving)" if prune_preserve else "", epochs)
     quantized = quantize_model(model, prune_preserve)
     if epochs > 0:
         fine_tune(
             quantized, data, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, stage="qat",
+            distillation=distillation,
         )
     return quantized
