@@ -36,7 +36,8 @@ class ModelConfig:
     channels: int = 0  # 0 = from the data (1 for grayscale, 3 for colour)
     dropout: float = 0.3
     weights: str = "none"  # "none", "imagenet" or a weights file
-    batchnorm_momentum: float = 0.0  # 0 = the backbone's own; 0.9 helps short runs from scratch
+    batchnorm_momentum: float = 0.0  # 0 = the backbone's own (precise BatchNorm makes short runs sound)
+    output_stride: Literal[16, 32] = 32  # 16: last stage dilated, a 2x finer CAM (resnet50/101, mobilenetv2)
 
 
 @dataclass

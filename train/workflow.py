@@ -134,6 +134,7 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
         dropout=config.model.dropout,
         weights=config.model.weights if weights.kind in ("none", "imagenet", "keras") else "none",
         batchnorm_momentum=config.model.batchnorm_momentum,
+        output_stride=config.model.output_stride,
     )
     placement = choose_placement(config.train.strategy, config.train.mixed_precision, config.train.xla)
     x_train = prepare_split(dataset.splits["train"], spec.input_size, spec.channels)

@@ -20,6 +20,7 @@ def train(
     fine_tune_lr: Annotated[Optional[float], typer.Option("--fine-tune-lr", help="Learning rate of phase two.")] = None,
     fine_tune_at: Annotated[Optional[str], typer.Option("--fine-tune-at", help="First backbone layer (name or index) unfrozen in phase two.")] = None,
     weights: Annotated[Optional[str], typer.Option("--weights", help="none, imagenet, a medtk RUN folder (its backbone), or a weights FILE.")] = None,
+    output_stride: Annotated[Optional[int], typer.Option("--output-stride", help="32, or 16 for a 2x finer CAM (last stage dilated) [default: 32].")] = None,
     batchnorm_momentum: Annotated[Optional[float], typer.Option("--batchnorm-momentum", help="BatchNorm moving-average momentum (0 = the backbone's own; 0.9 for short runs from scratch).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Spec file (TOML) with [data] [model] [augment] [train].")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for the split, initialisation and augmentation.")] = None,
@@ -43,7 +44,8 @@ def train(
 
     overrides = {
         "data": {"src": data, "seed": seed, "subset": subset},
-        "model": {"arch": arch, "input_size": input_size, "weights": weights, "batchnorm_momentum": batchnorm_momentum},
+        "model": {"arch": arch, "input_size": input_size, "weights": weights, "batchnorm_momentum": batchnorm_momentum,
+                  "output_stride": output_stride},
         "augment": {"enabled": augment, "horizontal_flip": flip, "vertical_flip": flip},
         "train": {
             "epochs": epochs, "head_epochs": head_epochs, "batch_size": batch_size, "learning_rate": learning_rate,

@@ -27,8 +27,8 @@ DEFAULT_COUNT = 600
 MIN_COUNT, MAX_COUNT = 20, 100_000
 GENERATOR_SEED = 1729
 # Difficulty knobs (see tests/data/test_synthetic.py and benchmarks/RESULTS.md, "Localization").
-LESION_CONTRAST = (0.15, 0.6)  # added to the 0..1 image at the nodule centre
-LESION_SIGMA_PIXELS = (1.7, 6.0)  # drawn log-uniformly: small nodules are as common as large ones
+LESION_CONTRAST = (0.25, 0.6)  # added to the 0..1 image at the nodule centre
+LESION_SIGMA_PIXELS = (2.0, 6.0)  # drawn log-uniformly: small nodules are as common as large ones
 SECOND_LESION_RATE = 0.15
 ELECTRODES_PER_IMAGE = (0, 2)  # ring-shaped, anywhere: a bright local feature that is not a finding
 TUBE_RATE = 0.35

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtk.errors import ConfigError, MedtkError, MissingExtraError
+from medtk.report.explain import explanations_section
 from medtk.report.gallery import Gallery, build_gallery
 from medtk.report.html import Html, esc, fmt, join, percent, tag
 from medtk.report.inputs import RunArtifacts, read_run
@@ -22,7 +23,7 @@ from medtk.report.sections import data_section, evaluation_section, training_sec
 from medtk.variants import REFERENCE, int8_preference
 
 TOC = (("data", "Data"), ("training", "Training"), ("evaluation", "Evaluation"), ("compression", "Compression"),
-       ("latency", "Latency"), ("cams", "CAMs"), ("model-card", "Model card"))
+       ("latency", "Latency"), ("cams", "CAMs"), ("explanations", "Explanations"), ("model-card", "Model card"))
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ def write_report(run_dir: Path, positive_class: str | None = None) -> ReportResu
             compression_section(art),
             latency_section(art),
             gallery_section(gallery, gallery_reason),
+            explanations_section(art),
             model_card_section(art, gallery, _intended_use(art)),
         ])
     verdict = _verdict(art)
