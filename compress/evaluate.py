@@ -37,7 +37,7 @@ def run_model(path: Path, images: np.ndarray, num_threads: int | None = None) ->
         p, c = classifier.predict_prepared(images[start : start + CHUNK])
         probs.append(p)
         cams.append(c)
-    log.info("evaluated %s on %d test images (%s)", path.name, len(images), classifier.backend)
+    log.info("evaluated %s on %d images (%s)", path.name, len(images), classifier.backend)
     return Outputs(probs=np.concatenate(probs), cams=np.concatenate(cams))
 
 
