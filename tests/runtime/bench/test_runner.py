@@ -88,5 +88,5 @@ def test_bad_inputs_are_one_line_errors(tmp_path, models):
         run_bench([models["int8"]], FAST, device="jetsonn")
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a flatbuffer at all")
-    with pytest.raises(MedtkError, match=r"^\S*junk.tflite: not a usable TFLite model"):
+    with pytest.raises(MedtkError, match=r"^\S*junk.tflite: not a (usable )?TFLite model"):
         run_bench([junk], FAST)
