@@ -206,6 +206,14 @@ def _load_inputs(run: Run, options: CompressOptions) -> _Inputs:
     )
 
 
+def _intensity(run: Run):
+    """What training saw (data.json); a run trained before it was recorded exports without it."""
+    from medtk.runtime.intensity import Intensity
+
+    summary = run.data_summary()
+    return Intensity.from_dict(summary.intensity) if summary is not None and summary.intensity else None
+
+
 def _temperature(run: Run) -> float:
     training = run.training()
     return training.temperature if training else 1.0
@@ -255,6 +263,7 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
     from medtk.runtime.metadata import OperatingPoint
 
     origin = provenance(run.root, inputs.config_text, inputs.source)
+    intensity = _intensity(run)
     float_sparsity = kernel_sparsity(inputs.model)
 
     def metadata(variant: str, metrics: dict | None, point: OperatingPoint | None):
@@ -262,7 +271,7 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
             variant=variant, labels=inputs.class_names, size=inputs.size, channels=inputs.channels,
             dtype=get_variant(variant).input_dtype, provenance=origin, metrics=metrics,
             positive_class=inputs.finding.name if inputs.finding else None, operating_point=point,
-            temperature=inputs.temperature,
+            temperature=inputs.temperature, intensity=intensity,
         )
 
     built: list[_Built] = []

@@ -25,6 +25,6 @@ def test_describe_is_json_with_counts_and_no_patient_ids(tmp_path):
     assert summary["split_origin"] == "grouped"
     assert sum(summary["sizes"].values()) == 30
     assert sum(summary["patients"].values()) == 10
-    assert summary["skipped"] == [{"item": "bad.png", "reason": "not a readable image (corrupt, truncated or unsupported format)"}]
+    assert summary["skipped"] == [{"item": "bad.png", "reason": "not a readable image (not a PNG, JPEG, TIFF, BMP or DICOM file)"}]
     assert summary["images"] == {"dtype": "uint8", "shapes": {"10x12": 30}}
     assert summary["counts"]["train"]["sick"] + summary["counts"]["val"]["sick"] + summary["counts"]["test"]["sick"] == 20

@@ -36,13 +36,17 @@ def test_official_file_name_gets_official_labels_and_rgb_images(tmp_path):
     assert dataset.splits["train"].load(0).shape == (6, 6, 3)
 
 
-def test_sixteen_bit_arrays_are_scaled_per_image(tmp_path):
+def test_sixteen_bit_arrays_map_their_full_range_never_per_image(tmp_path):
+    """Issue 10: per-image min-max made the same content map to other values in another image; 16-bit
+    arrays now map their full range (65535 -> 255), the same for every image."""
     images = np.zeros((40, 4, 4), dtype=np.uint16)
     images[:, 0, 0] = 1000
     images[:, 1, 1] = 3000
+    images[:, 2, 2] = 257 * 200  # an 8-bit value copied to 16 bits maps back exactly
     dataset = load_dataset(str(write_npz(tmp_path / "x.npz", train_images=images)))
     image = dataset.splits["train"].load(0)
-    assert image.dtype == np.uint8 and image[0, 0] == 85 and image[1, 1] == 255 and image[2, 2] == 0
+    assert image.dtype == np.uint8 and image[0, 0] == 4 and image[1, 1] == 12 and image[2, 2] == 200
+    assert image[3, 3] == 0
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,7 @@ class Dataset:
     # or "file" (a saved split.csv)
     image_shapes: dict[str, int] = field(default_factory=dict)  # decoded shape ("28x28") -> item count
     finding: str | None = None  # binary sources that know it (MedMNIST catalogue, synthetic): the finding class
+    intensity: object | None = None  # medtk.runtime.intensity.Intensity: the kinds of images the source holds
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {

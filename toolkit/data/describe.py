@@ -18,4 +18,5 @@ def describe(dataset: Dataset) -> DataSummary:
         skipped=tuple(SkippedFile(item=s.item, reason=s.reason) for s in dataset.skipped),
         images=ImageSummary(dtype="uint8", shapes=dict(dataset.image_shapes)),
         patients=patients or None,  # how many, never who
+        intensity=dataset.intensity.to_dict() if dataset.intensity is not None else None,
     )

@@ -21,6 +21,8 @@ from medtk.data.splitting import check_fractions, split_indices, subset_indices
 from medtk.data.validate import check_files
 from medtk.errors import ConfigError, DataError
 
+INTENSITY_SAMPLE = 64  # images whose headers (or arrays) describe the source's kinds of image
+
 
 def load_dataset(
     src: str,
@@ -99,7 +101,22 @@ def _assemble(catalog: Catalog, indices: dict[str, np.ndarray], skipped: list[Sk
     kept = np.concatenate(list(indices.values()))
     shapes = Counter(catalog.shapes[int(i)] for i in kept) if catalog.shapes is not None else Counter()
     return Dataset(source=catalog.source, class_names=catalog.class_names, splits=splits, skipped=skipped,
-                   split_origin=origin, image_shapes=dict(sorted(shapes.items())), finding=catalog.finding)
+                   split_origin=origin, image_shapes=dict(sorted(shapes.items())), finding=catalog.finding,
+                   intensity=_intensity(catalog))
+
+
+def _intensity(catalog: Catalog):
+    """What kinds of images the source holds (bit depth, photometric interpretation, modality), from a
+    spread sample: file headers only, or in-memory arrays. The exported model records it, so the device
+    can warn about an input of another kind."""
+    from medtk.runtime.intensity import describe_intensity
+
+    if len(catalog) == 0:
+        return None
+    sample = np.unique(np.linspace(0, len(catalog) - 1, min(len(catalog), INTENSITY_SAMPLE)).astype(int))
+    if catalog.files is not None:
+        return describe_intensity(catalog.files[int(i)] for i in sample)
+    return describe_intensity(catalog.load(int(i)) for i in sample)
 
 
 def _require_classes(catalog: Catalog) -> None:

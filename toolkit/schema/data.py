@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from medtk.jsondoc import Document
 
@@ -32,3 +32,4 @@ class DataSummary(Document):
     skipped: tuple[SkippedFile, ...] = ()
     images: ImageSummary = field(default_factory=lambda: ImageSummary(dtype="uint8", shapes={}))
     patients: dict[str, int] | None = None  # how many per split, never who
+    intensity: dict[str, Any] | None = None  # bit depths, photometric interpretations, modalities seen
