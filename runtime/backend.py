@@ -109,7 +109,7 @@ def make_interpreter(backend: Backend, model: bytes, name: str, num_threads: int
         except (ValueError, RuntimeError, OSError) as error:
             reason = f"{delegate} delegate unavailable ({_first_line(error)})"
             if delegate == "auto":
-                log.info("%s: %s; running on the CPU", name, reason)
+                log.debug("%s: %s; running on the CPU", name, reason)
             else:
                 warnings.warn(f"{name}: {reason}; running on the CPU (XNNPACK) instead", RuntimeWarning, stacklevel=3)
             return _build(backend, model, name, threads, None), Placement("cpu", threads, fallback=reason)
