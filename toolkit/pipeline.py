@@ -56,6 +56,7 @@ class PipelineResult:
     verdict: str
     seconds: float
     gate_failures: tuple[str, ...]
+    recommended: str | None  # the variant to deploy: the smallest that passes every gate
 
 
 def prepare_output(out: Path, force: bool) -> None:
@@ -112,8 +113,9 @@ def run_pipeline(settings: PipelineSettings, out: Path, *, force: bool = False, 
     seconds = time.perf_counter() - started
     echo(f"pipeline finished in {seconds / 60:.1f} min")
     echo(f"report: {report.path.resolve()}")
+    compression = run.compression()
     return PipelineResult(run=run, report=report.path, verdict=report.verdict, seconds=seconds,
-                          gate_failures=tuple(failures))
+                          gate_failures=tuple(failures), recommended=compression.recommended if compression else None)
 
 
 def _compress(run: Run, settings: PipelineSettings, max_auc_drop: float | None) -> list[str]:
