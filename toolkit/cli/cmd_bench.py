@@ -15,8 +15,8 @@ def bench(
     models: Annotated[list[Path], typer.Argument(help="One or more .tflite models; the first is the baseline.")],
     device: Annotated[Optional[str], typer.Option("--device", help="Device profile or alias (see `medtk devices`).")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads [default: the profile's].")] = None,
-    runs: Annotated[int, typer.Option("--runs", help="Timed runs per path.")] = 50,
-    warmup: Annotated[int, typer.Option("--warmup", help="Discarded runs before timing.")] = 5,
+    runs: Annotated[Optional[int], typer.Option("--runs", help="Timed runs per path [default: 50].")] = None,
+    warmup: Annotated[Optional[int], typer.Option("--warmup", help="Discarded runs before timing [default: 5].")] = None,
     image: Annotated[Optional[Path], typer.Option("--image", help="Image for the end-to-end path [default: a synthetic 512x512 PNG].")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write all results to this JSON file ('-' = stdout).")] = None,
     host: Annotated[Optional[str], typer.Option("--host", help="Measure on user@address over SSH (needs `pip install medtk` there).")] = None,
@@ -35,7 +35,8 @@ def bench(
     remote = None
     if host is not None:
         remote = RemoteTarget(destination=host, port=ssh_port, options=tuple(ssh_option or ()), python=remote_python)
-    settings = BenchSettings(runs=runs, warmup=warmup, threads=threads, image=image)
+    given = {"runs": runs, "warmup": warmup, "threads": threads, "image": image}
+    settings = BenchSettings(**{key: value for key, value in given.items() if value is not None})
     report = run_bench(models, settings, device=device, remote=remote)
     to_stdout = json_out is not None and str(json_out) == "-"
     for note in report.notes:
