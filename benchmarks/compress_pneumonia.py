@@ -133,14 +133,14 @@ def section(report: dict, latencies: dict, command: list[str], code: int, second
     ])
 
 
-def write_section(text: str, results: Path) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others as they are."""
+def write_section(text: str, results: Path, heading: str = HEADING) -> None:
+    """Replace (or append) the section under `heading` of RESULTS.md, leaving the others as they are."""
     old = results.read_text(encoding="utf-8") if results.is_file() else ""
-    start = old.find(HEADING)
+    start = old.find(heading)
     if start < 0:
         new = old.rstrip("\n") + ("\n\n" if old.strip() else "") + text
     else:
-        end = old.find("\n## ", start + len(HEADING))
+        end = old.find("\n## ", start + len(heading))
         new = old[:start] + text.rstrip("\n") + "\n" + ("\n" + old[end + 1 :] if end >= 0 else "")
     temporary = results.with_suffix(".md.tmp")
     temporary.write_text(new, encoding="utf-8")
