@@ -121,11 +121,19 @@ def test_a_threshold_reproduces_its_point_through_the_decision_rule(val):
 
 def test_thresholds_are_finite_where_roc_curve_says_infinity():
     y = np.array([False, False, True, True])
-    s = np.array([0.9, 1.0, 0.2, 0.3])  # a negative holds the top score: specificity 1 needs "nobody positive"
+    s = np.array([0.9, 0.99, 0.2, 0.3])  # a negative holds the top score: specificity 1 needs "nobody positive"
     point = choose_operating_point("specificity:1", y, s)
-    assert math.isfinite(point.threshold) and point.threshold > 1.0
+    assert math.isfinite(point.threshold) and 0.99 < point.threshold <= 1.0  # still a probability
     assert point.specificity == 1.0 and point.sensitivity == 0.0 and point.ppv is None and point.met
     json.dumps(point.to_dict(), allow_nan=False)
+
+
+def test_a_score_of_exactly_one_cannot_be_excluded_and_the_point_says_so():
+    """The device accepts thresholds in 0..1 only; "nobody positive" above a score of 1.0 is not one."""
+    y = np.array([False, False, True, True])
+    point = choose_operating_point("specificity:1", y, np.array([0.9, 1.0, 0.2, 0.3]))
+    assert point.threshold == 1.0 and point.specificity == 0.5
+    assert not point.met and "exactly 1.0" in point.note
 
 
 def test_a_rule_that_cannot_be_evaluated_is_applied_as_closely_as_possible_and_says_so():

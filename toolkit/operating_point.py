@@ -148,6 +148,10 @@ def _degenerate(rule: OperatingRule, y: np.ndarray, s: np.ndarray, missing: str)
 def _point(rule: OperatingRule, y: np.ndarray, s: np.ndarray, threshold: float, met: bool,
            note: str = "") -> OperatingPoint:
     c = at_threshold(y, s, threshold)
+    reached = {"sensitivity": c.sensitivity, "specificity": c.specificity}.get(rule.kind)
+    if met and rule.value is not None and reached is not None and reached < rule.value - 1e-12:
+        met, note = False, (f"{rule.kind} {reached:.3f} at the highest threshold a probability allows (1.0): "
+                            "images scored exactly 1.0 are always called positive")
     return OperatingPoint(
         rule=str(rule), threshold=threshold, sensitivity=c.sensitivity, specificity=c.specificity,
         ppv=c.ppv, npv=c.npv, met=met, note=note,
@@ -155,9 +159,11 @@ def _point(rule: OperatingRule, y: np.ndarray, s: np.ndarray, threshold: float, 
 
 
 def _above(scores: np.ndarray) -> float:
-    """A finite threshold no score reaches (just above 1 for probabilities): no image called positive."""
+    """The "no image called positive" end of the curve as a threshold that is still a probability (the
+    model's metadata and the device accept only 0..1): just above the highest score, at most 1.0 (a
+    score of exactly 1.0 is then called positive, the one case a probability threshold cannot exclude)."""
     top = float(scores.max()) if len(scores) else 1.0
-    return float(np.nextafter(max(top, 1.0), np.inf))
+    return min(1.0, float(np.nextafter(top, np.inf)))
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
