@@ -54,14 +54,16 @@ def test_sections_and_numbers_match_the_run_files(run_copy):
     assert "macs-scaled-reference" in latency
 
 
-def test_gallery_compares_float32_and_int8_on_both_classes(run_copy):
+def test_gallery_compares_float32_and_the_recommended_variant_on_both_classes(run_copy):
+    """The gallery shows what would be deployed: compress.json's recommended variant (issue 11)."""
     html = _render(run_copy)
+    recommended = json.loads((run_copy / "compress.json").read_text())["recommended"]
     cams = html[html.index('<section id="cams">'): html.index('<section id="model-card">')]
     cases = re.findall(r'<div class="case[^"]*">.*?</figure></div></div>', cams)
     assert len(cases) == 8
     assert any("true label <strong>normal" in c for c in cases) and any("true label <strong>lesion" in c for c in cases)
     for case in cases:
-        assert "float32: " in case and "int8: " in case
+        assert "float32: " in case and f"{recommended}: " in case
     assert "Does the CAM point at the lesion?" in cams and "2 x 2" in cams  # synthetic masks are scored
     card = html[html.index('<section id="model-card">'):]
     assert "Not a medical device" in card and "not validated clinically" in card and "CAM resolution is 2 x 2" in card
