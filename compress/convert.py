@@ -48,20 +48,18 @@ def _dynamic(model, calibration):
 
 
 def _int8(model, calibration):
-    """The full-integer converter (float outputs); `convert` runs it through `Int8Calibration` so the
-    final softmax stays float and the input becomes raw uint8 pixels.
-
-    Only real images calibrate. Constant 0 and 255 images, once added here to pin the input range,
-    also set the ranges of every activation they pass through: on a model whose BatchNorm statistics
-    do not fit its activations they widened those ranges enough to cost 0.007 test AUC and move the
-    CAM (correlation with float 0.79 instead of 0.99). The input is fixed to 0..255 afterwards instead
-    (`_raw_pixel_input`)."""
+    """The full-integer converter (uint8 raw-pixel input, float outputs); `convert` runs it through
+    `Int8Calibration` so the final softmax stays float."""
     tf = tensorflow()
     if calibration is None:
         raise DataError("int8 conversion needs calibration images; the calibration set is empty")
     batches = [np.asarray(image, dtype=np.float32)[None] for image in calibration]
     if not batches:
         raise DataError("int8 conversion needs calibration images; the calibration set is empty")
+    size, channels = batches[0].shape[1:3], batches[0].shape[3]
+    # Pin the input range to exactly 0..255 so uint8 pixels map 1:1 (scale 1, zero point 0).
+    batches.append(np.zeros((1, *size, channels), np.float32))
+    batches.append(np.full((1, *size, channels), 255.0, np.float32))
     converter = _converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([batch] for batch in batches)
@@ -71,25 +69,6 @@ def _int8(model, calibration):
     return converter
 
 
-def _raw_pixel_input(model: bytes) -> bytes:
-    """The deployable uint8 input: raw pixels 0..255 at scale 1, zero point 0. Selective quantization
-    returns a float32 input feeding QUANTIZE(int8) (`uint8_input` makes it uint8 and checks that); the
-    QUANTIZE op then requantizes from 0..255 to the range calibrated on the images."""
-    import flatbuffers
-
-    from medtk.runtime.flatbuffer import TFLITE_IDENTIFIER, schema
-
-    tflite = schema()
-    tree = tflite.ModelT.InitFromObj(tflite.Model.GetRootAsModel(uint8_input(model), 0))
-    graph = tree.subgraphs[0]
-    for index in graph.inputs:
-        graph.tensors[index].quantization.scale = [1.0]
-        graph.tensors[index].quantization.zeroPoint = [0]
-    builder = flatbuffers.Builder(len(model) + 1024)
-    builder.Finish(tree.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output())
-
-
 class Int8Calibration:
     """One calibration of `model` (the slow part), then any number of int8 models from it, each with its
     own layers kept float (TFLite selective quantization: the QuantizationDebugger's `denylisted_nodes`).
@@ -97,8 +76,8 @@ class Int8Calibration:
     The final SOFTMAX always stays float (DEQUANTIZE -> SOFTMAX, builtin ops): an 8-bit softmax gives
     probabilities in steps of 1/256, a confident model's outputs pile up at 0 and 1, ties cost AUC
     (-0.018 on the demo model) and high-confidence thresholds become impossible, while the int8 logits
-    still rank like float32. Selective quantization returns a float32 input, which `_raw_pixel_input`
-    turns into raw uint8 pixels. `layer_errors` ranks the ops by how much 8-bit arithmetic hurts each of them
+    still rank like float32. Selective quantization returns a float32 input, which `uint8_input` turns
+    back into uint8. `layer_errors` ranks the ops by how much 8-bit arithmetic hurts each of them
     (`LayerError`), for `medtk.compress.accuracy_control`.
     """
 
@@ -127,7 +106,7 @@ class Int8Calibration:
         float_layers = tuple(float_layers)
         if float_layers != tuple(self._debugger.options.denylisted_nodes or ()):
             self._debugger.options = self._options(float_layers)
-        return _raw_pixel_input(self._debugger.get_nondebug_quantized_model())
+        return uint8_input(self._debugger.get_nondebug_quantized_model())
 
     def layer_errors(self) -> list["LayerError"]:
         """Every quantized op's own error on the debug images, worst first.
@@ -178,7 +157,7 @@ def convert(model, converter: str, calibration: Iterable[np.ndarray] | None = No
     images (S, S, C) for int8; `float_layers`: int8 ops (output tensor names) kept in float.
 
     For a QAT model, int8 conversion uses the ranges learned in training; calibration images still
-    calibrate the preprocessing's output.
+    fix the input range.
     """
     if converter not in _BUILDERS:
         raise ValueError(f"unknown converter {converter!r}; expected one of {', '.join(_BUILDERS)}")
