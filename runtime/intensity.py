@@ -102,7 +102,7 @@ def describe_intensity(sources: Iterable[ImageKind | str | Path | np.ndarray]) -
 
     Sources are `ImageKind`s (e.g. `read_image(path).kind` from a pass that decodes anyway), files
     (only their headers are read) or arrays (their dtype and channels). Training calls this and passes
-    the result to `medtk.compress.artifacts.model_metadata(intensity=...)`.
+    the result to the exported metadata (compress's `model_metadata(intensity=...)`).
     """
     from medtk.runtime.imaging import probe
 
