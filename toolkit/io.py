@@ -42,3 +42,20 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
     check_finite(data, Path(path).name)
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def atomic_write_png(path: Path, rgb) -> Path:
+    """Encode an RGB uint8 array as PNG and write it atomically; a one-line MedtkError on failure."""
+    import cv2
+    import numpy as np
+
+    from medtk.errors import MedtkError
+
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise MedtkError(f"{path}: cannot encode the picture as PNG")
+    try:
+        atomic_write_bytes(path, encoded.tobytes())
+    except OSError as error:
+        raise MedtkError(f"{path}: cannot write ({error.strerror or error})") from None
+    return Path(path)

@@ -162,17 +162,7 @@ class _OverlayNames:
 
 
 def _write_overlay(image: Path, cam, path: Path) -> Path:
-    import cv2
-
-    from medtk.errors import MedtkError
-    from medtk.io import atomic_write_bytes
+    from medtk.io import atomic_write_png
     from medtk.runtime.cam import overlay
 
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(overlay(image, cam), cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise MedtkError(f"{path}: cannot encode the CAM overlay as PNG")
-    try:
-        atomic_write_bytes(path, encoded.tobytes())
-    except OSError as error:
-        raise MedtkError(f"{path}: cannot write the CAM overlay ({error.strerror or error})") from None
-    return path
+    return atomic_write_png(path, overlay(image, cam))

@@ -95,15 +95,6 @@ def feature_grid(image: np.ndarray, maps: np.ndarray, channels: np.ndarray, colu
 
 
 def write_png(path: Path, rgb: np.ndarray) -> Path:
-    import cv2
+    from medtk.io import atomic_write_png
 
-    from medtk.io import atomic_write_bytes
-
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise MedtkError(f"{path}: cannot encode the picture as PNG")
-    try:
-        atomic_write_bytes(path, encoded.tobytes())
-    except OSError as error:
-        raise MedtkError(f"{path}: cannot write ({error.strerror or error})") from None
-    return path
+    return atomic_write_png(path, rgb)
