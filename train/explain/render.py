@@ -11,7 +11,6 @@ from typing import Sequence
 
 import numpy as np
 
-from medtk.errors import MedtkError
 
 TILE_PIXELS = 160
 FEATURE_TILE_PIXELS = 96
