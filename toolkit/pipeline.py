@@ -134,15 +134,6 @@ def _compress(run: Run, settings: PipelineSettings, max_auc_drop: float | None) 
     return []
 
 
-def bench_models(run: Run) -> list[Path]:
-    """What to bench for a run: the float32 reference and the variant compress recommends."""
-    models = [path for path in [run.exported("float32")] if path is not None]
-    recommended = run.recommended_export()
-    if recommended is not None and recommended[1] not in models:
-        models.append(recommended[1])
-    return models
-
-
 def _bench(run: Run, settings: PipelineSettings) -> str:
     """`medtk bench` in a child process: started from this process (TensorFlow loaded, GBs resident),
     the bench workers would inherit its peak-RSS high-water mark and report it as their own."""
@@ -151,7 +142,7 @@ def _bench(run: Run, settings: PipelineSettings) -> str:
 
     from medtk.runtime.bench import read_bench_report
 
-    models = bench_models(run)
+    models = run.bench_models()
     if not models:
         return "nothing to bench: no exported model"
     command = [sys.executable, "-m", "medtk", "-q", "bench", *map(str, models), "--runs", str(settings.bench_runs),

@@ -195,6 +195,15 @@ class Run:
         path = self.exported(report.recommended)
         return (report.recommended, path) if path is not None else None
 
+    def bench_models(self) -> list[Path]:
+        """What `medtk bench RUN` and the demo measure: the float32 reference, then the variant compress
+        recommends (the one a user deploys), each once."""
+        models = [path for path in [self.exported("float32")] if path is not None]
+        recommended = self.recommended_export()
+        if recommended is not None and recommended[1] not in models:
+            models.append(recommended[1])
+        return models
+
     def exported(self, variant: str) -> Path | None:
         """The file of `variant` if compress.json lists it and it is on disk."""
         report = self.compression()

@@ -12,13 +12,13 @@ if TYPE_CHECKING:
 
 
 def bench(
-    models: Annotated[list[Path], typer.Argument(help="One or more .tflite models; the first is the baseline.")],
+    models: Annotated[list[Path], typer.Argument(help="One or more .tflite models (the first is the baseline), or a RUN folder: its float32 and recommended variants.")],
     device: Annotated[Optional[str], typer.Option("--device", help="Device profile or alias (see `medtk devices`).")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads [default: the profile's].")] = None,
     runs: Annotated[Optional[int], typer.Option("--runs", help="Timed runs per path [default: 50].")] = None,
     warmup: Annotated[Optional[int], typer.Option("--warmup", help="Discarded runs before timing [default: 5].")] = None,
     image: Annotated[Optional[Path], typer.Option("--image", help="Image for the end-to-end path [default: a synthetic 512x512 PNG].")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write all results to this JSON file ('-' = stdout).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write all results to this JSON file ('-' = stdout) [default for a RUN: RUN/bench.json, RUN/bench-<device>.json].")] = None,
     host: Annotated[Optional[str], typer.Option("--host", help="Measure on user@address over SSH (needs `pip install medtk` there).")] = None,
     ssh_port: Annotated[Optional[int], typer.Option("--ssh-port", help="SSH port of --host.")] = None,
     ssh_option: Annotated[Optional[list[str]], typer.Option("--ssh-option", help="Extra ssh -o Key=Value (repeatable).")] = None,
@@ -35,6 +35,7 @@ def bench(
     remote = None
     if host is not None:
         remote = RemoteTarget(destination=host, port=ssh_port, options=tuple(ssh_option or ()), python=remote_python)
+    models, json_out = _expand_runs(models, device, json_out)
     given = {"runs": runs, "warmup": warmup, "threads": threads, "image": image}
     settings = BenchSettings(**{key: value for key, value in given.items() if value is not None})
     report = run_bench(models, settings, device=device, remote=remote)
@@ -54,6 +55,30 @@ def bench(
     if json_out is not None:
         write_report(report, json_out)
         typer.echo(f"wrote {json_out}")
+
+
+def _expand_runs(models: list[Path], device: str | None, json_out: Path | None) -> tuple[list[Path], Path | None]:
+    """A RUN folder stands for what a user would deploy from it: float32 (the baseline) and the variant
+    compress recommends. Benching one RUN writes into it, where the report looks, unless --json says
+    otherwise."""
+    from medtk.devices import resolve_profile
+    from medtk.errors import ModelError
+    from medtk.run import Run
+
+    expanded: list[Path] = []
+    for path in models:
+        if not path.is_dir():
+            expanded.append(path)
+            continue
+        run = Run(path)
+        found = run.bench_models()
+        if not found:
+            raise ModelError(f"{path}: no exported model in this run folder (run `medtk compress {path}` first)")
+        expanded.extend(model for model in found if model not in expanded)
+    if json_out is None and len(models) == 1 and models[0].is_dir():
+        run = Run(models[0])
+        json_out = run.bench_file if device is None else run.root / f"bench-{resolve_profile(device).profile.name}.json"
+    return expanded, json_out
 
 
 def _print_tables(report: BenchReport) -> None:
