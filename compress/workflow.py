@@ -114,8 +114,11 @@ def compress_run(run_dir: Path, options: CompressOptions) -> CompressResult:
         replace(entry, path=Path(final[entry.name]).relative_to(run.root).as_posix()) for entry in report.variants
     ))
     run.write(run.compress_file, report)
-    if not report.gate.passed:
-        raise QualityGateError(f"{run.compress_file}: quality gate failed: {'; '.join(report.gate.failures)}")
+    unmet = unmet_request(report.variants, int8=options.int8)
+    if unmet is not None:
+        raise QualityGateError(f"{run.compress_file}: quality gate failed: {'; '.join(report.gate.failures)}; {unmet}")
+    for failure in report.gate.failures:
+        log.warning("quality gate: %s (not recommended; deploy %s)", failure, report.recommended)
     return CompressResult(report=report, path=run.compress_file)
 
 
@@ -377,6 +380,17 @@ def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | Non
             reasons[entry.name] = (f"passed every gate but is larger than {chosen.name} "
                                    f"({entry.size_bytes / 1e6:.2f} MB vs {chosen.size_bytes / 1e6:.2f} MB)")
     return (chosen.name if chosen else None), reasons
+
+
+def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, int8: bool) -> str | None:
+    """Why the command failed what it was asked for, or None when a compressed variant of the requested
+    kind (an integer one with --int8) passes every gate. A failing variant beside a passing one is a
+    finding that compress.json and the table report, not a failed command: the user deploys the
+    recommended one. Without any, --int8 delivered nothing an integer accelerator can run (exit 3)."""
+    wanted = [entry for entry in entries if entry.name != REFERENCE and (not int8 or get_variant(entry.name).integer)]
+    if any(entry.passed for entry in wanted):
+        return None
+    return "no int8 variant passes every gate" if int8 else "no compressed variant passes every gate"
 
 
 def _accuracy_control(calibrated, built: list[_Built], inputs: _Inputs, options: CompressOptions, staging, metadata):

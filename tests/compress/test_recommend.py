@@ -52,3 +52,17 @@ def test_nothing_recommended_when_nothing_passes():
     entries = [_entry("float32", 100, 0.95, 1.0)]
     chosen, reasons = recommend([entries[0].__class__(**{**entries[0].__dict__, "status": "failed"})], {"float32": ["x"]})
     assert chosen is None and reasons == {"float32": "failed the gate: x"}
+
+
+def test_compress_fails_only_when_nothing_of_the_requested_kind_passes():
+    """One failing variant beside a passing one is reported, not a failed command; --int8 with no
+    passing integer variant is (exit 3), even when float16 or dynamic pass."""
+    from medtk.compress.workflow import unmet_request
+
+    entries, _, _ = _gate(ENTRIES, CompressOptions(min_cam_correlation=0.9), None)
+    assert unmet_request(entries, int8=True) is None  # int8_mixed passes beside the failed int8 and int8_pqat
+    no_int8 = [entry for entry in entries if entry.name != "int8_mixed"]
+    assert unmet_request(no_int8, int8=True) == "no int8 variant passes every gate"
+    assert unmet_request(no_int8, int8=False) is None  # float16 passes
+    only_reference = [entry for entry in entries if entry.name == "float32"]
+    assert unmet_request(only_reference, int8=False) == "no compressed variant passes every gate"

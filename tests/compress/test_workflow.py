@@ -136,17 +136,25 @@ def test_second_run_replaces_outputs_and_removes_stale_variants(compressed, tmp_
 
 
 @pytest.mark.slow
-def test_gate_fails_through_the_cli_with_exit_3_and_marks_the_failed_variants(compressed):
+def test_gate_marks_the_failed_variants_and_exits_3_only_without_a_passing_int8(compressed):
+    from medtk.variants import get_variant
+
     run, result = compressed
-    assert result.exit_code == 3, result.output
     report = json.loads((run / "compress.json").read_text())
     gate = report["gate"]
     assert gate["max_auc_drop"] == 0 and gate["passed"] is False and gate["failures"]
     worse = {v["name"] for v in report["variants"] if v["delta_auc"] < 0}
     assert worse, "no variant lost AUC, the gate had nothing to catch"
     assert {v["name"] for v in report["variants"] if v["status"] == "failed"} == worse
-    line = next(l for l in result.output.splitlines() if l.startswith("medtk: error:"))
-    assert "quality gate failed" in line and all(name in line for name in worse)
+    int8_passed = [v["name"] for v in report["variants"] if v["status"] == "passed" and get_variant(v["name"]).integer]
+    if int8_passed:  # a failing variant beside a passing int8 is a warning; the recommended one is deployable
+        assert result.exit_code == 0, result.output
+        assert all(f"quality gate: {name}:" in result.output for name in worse)
+    else:
+        assert result.exit_code == 3, result.output
+        line = next(l for l in result.output.splitlines() if l.startswith("medtk: error:"))
+        assert "quality gate failed" in line and all(name in line for name in worse)
+        assert "no int8 variant passes every gate" in line
     for entry in report["variants"]:  # failed variants stay for inspection
         assert (run / entry["path"]).is_file()
     assert "variant" in result.output and "int8_pqat" in result.output  # the table is printed before the error

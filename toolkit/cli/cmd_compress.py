@@ -23,9 +23,9 @@ def compress(
     qat_lr: Annotated[Optional[float], typer.Option("--qat-lr", help="Learning rate of quantization-aware training [default: 1e-5].")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Fine-tuning batch size [default: the run's].")] = None,
     calibration: Annotated[Optional[int], typer.Option("--calibration", help="Training images used to calibrate int8 ranges [default: 300].")] = None,
-    max_auc_drop: Annotated[Optional[float], typer.Option("--max-auc-drop", help="Largest test-AUC drop vs float32 a variant may show, exit 3 beyond [default: 0.01].")] = None,
-    max_sensitivity_drop: Annotated[Optional[float], typer.Option("--max-sensitivity-drop", help="Binary: largest test-sensitivity loss at the operating point vs float32, exit 3 beyond [default: not gated].")] = None,
-    min_cam_correlation: Annotated[Optional[float], typer.Option("--min-cam-correlation", help="Smallest mean test CAM correlation with float32 a variant may show, exit 3 below [default: 0.9].")] = None,
+    max_auc_drop: Annotated[Optional[float], typer.Option("--max-auc-drop", help="Largest test-AUC drop vs float32 a variant may show; beyond, the variant fails the gate [default: 0.01].")] = None,
+    max_sensitivity_drop: Annotated[Optional[float], typer.Option("--max-sensitivity-drop", help="Binary: largest test-sensitivity loss at the operating point vs float32; beyond, the variant fails the gate [default: not gated].")] = None,
+    min_cam_correlation: Annotated[Optional[float], typer.Option("--min-cam-correlation", help="Smallest mean test CAM correlation with float32 a variant may show; below, the variant fails the gate [default: 0.9].")] = None,
     accuracy_control: Annotated[Optional[bool], typer.Option("--accuracy-control/--no-accuracy-control", help="When int8 loses more than --max-val-drop validation AUC, also export int8_mixed with the most harmful layers kept float [default: on].")] = None,
     max_val_drop: Annotated[Optional[float], typer.Option("--max-val-drop", help="Accuracy control's budget: validation AUC below float32 [default: 0.005].")] = None,
     max_float_layers: Annotated[Optional[int], typer.Option("--max-float-layers", help="Accuracy control keeps at most this many int8 ops float [default: 8].")] = None,
@@ -34,7 +34,10 @@ def compress(
     threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads while evaluating the variants.")] = None,
 ) -> None:
     """Export float32/float16/dynamic (and int8, accuracy-controlled int8_mixed, pruned+QAT int8) TFLite files,
-    measure and gate them (AUC and CAM agreement), and name the variant to deploy."""
+    measure and gate them (AUC and CAM agreement), and name the variant to deploy.
+
+    Exit 3 when no compressed variant of the kind asked for (an int8 one with --int8) passes every gate;
+    a variant that fails beside one that passes is reported and not recommended."""
     from medtk.compress.report import format_table
     from medtk.compress.workflow import CompressOptions, compress_run
     from medtk.errors import QualityGateError
