@@ -2,7 +2,7 @@
 
 A network trained with cross-entropy is usually over-confident. One scalar T, fitted on validation by
 minimising the negative log-likelihood of softmax(logits / T) (Guo et al. 2017), fixes most of it; it
-changes no argmax and no AUC, and folding it into the classifier (`medtk.train.calibration_fold`)
+changes no argmax and no AUC, and folding it into the classifier (`medtk.train.head_folds`)
 costs nothing at run time. Measured before and after on test: the top-label expected calibration
 error (equal-width confidence bins) and the Brier score.
 

@@ -93,6 +93,7 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     from medtk.train.backbones import get_backbone
     from medtk.train.evaluate import evaluate_run
     from medtk.train.fit import class_weights, fit_phases, plan_phases
+    from medtk.train.head_folds import center_class_maps
     from medtk.train.model import ModelSpec, build_classifier, training_view
     from medtk.train.pipeline import make_dataset, prepare_split
     from medtk.train.strategy import choose_placement
@@ -161,6 +162,7 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
         batchnorm = _precise_batchnorm(model, phases, x_train, config)
     if placement.mixed_precision != "float32":
         model = _float32_copy(model, spec)
+    center_class_maps(model)  # probabilities unchanged; each CAM becomes its class's share of the decision
     temperature = _calibrate(model, x_val, y_val, config)
     _save_model(model, run.model_file)
     metrics = evaluate_run(run, model=model, dataset=dataset, temperature=temperature)
@@ -184,7 +186,7 @@ def _precise_batchnorm(model, phases, images, config: RunConfig) -> PreciseBatch
 def _calibrate(model, x_val, y_val, config: RunConfig) -> float:
     """Temperature scaling fitted on validation (NLL), folded into the `cam` layer: zero runtime cost."""
     from medtk.calibration import fit_temperature
-    from medtk.train.calibration_fold import fold_temperature
+    from medtk.train.head_folds import fold_temperature
     from medtk.train.evaluate import predict_outputs
 
     if not config.clinical.calibrate:

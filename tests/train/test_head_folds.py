@@ -1,11 +1,12 @@
-"""Folding T into the `cam` convolution: probs = softmax(logits / T), CAM / T, same shape."""
+"""Exact head rewrites: centring the class maps (probs unchanged, maps lose their shared part) and folding T
+into the `cam` convolution (probs = softmax(logits / T), CAM / T, same shape)."""
 
 import numpy as np
 import pytest
 
 from medtk.calibration import softmax
 from medtk.errors import ConfigError, ModelError
-from medtk.train.calibration_fold import fold_temperature
+from medtk.train.head_folds import center_class_maps, fold_temperature
 from medtk.train.model import ModelSpec, build_classifier
 from medtk.train.tfenv import keras
 
@@ -46,3 +47,14 @@ def test_a_model_without_cam_is_refused():
     inputs = k.Input((2,))
     with pytest.raises(ModelError, match="has no 'cam' layer"):
         fold_temperature(k.Model(inputs, k.layers.Dense(2)(inputs), name="plain"), 2.0)
+
+
+def test_centring_keeps_every_probability_and_leaves_each_map_its_share_of_the_decision(model):
+    pixels = np.random.default_rng(2).integers(0, 256, (4, 32, 32, 1)).astype(np.float32)
+    probs_before, cam_before = model.predict(pixels, verbose=0)
+    center_class_maps(model)
+    probs_after, cam_after = model.predict(pixels, verbose=0)
+    np.testing.assert_allclose(probs_after, probs_before, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cam_after, cam_before - cam_before.mean(axis=-1, keepdims=True), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cam_after.sum(axis=-1), 0.0, atol=1e-4)  # nothing shared by all classes is left
+    assert np.abs(cam_before.sum(axis=-1)).max() > 1e-2  # ... and there was something to remove
