@@ -18,12 +18,15 @@ def test_quick_demo_writes_the_report_and_says_where(tmp_path):
     report = out / "report.html"
     assert report.is_file()
     assert f"report: {report.resolve()}" in result.stdout
-    for step in ("[1/5] train", "[2/5] eval", "[3/5] compress", "[4/5] bench", "[5/5] report"):
+    for step in ("[1/6] train", "[2/6] eval", "[3/6] compress", "[4/6] bench", "[5/6] explain", "[6/6] report"):
         assert step in result.stdout
-    for artifact in ("model.keras", "metrics.json", "compress.json", "bench.json", "export/float32.tflite", "export/int8_pqat.tflite"):
+    for artifact in ("model.keras", "metrics.json", "compress.json", "bench.json", "localization.json",
+                     "export/float32.tflite", "export/int8_pqat.tflite"):
         assert (out / artifact).is_file(), artifact
+    assert "pointing game on" in result.stdout and "cam " in result.stdout
     html = report.read_text(encoding="utf-8")
     assert '<span class="badge">PASSED</span>' in html and "int8_pqat" in html
+    assert "Explanations" in html and "pointing game" in html.lower()
 
 
 def test_an_existing_folder_is_never_overwritten_silently(tmp_path):
