@@ -1,39 +1,33 @@
 """Localisation of explanations and the cost of output stride 16 (issue 13).
 
-    /work/main/.venv/bin/python benchmarks/localization.py train      # demo-sized runs, stride 32 and 16
-    /work/main/.venv/bin/python benchmarks/localization.py explain    # medtk explain RUN --localization on each
-    /work/main/.venv/bin/python benchmarks/localization.py latency --repeats 3   # ResNet50 224, medtk bench, 2 threads
-    /work/main/.venv/bin/python benchmarks/localization.py table      # the markdown tables for RESULTS.md
+    .venv/bin/python benchmarks/localization.py train      # the demo's pipeline at output stride 32 and 16
+    .venv/bin/python benchmarks/localization.py explain    # re-score: medtk explain RUN --localization
+    .venv/bin/python benchmarks/localization.py latency --repeats 3   # ResNet50 224, medtk bench, 2 threads
+    .venv/bin/python benchmarks/localization.py table      # the markdown tables for RESULTS.md
 
-`train` runs the demo's settings (ResNet50 from scratch, 96 px, 10 epochs, batch 16, no augmentation,
-BatchNorm momentum 0.9 on synthetic:600), then `medtk compress RUN --int8` with the demo's
-prune/QAT epochs and calibration. Until the run configuration has a `model.output_stride` field,
-the stride-16 run sets `ModelSpec.output_stride` here (the saved model.keras carries its dilation, so
-eval, compress and explain need nothing else). Runs and models live under benchmarks/.cache/.
+`train` runs `medtk demo`'s pipeline (`medtk.pipeline.DEMO`: train, eval, compress --int8, bench,
+explain --localization, report) once per output stride, changing nothing else. Runs and models live
+under benchmarks/.cache/.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 STRIDES = (32, 16)
-DEMO_TRAIN = {"data": {"src": "synthetic"}, "model": {"arch": "resnet50", "input_size": 96, "weights": "none",
-              "batchnorm_momentum": 0.9}, "augment": {"enabled": False},
-              "train": {"epochs": 10, "batch_size": 16, "patience": 10}}
-DEMO_COMPRESS = ["--int8", "--prune-epochs", "2", "--qat-epochs", "1", "--calibration", "100"]
 
 
 def run_dir(stride: int) -> Path:
-    return CACHE / f"localization-resnet50-96-os{stride}"
+    return CACHE / f"localization-demo-os{stride}"
 
 
 def _medtk(*args: str) -> int:
@@ -43,25 +37,12 @@ def _medtk(*args: str) -> int:
 
 
 def train(strides) -> None:
-    import medtk.train.model as model_module
-    from medtk.config import load_config
-    from medtk.train.workflow import train as train_run
+    from medtk.pipeline import DEMO, run_pipeline
 
-    original = model_module.ModelSpec
     for stride in strides:
-        out = run_dir(stride)
-        if not (out / "model.keras").is_file():
-            model_module.ModelSpec = functools.partial(original, output_stride=stride)
-            started = time.perf_counter()
-            try:
-                train_run(load_config(None, DEMO_TRAIN), out)
-            finally:
-                model_module.ModelSpec = original
-            print(f"trained {out.name} in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
-        if not (out / "compress.json").is_file():
-            started = time.perf_counter()
-            _medtk("compress", str(out), *DEMO_COMPRESS)
-            print(f"compressed {out.name} in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
+        started = time.perf_counter()
+        run_pipeline(replace(DEMO, output_stride=stride), run_dir(stride), force=True, echo=print)
+        print(f"demo pipeline at output stride {stride} in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
 
 
 def explain(strides) -> None:
