@@ -75,6 +75,25 @@ def decodable_transfer_syntaxes() -> tuple[str, ...]:
     return tuple(available)
 
 
+class DeferredHandshake:
+    """Hands pynetdicom a server TLS context whose handshake runs in the association's thread.
+
+    pynetdicom wraps each accepted socket inside its accept loop (`AssociationServer.get_request`),
+    and `SSLContext.wrap_socket` handshakes there by default, on a socket without a timeout: one
+    TCP connection that never sends a ClientHello (a port scan, a stalled client) would stop the
+    DICOM listener from accepting anyone else. With `do_handshake_on_connect=False` the handshake
+    happens on the association thread's first read: an idle connection is closed by pynetdicom's
+    ARTIM timer as a plain one is, and a failed handshake (plain DICOM, an untrusting client) ends
+    only that association. pynetdicom calls nothing but `wrap_socket` on its `ssl_context`.
+    """
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+
+    def wrap_socket(self, sock: Any, server_side: bool = False, **_: Any) -> ssl.SSLSocket:
+        return self.context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False)
+
+
 @dataclass
 class StorageSCP:
     ae_title: str
@@ -105,7 +124,7 @@ class StorageSCP:
         self._ae = ae
         self._server = ae.start_server(
             (self.host, self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._on_store)],
-            ssl_context=self.ssl_context,
+            ssl_context=DeferredHandshake(self.ssl_context) if self.ssl_context is not None else None,
         )
         self.port = self._server.server_address[1]
         log.info("Storage SCP %s listening on %s:%d", self.ae_title, self.host, self.port)
