@@ -190,22 +190,18 @@ def main() -> int:
 
 
 NOTE = """\
-Before (158aad1, same command with --repeats 3): bare 23.1, C-STORE 9.6 (0.42x), HTTP 18.6 (0.81x).
-Since then: the SR and SC come from templates built by highdicom once per model and label. Per image
-only the values that change are encoded, so the SR takes ~2 ms instead of 16-27 ms (+7 ms to write it)
-and the SC ~2 ms instead of ~4. Results are committed by a writer thread in batches (one fsync per
-folder per batch, queue unlinks not fsynced), and when the interpreter threads use every CPU, one
-image at a time decodes, infers and builds results. The per-repeat C-STORE/bare ratios, runs seconds
-apart under a load average of 12-15 on 2 cores, were 0.42, 0.68, 0.44, 0.79 and 0.33. So C-STORE is
-up ~1.5x, but the 0.8x target is not met. What is left is the interpreter itself. Measured in-process,
-each invoke took a median of 64-91 ms in the node, 34-61 ms once decoding and result building were
-serialized with it (the lock above), and 26-41 ms alone. In a separate test, a Python
-thread busy 5 ms in every 40 raised the median predict time from 26 to 67-90 ms, because its threads
-wait for each other at every layer. The Storage SCP's receive (pynetdicom in Python, with two reactor
-threads polling at 1 kHz per association), the spool's fsyncs and the result writer all run beside
-the interpreter. Untested next steps: receive and spool in a process of their own, or give the
-interpreter one thread fewer than the cores under DICOM load. HTTP's drop from 0.81x is within this
-run's spread ([4.8, 20.0])."""
+This run had the machine to itself (load average below 1 before it; the earlier runs shared it with
+training jobs at a load of 12-15 and gave C-STORE 14.7 img/s (0.59x), HTTP 14.0 (0.56x)); the spread over
+repeats is now a few percent. The 0.8x target is not met: C-STORE 0.61x, HTTP 0.51x. The arithmetic on 2
+cores: the bare loop keeps both cores busy with the interpreter (2 threads x ~16 ms = ~32 core-ms per
+image); everything the node adds (pynetdicom's receive in Python, the spool's fsync, reading the header,
+decoding, the CAM overlay, the SR and SC from their templates, the result writer; for HTTP uvicorn,
+FastAPI and the upload) runs on the same two cores, ~20 core-ms per image for C-STORE by this
+measurement. 0.8x would need that below ~8 core-ms, or a core the interpreter does not use. Where
+cores allow (a scanner-side box has 4-8), `--threads` below the core count leaves the node's Python
+its own core; on 2 cores one interpreter thread halves the interpreter's speed (not measured here).
+History: 158aad1 (before result templates and the batched writer) gave C-STORE 9.6 img/s (0.42x) under
+load; the SR now takes ~2 ms instead of 16-27 ms and the SC ~2 ms instead of ~4."""
 
 
 def write_results(args, runs, rss_peak: int, rss_end: int) -> None:
@@ -224,7 +220,7 @@ def write_results(args, runs, rss_peak: int, rss_end: int) -> None:
     section = "\n".join([
         HEADING,
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} ({os.cpu_count()} CPUs, shared with other jobs), "
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end), "
         f"Python {platform.python_version()}:",
         "",
         "    " + command,
