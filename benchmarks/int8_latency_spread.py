@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -67,8 +68,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30, help="Timed runs per model and repeat.")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
-    command = " ".join(["benchmarks/int8_latency_spread.py", *sys.argv[1:]])
-    parts = [HEADING, "", f"Measured {date.today()} on {platform.machine()} ({platform.python_version()}), bare invoke "
+    command = shlex.join(["benchmarks/int8_latency_spread.py", *sys.argv[1:]])
+    parts = [HEADING, "", f"Measured {date.today()} on {platform.machine()} (Python {platform.python_version()}), bare invoke "
              f"through LiteRT, {args.threads} threads, {args.runs} timed runs per model and repeat:", "",
              f"    .venv/bin/python {command}", ""]
     for item in args.run:
