@@ -223,6 +223,19 @@ class NodeProcess:
         return psutil.Process(self.process.pid).memory_info().rss
 
 
+def wait_outbox(node, count: int, timeout: float = 30.0) -> list:
+    """The outbox's results once at least `count` are there and the node's queue is empty."""
+    import pydicom
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = sorted(node.spool.outbox.glob("*.dcm"))
+        if len(files) >= count and node.queue.depth == 0:
+            return [pydicom.dcmread(f) for f in files]
+        time.sleep(0.05)
+    raise AssertionError(f"{len(list(node.spool.outbox.glob('*.dcm')))} results in the outbox, expected {count}")
+
+
 def send_datasets(port: int, datasets, calling_ae: str = "TESTSCU", called_ae: str = "MEDTK") -> list[int]:
     """C-STORE each dataset over one association (pynetdicom SCU); the statuses, in order."""
     from pynetdicom import AE

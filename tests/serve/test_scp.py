@@ -10,20 +10,10 @@ import pydicom
 import pytest
 from pydicom.uid import JPEGBaseline8Bit
 from pynetdicom import AE
-from tests.serve.serve_helpers import LOOPBACK, iter_sr_items, radiograph, send_datasets, storescu
+from tests.serve.serve_helpers import LOOPBACK, iter_sr_items, radiograph, send_datasets, storescu, wait_outbox
 
 from medtk.runtime import Classifier
 from medtk.runtime.serve.uids import result_uid
-
-
-def _wait_outbox(node, count: int, timeout: float = 30.0) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        files = sorted(node.spool.outbox.glob("*.dcm"))
-        if len(files) >= count and node.queue.depth == 0:
-            return [pydicom.dcmread(f) for f in files]
-        time.sleep(0.05)
-    raise AssertionError(f"{len(list(node.spool.outbox.glob('*.dcm')))} results in the outbox, expected {count}")
 
 
 def _by_modality(datasets) -> dict[str, list]:
@@ -37,7 +27,7 @@ def test_sr_and_sc_for_each_instance(start_node, dicom_files, serve_models):
     node = start_node()
     sources = [pydicom.dcmread(dicom_files[name]) for name in ("ct", "mr", "cr", "dx", "cr_rle", "cr_j2k")]
     assert send_datasets(node.dicom_port, sources) == [0] * len(sources)
-    results = _by_modality(_wait_outbox(node, 2 * len(sources)))
+    results = _by_modality(wait_outbox(node, 2 * len(sources)))
     assert len(results["SR"]) == len(sources) and len(results["OT"]) == len(sources)
     classifier = Classifier(serve_models["op"], num_threads=1)
     for source in sources:
@@ -94,10 +84,10 @@ def test_storescu_sends_and_resend_replaces(start_node, dicom_files):
     files = [dicom_files["cr"], dicom_files["ct"]]
     result = storescu(node.dicom_port, files)
     assert result.returncode == 0, result.stdout + result.stderr
-    first = {ds.SOPInstanceUID for ds in _wait_outbox(node, 4)}
+    first = {ds.SOPInstanceUID for ds in wait_outbox(node, 4)}
     assert storescu(node.dicom_port, files).returncode == 0  # the modality sends again
     time.sleep(1.0)
-    second = {ds.SOPInstanceUID for ds in _wait_outbox(node, 4)}
+    second = {ds.SOPInstanceUID for ds in wait_outbox(node, 4)}
     assert first == second and len(second) == 4  # replaced, not duplicated
 
 
@@ -129,7 +119,7 @@ def test_malformed_instances_fail_and_the_node_keeps_serving(start_node, dicom_f
     while time.monotonic() < deadline and not list(node.spool.failed.glob("*.txt")):
         time.sleep(0.05)
     assert len(list(node.spool.failed.glob("*.dcm"))) == 1
-    assert len(_wait_outbox(node, 2)) == 2  # only the good one produced results
+    assert len(wait_outbox(node, 2)) == 2  # only the good one produced results
     assert send_datasets(node.dicom_port, [pydicom.dcmread(dicom_files["mr"])]) == [0]
 
 
@@ -143,7 +133,7 @@ def test_jpeg_baseline_is_decoded(start_node, dicom_files, tmp_path):
     node = start_node()
     result = storescu(node.dicom_port, [jpeg], extra=("--propose-jpeg8",))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert len(_wait_outbox(node, 2)) == 2
+    assert len(wait_outbox(node, 2)) == 2
 
 
 def test_full_queue_answers_out_of_resources(start_node, dicom_files):
@@ -170,7 +160,7 @@ def test_rules_select_what_is_processed(start_node, dicom_files, tmp_path):
     node = start_node(rules_file=rules)
     statuses = send_datasets(node.dicom_port, [pydicom.dcmread(dicom_files[n]) for n in ("ct", "cr", "mr")])
     assert statuses == [0, 0, 0]  # skipped instances are acknowledged, not processed
-    results = _wait_outbox(node, 2)
+    results = wait_outbox(node, 2)
     time.sleep(0.5)
     assert len(list(node.spool.outbox.glob("*.dcm"))) == 2 and {str(ds.Modality) for ds in results} == {"SR", "OT"}
 
@@ -178,7 +168,7 @@ def test_rules_select_what_is_processed(start_node, dicom_files, tmp_path):
 def test_own_results_sent_back_are_not_processed_again(start_node, dicom_files):
     node = start_node()
     assert send_datasets(node.dicom_port, [pydicom.dcmread(dicom_files["cr"])]) == [0]
-    sc = next(ds for ds in _wait_outbox(node, 2) if ds.Modality == "OT")
+    sc = next(ds for ds in wait_outbox(node, 2) if ds.Modality == "OT")
     assert send_datasets(node.dicom_port, [sc]) == [0]
     time.sleep(0.5)
     assert len(list(node.spool.outbox.glob("*.dcm"))) == 2

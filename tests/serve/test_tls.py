@@ -19,7 +19,7 @@ import pydicom
 import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
-from tests.serve.serve_helpers import LOOPBACK
+from tests.serve.serve_helpers import LOOPBACK, wait_outbox
 
 from medtk.runtime import Classifier
 
@@ -80,16 +80,6 @@ def _ae(*contexts) -> AE:
     return ae
 
 
-def _wait_outbox(node, count: int, timeout: float = 30.0) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        files = sorted(node.spool.outbox.glob("*.dcm"))
-        if len(files) >= count and node.queue.depth == 0:
-            return [pydicom.dcmread(f) for f in files]
-        time.sleep(0.05)
-    raise AssertionError(f"{len(list(node.spool.outbox.glob('*.dcm')))} results in the outbox, expected {count}")
-
-
 def _png(image) -> bytes:
     ok, data = cv2.imencode(".png", image)
     assert ok
@@ -138,7 +128,7 @@ def test_dicom_echo_and_store_over_tls(tls_node, dicom_files):
         assert int(association.send_c_store(source).Status) == 0x0000
     finally:
         association.release()
-    results = _wait_outbox(node, 2)
+    results = wait_outbox(node, 2)
     sr = [ds for ds in results if ds.Modality == "SR"]
     assert len(sr) == 1 and sr[0].StudyInstanceUID == source.StudyInstanceUID
     assert (sr[0].CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
