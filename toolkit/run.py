@@ -87,6 +87,10 @@ class Run:
         """Where `medtk bench --json` results for this run go by default (the demo writes it)."""
         return self.root / "bench.json"
 
+    def bench_file_for(self, device: str | None) -> Path:
+        """`bench_file` for this host, `bench-<device>.json` for a device profile (canonical name)."""
+        return self.bench_file if device is None else self.root / f"bench-{device}.json"
+
     @property
     def localization_file(self) -> Path:
         """`medtk explain RUN --localization`: explanations scored against lesion masks."""

@@ -76,8 +76,7 @@ def _expand_runs(models: list[Path], device: str | None, json_out: Path | None) 
             raise ModelError(f"{path}: no exported model in this run folder (run `medtk compress {path}` first)")
         expanded.extend(model for model in found if model not in expanded)
     if json_out is None and len(models) == 1 and models[0].is_dir():
-        run = Run(models[0])
-        json_out = run.bench_file if device is None else run.root / f"bench-{resolve_profile(device).profile.name}.json"
+        json_out = Run(models[0]).bench_file_for(resolve_profile(device).profile.name if device else None)
     return expanded, json_out
 
 

@@ -13,7 +13,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Run folder to create (refused if it exists, unless --force).")] = Path("runs/demo"),
     quick: Annotated[bool, typer.Option("--quick", help="A much smaller configuration (smoke test, about a minute).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder at --out.")] = False,
-    max_auc_drop: Annotated[Optional[float], typer.Option("--max-auc-drop", help="Quality gate of the compression step, exit 3 beyond [default: compress's].")] = None,
+    max_auc_drop: Annotated[Optional[float], typer.Option("--max-auc-drop", help="Quality gate of the compression step: a variant losing more test AUC fails it [default: compress's].")] = None,
 ) -> None:
     """Run the whole pipeline with a small configuration and print where the report is.
 
