@@ -16,10 +16,12 @@ from dataclasses import asdict
 from typing import Any
 
 from medtk.errors import ConfigError
+from medtk.runtime.backend import default_threads
 from medtk.runtime.serve.config import ServeConfig
 from medtk.runtime.serve.forwarder import Forwarder
 from medtk.runtime.serve.identity import ModelIdentity
 from medtk.runtime.serve.metrics import Metrics
+from medtk.runtime.serve.pool import ClassifierPool
 from medtk.runtime.serve.processor import Processor
 from medtk.runtime.serve.rules import load_rules
 from medtk.runtime.serve.scp import OUT_OF_RESOURCES, SUCCESS, StorageSCP
@@ -46,7 +48,12 @@ class ServeNode:
         rules = load_rules(config.rules_file)
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-        self.classifier = Classifier(config.model, num_threads=config.threads, max_pixels=config.max_pixels)
+        threads = config.interpreter_threads()
+        if config.workers * threads > default_threads():
+            log.warning("%d workers x %d interpreter threads is more than the %d usable CPUs: they will compete "
+                        "for cores (see docs/SERVE.md, Throughput)", config.workers, threads, default_threads())
+        self.classifier = Classifier(config.model, num_threads=threads, max_pixels=config.max_pixels)
+        self.classifiers = ClassifierPool(self.classifier, config.workers)
         self.model = ModelIdentity.from_model(config.model, self.classifier.metadata)
         self.metrics = Metrics()
         self.spool = Spool(config.spool, [d.slug for d in config.forward])
@@ -58,7 +65,7 @@ class ServeNode:
             for d in config.forward
         ]
         self.processor = Processor(
-            classifier=self.classifier, model=self.model, spool=self.spool, metrics=self.metrics,
+            classifiers=self.classifiers, model=self.model, spool=self.spool, metrics=self.metrics,
             software_version=self.software_version, max_pixels=config.max_pixels, sc_max_side=config.sc_max_side,
             on_results=self._wake_forwarders,
         )
@@ -201,7 +208,8 @@ class ServeNode:
                 "metadata_schema": metadata.schema_version,
                 "backend": {"name": self.classifier.backend.name, "version": self.classifier.backend.version},
             },
-            "threads": self.classifier.num_threads,
+            "threads": self.classifier.num_threads,  # per interpreter
+            "interpreters": self.classifiers.size,
             "notice": "UNVERIFIED AI output - NOT FOR DIAGNOSTIC USE",
         }
 
@@ -227,7 +235,9 @@ class ServeNode:
         if self.config.tls_cert is not None:
             tls = {"ssl_certfile": str(self.config.tls_cert), "ssl_keyfile": str(self.config.tls_key)}
         family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they
+        # are TCP, and with Nagle on every keep-alive response waited ~40 ms for the client's delayed ACK
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.http_port))
         self.http_port = sock.getsockname()[1]

@@ -63,6 +63,7 @@ def test_model_card_health_and_metrics(start_node):
     card = httpx.get(_url(node, "/v1/model")).json()
     assert card["operating_point"] == {"rule": "threshold:0.4", "threshold": 0.4}
     assert card["positive_class"] == "pneumonia" and card["input"]["size"] == 64
+    assert (card["interpreters"], card["threads"]) == (1, 1)  # the fixture: --workers 1 --threads 1
     assert len(card["weights_sha256"]) == 64 and card["versions"]["backend"]["name"]
     assert httpx.get(_url(node, "/healthz")).status_code == 200
     httpx.post(_url(node, "/v1/predict"), content=b"not an image", headers={"Content-Type": "image/png"})
@@ -125,3 +126,22 @@ def test_bearer_token(start_node, tmp_path, chest_images):
     assert httpx.get(_url(node, "/healthz")).status_code == 200  # probes need no token
     authorized = {**png, "Authorization": f"Bearer {token}"}
     assert httpx.post(_url(node, "/v1/predict"), content=body, headers=authorized).status_code == 200
+
+
+def test_responses_are_not_held_back_by_nagle(start_node):
+    """Every accepted connection has TCP_NODELAY: with Nagle on, each keep-alive response's body waited
+    ~40 ms for the client's delayed ACK (asyncio only sets it on sockets created as IPPROTO_TCP)."""
+    import http.client
+    import socket
+
+    node = start_node()
+    connection = http.client.HTTPConnection("127.0.0.1", node.http_port, timeout=10)
+    try:
+        for _ in range(2):  # the same keep-alive connection
+            connection.request("GET", "/healthz")
+            assert connection.getresponse().read() == b'{"status":"ready"}'
+        accepted = [c.transport.get_extra_info("socket") for c in node._http.server_state.connections]
+        assert accepted, "the server holds no open connection"
+        assert all(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for sock in accepted)
+    finally:
+        connection.close()
