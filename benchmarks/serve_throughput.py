@@ -1,17 +1,23 @@
-"""`medtk serve` throughput and latency, through C-STORE and through HTTP, against a bare predict loop.
+"""`medtk serve` throughput and latency, through C-STORE and through HTTP, against bare predict loops.
 
-    .venv/bin/python benchmarks/serve_throughput.py [--images 100] [--repeats 3] [--threads 2] [--workers 2]
+    .venv/bin/python benchmarks/serve_throughput.py [--images 100] [--repeats 3] [--workers 2] [--threads T]
 
 Model: ResNet50 224x224x1 int8 (weights none: latency does not depend on weight values), the one
 benchmarks/runtime_overhead.py builds and caches under benchmarks/.cache/. Inputs: `--images` CR
 DICOM files, 512x512 8-bit, made from PneumoniaMNIST test images.
 
-- bare: `Classifier("...", num_threads=T).predict(path)` over the DICOM files in this process (decode,
-  preprocess, interpreter, CAM): the ceiling an integrator gets without the node.
+- bare: `Classifier("...").predict(path)` over the DICOM files in this process, one loop with every
+  usable CPU (decode, preprocess, interpreter, CAM): what an integrator gets without the node.
+- bare side by side: `--workers` such loops in threads, each on its own interpreter with `--threads`
+  threads (default: the CPUs divided among them), which is how the node runs the model: the ceiling
+  for the node's own layout.
 - C-STORE: dcmtk's storescu sends every file over one association to a `medtk serve` subprocess (no
-  --forward); the clock stops when the last result (SR + SC) is in the outbox. Latency per image = its
-  SR file's mtime - the moment storescu printed "Sending file" for it (both on this machine's clock).
-- HTTP: 2 concurrent clients POST the same files as application/dicom; latency per request.
+  --forward; `--workers`, `--threads`); the clock stops when the last result (SR + SC) is in the
+  outbox. Latency per image = its SR file's mtime - the moment storescu printed "Sending file" for it
+  (both on this machine's clock).
+- HTTP: `--clients` concurrent clients (each: a keep-alive httpx session) POST the same files as
+  application/dicom; latency per request. A client waits for each answer, so the node is kept busy
+  only with more clients than workers; the table has 2 and `--clients` (default 4).
 
 Each mode runs `--repeats` times alternating; reported: median images/s with [min, max] over the
 repeats, and p50/p99 latency pooled over the repeats; the node's RSS (peak sampled while running).
@@ -56,17 +62,27 @@ def make_inputs(folder: Path, count: int) -> list[Path]:
     return files
 
 
-def bare(model: Path, files: list[Path], threads: int) -> tuple[float, list[float]]:
+def bare(model: Path, files: list[Path], loops: int = 1, threads: int | None = None) -> tuple[float, list[float]]:
+    """`loops` predict loops side by side (threads), each with its own interpreter of `threads` threads."""
     from medtk.runtime import Classifier
 
-    classifier = Classifier(model, num_threads=threads)
-    classifier.predict(files[0])
-    latencies = []
+    first = Classifier(model, num_threads=threads)
+    classifiers = [first, *(first.replica() for _ in range(loops - 1))]
+    for classifier in classifiers:
+        classifier.predict(files[0])
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def loop(classifier, part: list[Path]) -> None:
+        for path in part:
+            t = time.perf_counter()
+            classifier.predict(path)
+            with lock:
+                latencies.append(time.perf_counter() - t)
+
     start = time.perf_counter()
-    for path in files:
-        t = time.perf_counter()
-        classifier.predict(path)
-        latencies.append(time.perf_counter() - t)
+    with ThreadPoolExecutor(loops) as pool:
+        list(pool.map(loop, classifiers, [files[i::loops] for i in range(loops)]))
     return len(files) / (time.perf_counter() - start), latencies
 
 
@@ -150,9 +166,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="the node's workers (interpreters)")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (besides a run with 2)")
+    parser.add_argument("--threads", type=int, default=None, help="threads per interpreter [CPUs / workers]")
     args = parser.parse_args()
+    from medtk.runtime.backend import default_threads
+
+    args.given_threads = args.threads is not None
+    args.threads = args.threads or max(1, default_threads() // args.workers)
 
     from runtime_overhead import build_models
     from tests.serve.serve_helpers import NodeProcess, free_port
@@ -171,13 +192,16 @@ def main() -> int:
         node.start()
         sampler = RssSampler(node.process.pid)
         sampler.start()
-        runs: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "cstore": [], "http": []}
+        runs: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "side": [], "cstore": [], "http2": [],
+                                                            "http": []}
         try:
             through_http(node, files[:4])  # warm the node (first SR build imports, interpreter arena)
             for repeat in range(args.repeats):
-                runs["bare"].append(bare(model, files, args.threads))
+                runs["bare"].append(bare(model, files))
+                runs["side"].append(bare(model, files, args.workers, args.threads))
                 runs["cstore"].append(through_cstore(node, files, identity.file_sha256))
-                runs["http"].append(through_http(node, files))
+                runs["http2"].append(through_http(node, files, 2))
+                runs["http"].append(through_http(node, files, args.clients))
                 print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f} img/s" for k, v in runs.items()))
             rss_end = node.rss_bytes()
         finally:
@@ -205,18 +229,23 @@ load; the SR now takes ~2 ms instead of 16-27 ms and the SC ~2 ms instead of ~4.
 
 
 def write_results(args, runs, rss_peak: int, rss_end: int) -> None:
+    from medtk.runtime.backend import default_threads
+
     bare_median = statistics.median(r[0] for r in runs["bare"])
+    side_median = statistics.median(r[0] for r in runs["side"])
     rows = []
-    names = {"bare": "bare `Classifier.predict(path)` loop", "cstore": "C-STORE (storescu) -> SR + SC in the outbox",
-             "http": "HTTP POST /v1/predict (2 clients)"}
+    names = {"bare": f"bare `Classifier.predict(path)` loop, 1 x {default_threads()} threads",
+             "side": f"bare loops side by side, {args.workers} x {args.threads} threads",
+             "cstore": "C-STORE (storescu) -> SR + SC in the outbox", "http2": "HTTP POST /v1/predict (2 clients)",
+             "http": f"HTTP POST /v1/predict ({args.clients} clients)"}
     for key, label in names.items():
         rates = [r[0] for r in runs[key]]
         pooled = [lat for r in runs[key] for lat in r[1]]
         median = statistics.median(rates)
         rows.append(f"| {label} | {median:.1f} [{min(rates):.1f}, {max(rates):.1f}] | {median / bare_median:.2f}x | "
-                    f"{percentile(pooled, 50):.1f} | {percentile(pooled, 99):.1f} |")
+                    f"{median / side_median:.2f}x | {percentile(pooled, 50):.1f} | {percentile(pooled, 99):.1f} |")
     command = (f".venv/bin/python benchmarks/serve_throughput.py --images {args.images} --repeats {args.repeats} "
-               f"--threads {args.threads} --workers {args.workers}")
+               f"--workers {args.workers} --clients {args.clients}" + (f" --threads {args.threads}" if args.given_threads else ""))
     section = "\n".join([
         HEADING,
         "",
@@ -226,11 +255,11 @@ def write_results(args, runs, rss_peak: int, rss_end: int) -> None:
         "    " + command,
         "",
         f"ResNet50 224x224x1 int8, {args.images} CR DICOM files (512x512, from PneumoniaMNIST), "
-        f"interpreter threads {args.threads}, node workers {args.workers}; images/s is the median over "
+        f"node workers {args.workers} x interpreter threads {args.threads}; images/s is the median over "
         f"{args.repeats} repeats [min, max]; latencies pooled over the repeats.",
         "",
-        "| path | images/s | vs bare | p50 ms | p99 ms |",
-        "|---|---|---|---|---|",
+        "| path | images/s | vs bare loop | vs bare side by side | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
         *rows,
         "",
         f"Node RSS: peak {rss_peak / 2**20:.0f} MiB, {rss_end / 2**20:.0f} MiB at the end.",

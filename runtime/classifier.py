@@ -14,12 +14,14 @@ in `Prediction.warnings` when the input's kind (bit depth, photometric, modality
 training saw.
 
 Per call the hot path is `set_tensor` / `invoke` / `get_tensor` on indices resolved once, behind one
-lock: a TFLite interpreter is not thread-safe, and on a small device one interpreter using all cores
-through XNNPACK beats several competing ones.
+lock: a TFLite interpreter is not thread-safe. For latency one interpreter with every core is fastest;
+for throughput several single-threaded ones side by side are (`replica`; benchmarks/RESULTS.md,
+"medtk serve": 2 x 1 thread 73 img/s against 1 x 2 threads 64 on 2 cores).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import warnings
 from dataclasses import dataclass
@@ -78,11 +80,26 @@ class Classifier:
         self.max_pixels = max_pixels
         metadata, self.verification = verify_model(model, name, trusted_keys)  # before the interpreter sees the bytes
         self.backend: Backend = load_backend()
+        self._model, self._delegate = model, delegate
         self._interpreter, self.placement = make_interpreter(self.backend, model, name, threads, delegate)
         self._io: ModelIO = resolve_io(self._interpreter, name)
         self.metadata: ModelMetadata = _consistent(metadata, name, self._io)
         self.labels: tuple[str, ...] = self.metadata.labels
         self._lock = threading.Lock()
+
+    def replica(self, num_threads: int | None = None) -> "Classifier":
+        """The same model on an interpreter of its own, so two images can run at once (one per thread).
+
+        Built from the bytes this classifier already verified, not re-read from disk: replicas cannot
+        differ from it, and they share its metadata (and memory for the model file).
+        """
+        twin = copy.copy(self)
+        threads = self.num_threads if num_threads is None else resolve_threads(num_threads)
+        twin._interpreter, twin.placement = make_interpreter(self.backend, self._model, str(self.model_path),
+                                                             threads, self._delegate)
+        twin._io = resolve_io(twin._interpreter, str(self.model_path))
+        twin._lock = threading.Lock()
+        return twin
 
     @property
     def delegate(self) -> str:

@@ -59,8 +59,8 @@ class ServeConfig:
     rules_file: Path | None = None
     allow_ae: tuple[str, ...] = ()  # calling AE titles allowed to associate; empty = any
     queue_size: int = 16  # images admitted and not yet processed (DICOM and HTTP together)
-    workers: int = 2  # threads that decode, run and build results; the interpreter itself is shared
-    threads: int | None = None  # interpreter threads (None: LiteRT's default, all usable CPUs)
+    workers: int = 2  # images processed side by side, each worker with an interpreter of its own (pool.py)
+    threads: int | None = None  # threads per interpreter (None: the usable CPUs divided among the workers)
     max_body_bytes: int = 64 * 1024 * 1024
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_associations: int = 8
@@ -107,6 +107,12 @@ class ServeConfig:
         if len({d.slug for d in self.forward}) != len(self.forward):
             raise ConfigError("--forward: the same destination is given twice")
         return self
+
+    def interpreter_threads(self) -> int:
+        """Threads per worker's interpreter: --threads, else the usable CPUs shared out (at least 1)."""
+        from medtk.runtime.backend import default_threads
+
+        return self.threads if self.threads is not None else max(1, default_threads() // self.workers)
 
     def token(self) -> str | None:
         """The bearer token from --token-file (first line, stripped); None when no file is given."""

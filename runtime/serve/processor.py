@@ -13,10 +13,8 @@ import io
 import logging
 import os
 import tempfile
-import threading
 import time
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +26,7 @@ from medtk.runtime.cam import overlay
 from medtk.runtime.inputs import load_decoded
 from medtk.runtime.serve.identity import ModelIdentity
 from medtk.runtime.serve.metrics import Metrics
+from medtk.runtime.serve.pool import ClassifierPool
 from medtk.runtime.serve.sc import CaptureTemplate, annotate
 from medtk.runtime.serve.spool import Spool, SpoolItem
 from medtk.runtime.serve.sr import ReportTemplate
@@ -40,7 +39,7 @@ CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif"
 
 @dataclass
 class Processor:
-    classifier: Any  # medtk.runtime.Classifier
+    classifiers: ClassifierPool  # one interpreter per worker
     model: ModelIdentity
     spool: Spool
     metrics: Metrics
@@ -61,10 +60,7 @@ class Processor:
         self.capture = CaptureTemplate(self.model, self.software_version)
         self.report.prepare()
         self.capture.prepare()
-        # The interpreter uses every core it is given; when that is all of them, decoding and result
-        # building beside a running interpreter only stall its threads (they wait for each other at
-        # every layer), so one image at a time computes and workers overlap only their I/O.
-        self.compute = threading.Lock() if self.classifier.num_threads >= usable_cpus() else nullcontext()
+        self.mapping = self.classifiers.primary.metadata.intensity.mapping
 
     # -- DICOM ---------------------------------------------------------------------------------------
     def process_instance(self, item: SpoolItem, admitted: float) -> None:
@@ -78,12 +74,12 @@ class Processor:
         if not item.path.exists():  # a resend replaced it and an earlier job already handled it
             return
         try:
-            with self.compute:
+            with self.classifiers.lease() as classifier:
                 source = pydicom.dcmread(item.path, stop_before_pixels=True)
                 tag = uid_tag(str(source.SOPInstanceUID))
                 started = time.perf_counter()
-                decoded = load_decoded(item.path, self.max_pixels, self.classifier.metadata.intensity.mapping)
-                prediction = self.classifier.predict(decoded)  # decoded once, with the model's own mapping
+                decoded = load_decoded(item.path, self.max_pixels, self.mapping)
+                prediction = classifier.predict(decoded)  # decoded once, with the model's own mapping
                 self.metrics.inference.observe(time.perf_counter() - started)
                 picture = annotate(overlay(decoded.pixels, prediction.cam), prediction, self.model,
                                    self.sc_max_side)
@@ -121,20 +117,20 @@ class Processor:
         """One HTTP image -> the JSON answer (with the CAM overlay as base64 PNG when asked)."""
         suffix = CONTENT_TYPES[content_type]
         check_dimensions(data, suffix, self.max_pixels)
-        with self.compute:
-            return self._predict_bytes(data, suffix, cam)
+        with self.classifiers.lease() as classifier:
+            return self._predict_bytes(classifier, data, suffix, cam)
 
-    def _predict_bytes(self, data: bytes, suffix: str, cam: bool) -> dict[str, Any]:
+    def _predict_bytes(self, classifier: Any, data: bytes, suffix: str, cam: bool) -> dict[str, Any]:
         started = time.perf_counter()
         handle, name = tempfile.mkstemp(dir=self.scratch, suffix=suffix)
         path = Path(name)
         try:
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
-            decoded = load_decoded(path, self.max_pixels, self.classifier.metadata.intensity.mapping)
+            decoded = load_decoded(path, self.max_pixels, self.mapping)
         finally:
             path.unlink(missing_ok=True)
-        prediction = self.classifier.predict(decoded)
+        prediction = classifier.predict(decoded)
         self.metrics.inference.observe(time.perf_counter() - started)
         answer = {
             "label": prediction.label,
@@ -165,13 +161,6 @@ class Done:
     tag: str  # uid_tag of the source, for logs
     label: str
     probability: float
-
-
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def check_dimensions(data: bytes, suffix: str, max_pixels: int) -> None:

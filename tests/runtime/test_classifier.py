@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tests.runtime.runtime_models import synthetic_images, toy_labels
 
+from medtk.errors import ConfigError
 from medtk.runtime import Classifier, Prediction
 from medtk.runtime.imaging import prepare_input
 
@@ -180,3 +181,32 @@ def test_thread_safe(gray_image, rgb_image, float_clf):
     assert len(results) == 4 * 6 * len(images)
     for order, probabilities in results.values():
         assert probabilities == expected[order]
+
+
+def test_replicas_run_side_by_side_and_agree(gray_image, int8_model, int8_clf):
+    """A replica has an interpreter of its own (so threads need not take turns) on the same verified bytes."""
+    replica = int8_clf.replica(num_threads=1)
+    assert replica._interpreter is not int8_clf._interpreter and replica._lock is not int8_clf._lock
+    assert replica.num_threads == 1 and int8_clf.num_threads == 2
+    assert replica.metadata is int8_clf.metadata and replica.verification == int8_clf.verification
+    rng = np.random.default_rng(9)
+    images = [gray_image, 255 - gray_image] + [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(4)]
+    expected = [int8_clf.predict(image) for image in images]
+    results: dict[tuple[int, int], tuple] = {}
+
+    def work(classifier: Classifier, worker: int) -> None:
+        for index, image in enumerate(images * 3):
+            prediction = classifier.predict(image)
+            results[(worker, index)] = (index % len(images), prediction.probabilities, prediction.raw_cam)
+
+    threads = [threading.Thread(target=work, args=(c, w)) for w, c in enumerate((int8_clf, replica))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2 * 3 * len(images)
+    for order, probabilities, raw_cam in results.values():
+        assert probabilities == expected[order].probabilities
+        np.testing.assert_array_equal(raw_cam, expected[order].raw_cam)
+    with pytest.raises(ConfigError, match="num_threads"):
+        int8_clf.replica(num_threads=0)

@@ -49,3 +49,13 @@ def test_token_file(tmp_path):
         ServeConfig(model=model, token_file=token).token()
     token.write_text("0123456789abcdef0123\n")
     assert ServeConfig(model=model, token_file=token).token() == "0123456789abcdef0123"
+
+
+def test_interpreter_threads_share_out_the_cpus(tmp_path):
+    from medtk.runtime.backend import default_threads
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"x")
+    assert ServeConfig(model=model, workers=2).interpreter_threads() == max(1, default_threads() // 2)
+    assert ServeConfig(model=model, workers=64 // 4).interpreter_threads() == max(1, default_threads() // 16)
+    assert ServeConfig(model=model, workers=2, threads=1).interpreter_threads() == 1

@@ -36,8 +36,8 @@ def serve(
         Optional[list[str]], typer.Option("--allow-ae", help="Calling AE title allowed to send (repeatable).")
     ] = None,
     queue_size: Annotated[int, typer.Option("--queue-size", help="Images admitted and not yet processed.")] = 16,
-    workers: Annotated[int, typer.Option("--workers", help="Worker threads (decode, results).")] = 2,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Images processed at once, each on its own interpreter.")] = 2,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="Threads per interpreter [default: CPUs / workers].")] = None,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Largest HTTP body.")] = 64 * 1024 * 1024,
     max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="Largest image (pixels).")] = None,
     max_associations: Annotated[int, typer.Option("--max-associations", help="Concurrent DICOM associations.")] = 8,
