@@ -52,6 +52,8 @@ TRANSFER_SYNTAXES = (
     "JPEG2000",
     "RLELossless",
 )
+ACSE_TIMEOUT_SECONDS = 30  # to finish association negotiation
+NETWORK_TIMEOUT_SECONDS = 60  # an association idle this long is closed; also the longest a read may stall
 REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "Columns")
 
 # admit(sop_instance_uid, encoded instance) -> a C-STORE status (SUCCESS or OUT_OF_RESOURCES)
@@ -75,22 +77,31 @@ def decodable_transfer_syntaxes() -> tuple[str, ...]:
     return tuple(available)
 
 
-class DeferredHandshake:
-    """Hands pynetdicom a server TLS context whose handshake runs in the association's thread.
+class ConnectionPolicy:
+    """Applied to every accepted DICOM connection before pynetdicom reads from it.
 
-    pynetdicom wraps each accepted socket inside its accept loop (`AssociationServer.get_request`),
-    and `SSLContext.wrap_socket` handshakes there by default, on a socket without a timeout: one
-    TCP connection that never sends a ClientHello (a port scan, a stalled client) would stop the
-    DICOM listener from accepting anyone else. With `do_handshake_on_connect=False` the handshake
-    happens on the association thread's first read: an idle connection is closed by pynetdicom's
-    ARTIM timer as a plain one is, and a failed handshake (plain DICOM, an untrusting client) ends
-    only that association. pynetdicom calls nothing but `wrap_socket` on its `ssl_context`.
+    pynetdicom calls `wrap_socket` on its `ssl_context` for each accepted socket, in its accept loop,
+    and nothing else on it, so this stands in for a context with or without TLS:
+
+    - A read timeout. pynetdicom reads each PDU with blocking `recv` calls on the accepted socket, which
+      has none: a client that sent a PDU header (or began a TLS handshake) and stalled held its
+      association thread, one of `--max-associations`, until TCP gave up hours later. With it the read
+      fails after `timeout` seconds and pynetdicom closes that association; idle associations are
+      still closed by pynetdicom's own network timeout, between PDUs.
+    - TLS with the handshake in the association's thread. `SSLContext.wrap_socket` would handshake in
+      the accept loop: one connection that never sends a ClientHello would stop the listener from
+      accepting anyone else. With `do_handshake_on_connect=False` it happens on the association's first
+      read, under the same timeout, and a failed handshake (plain DICOM, an untrusting client) ends only
+      that association.
     """
 
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self.context = context
+    def __init__(self, timeout: float, context: ssl.SSLContext | None = None) -> None:
+        self.timeout, self.context = timeout, context
 
-    def wrap_socket(self, sock: Any, server_side: bool = False, **_: Any) -> ssl.SSLSocket:
+    def wrap_socket(self, sock: Any, server_side: bool = False, **_: Any) -> Any:
+        sock.settimeout(self.timeout)
+        if self.context is None:
+            return sock
         return self.context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False)
 
 
@@ -118,13 +129,13 @@ class StorageSCP:
             ae.add_supported_context(getattr(sop_class, name), syntaxes)
         ae.add_supported_context(Verification)
         ae.maximum_associations = self.max_associations
-        ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = 30, 60, 60
+        ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = ACSE_TIMEOUT_SECONDS, 60, NETWORK_TIMEOUT_SECONDS
         if self.allow_ae:
             ae.require_calling_aet = list(self.allow_ae)
         self._ae = ae
         self._server = ae.start_server(
             (self.host, self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._on_store)],
-            ssl_context=DeferredHandshake(self.ssl_context) if self.ssl_context is not None else None,
+            ssl_context=ConnectionPolicy(NETWORK_TIMEOUT_SECONDS, self.ssl_context),
         )
         self.port = self._server.server_address[1]
         log.info("Storage SCP %s listening on %s:%d", self.ae_title, self.host, self.port)

@@ -172,3 +172,34 @@ def test_own_results_sent_back_are_not_processed_again(start_node, dicom_files):
     assert send_datasets(node.dicom_port, [sc]) == [0]
     time.sleep(0.5)
     assert len(list(node.spool.outbox.glob("*.dcm"))) == 2
+
+
+@pytest.mark.parametrize("sent", [b"\x01\x00", b"\x01\x00\x00\x00\x01\x00" + b"\x00" * 10], ids=["header", "body"])
+def test_a_stalled_sender_loses_its_association(start_node, monkeypatch, sent):
+    """A client that stops mid-PDU (mid-header or mid-body) is disconnected after the read timeout instead
+    of holding one of --max-associations for as long as TCP keeps the connection (hours; before, a
+    --max-associations 1 node took no association for as long as one was stalled)."""
+    import socket
+
+    from medtk.runtime.serve import scp
+
+    monkeypatch.setattr(scp, "NETWORK_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(scp, "ACSE_TIMEOUT_SECONDS", 2.0)  # pynetdicom frees the slot when negotiation times out
+    node = start_node(max_associations=1)
+    with socket.create_connection((LOOPBACK, node.dicom_port), timeout=15) as stalled:
+        stalled.sendall(sent)  # an A-ASSOCIATE-RQ that never finishes
+        started = time.monotonic()
+        assert stalled.recv(1024) == b"", "the node should close the stalled connection"
+        assert time.monotonic() - started < 10
+    ae = AE(ae_title="TESTSCU")
+    ae.add_requested_context("1.2.840.10008.1.1")  # Verification
+    deadline = time.monotonic() + 10
+    while True:  # the one association slot is free again once pynetdicom has ended the stalled one
+        association = ae.associate(LOOPBACK, node.dicom_port, ae_title="MEDTK")
+        if association.is_established or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    try:
+        assert association.is_established and int(association.send_c_echo().Status) == 0x0000
+    finally:
+        association.release()
