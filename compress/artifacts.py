@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from medtk.run import Run
+from medtk.runtime.geometry import CellGeometry
 from medtk.runtime.imaging import INTERPOLATION_RULE, PREPROCESSING_NOTE
 from medtk.runtime.intensity import Intensity
 from medtk.runtime.metadata import ModelInput, ModelMetadata, OperatingPoint, embed_metadata
@@ -60,6 +61,7 @@ def model_metadata(
     *, variant: str, labels: tuple[str, ...], size: int, channels: int, dtype: str, provenance: dict[str, Any],
     metrics: dict[str, Any] | None = None, positive_class: str | None = None,
     operating_point: OperatingPoint | None = None, temperature: float = 1.0, intensity: Intensity | None = None,
+    cam_geometry: CellGeometry | None = None,
 ) -> ModelMetadata:
     """`intensity`: what training saw (`medtk.runtime.intensity.describe_intensity`); None records the
     full-range mapping without the kinds of images, so inputs of another kind are not flagged."""
@@ -77,6 +79,7 @@ def model_metadata(
         operating_point=operating_point,
         calibration={"temperature": float(temperature)},
         intensity=intensity if intensity is not None else Intensity(),
+        cam_geometry=cam_geometry,
     )
 
 

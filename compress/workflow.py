@@ -264,9 +264,11 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
     from medtk.compress.sparsity import kernel_sparsity
     from medtk.progress import track
     from medtk.runtime.metadata import OperatingPoint
+    from medtk.train.cam_geometry import cam_geometry
 
     origin = provenance(run.root, inputs.config_text, inputs.source)
     intensity = _intensity(run)
+    geometry = cam_geometry(inputs.model)  # pruning and QAT keep the graph's strides and padding
     float_sparsity = kernel_sparsity(inputs.model)
 
     def metadata(variant: str, metrics: dict | None, point: OperatingPoint | None):
@@ -274,7 +276,7 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
             variant=variant, labels=inputs.class_names, size=inputs.size, channels=inputs.channels,
             dtype=get_variant(variant).input_dtype, provenance=origin, metrics=metrics,
             positive_class=inputs.finding.name if inputs.finding else None, operating_point=point,
-            temperature=inputs.temperature, intensity=intensity,
+            temperature=inputs.temperature, intensity=intensity, cam_geometry=geometry,
         )
 
     built: list[_Built] = []

@@ -4,6 +4,9 @@ The model computes the maps in its graph (a 1x1 convolution with the classifier'
 last feature map), so no gradients are needed here: pick the class's map, upsample it bilinearly to
 the input image, and min-max normalise it. A constant map carries no location, so it becomes zeros
 rather than an arbitrary all-ones "everything is important".
+
+Maps are upsampled on the model's `CellGeometry` (geometry.py) when its metadata records one, else as
+an even grid.
 """
 
 from __future__ import annotations
@@ -15,15 +18,44 @@ import cv2
 import numpy as np
 
 from medtk.errors import RuntimeInputError
+from medtk.runtime.geometry import CellGeometry
 from medtk.runtime.imaging import DEFAULT_MAX_PIXELS
 from medtk.runtime.inputs import load_image
 
 
-def class_map(raw_cam: np.ndarray, class_index: int, height: int, width: int) -> np.ndarray:
+def upsample(cells: np.ndarray, height: int, width: int, geometry: CellGeometry | None = None) -> np.ndarray:
+    """An (h, w) map bilinearly onto `height` x `width` pixels: on `geometry`, or as an even grid (None)."""
+    cells = np.ascontiguousarray(cells, dtype=np.float32)
+    if geometry is None:
+        if cells.shape == (height, width):
+            return cells.copy()
+        return cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR)
+    rows = _interpolation(geometry, height, cells.shape[0], 0)
+    columns = _interpolation(geometry, width, cells.shape[1], 1)
+    return (rows @ cells) @ columns.T  # float32 throughout: about as fast as a resize
+
+
+@functools.lru_cache(maxsize=32)
+def _interpolation(geometry: CellGeometry, pixels: int, cells: int, axis: int) -> np.ndarray:
+    """(pixels, cells) linear-interpolation weights along `axis` (read-only; the same for every image of
+    a size); positions beyond the first or last cell take that cell's value, as a resize replicates its
+    border."""
+    positions = np.clip(geometry.cell_coordinates(pixels, axis), 0.0, cells - 1.0)
+    low = np.minimum(np.floor(positions).astype(np.int64), max(cells - 2, 0))
+    high = np.minimum(low + 1, cells - 1)
+    weight = positions - low
+    matrix = np.zeros((positions.size, cells), dtype=np.float32)
+    rows = np.arange(positions.size)
+    np.add.at(matrix, (rows, low), 1.0 - weight)
+    np.add.at(matrix, (rows, high), weight)
+    matrix.flags.writeable = False
+    return matrix
+
+
+def class_map(raw_cam: np.ndarray, class_index: int, height: int, width: int,
+              geometry: CellGeometry | None = None) -> np.ndarray:
     """The `class_index` map of `raw_cam` ([h, w, K] logits) as float32 in [0, 1], `height` x `width`."""
-    cells = np.ascontiguousarray(raw_cam[:, :, class_index], dtype=np.float32)
-    if cells.shape != (height, width):
-        cells = cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR)
+    cells = upsample(raw_cam[:, :, class_index], height, width, geometry)
     low, high = float(cells.min()), float(cells.max())
     if not high > low:  # constant, or NaN from a broken model
         return np.zeros((height, width), dtype=np.float32)

@@ -142,7 +142,7 @@ class Classifier:
             label=self.labels[index],
             class_index=index,
             probabilities={label: float(p) for label, p in zip(self.labels, probs)},
-            cam=class_map(raw_cam, index, height, width),
+            cam=class_map(raw_cam, index, height, width, self.metadata.cam_geometry),
             raw_cam=raw_cam,
             source=str(image) if isinstance(image, (str, Path)) else "array",
             threshold=threshold,

@@ -5,7 +5,8 @@ JSON (the dataclasses below). Its `seal` (schema 3) holds the digest of the whol
 itself, and an optional signature (integrity.py, signing.py), so the runtime refuses a model whose
 weights, quantization parameters, graph or metadata changed after export. `weights_sha256` is the
 older weights-only checksum: still written for older readers, checked only for files without a seal.
-`intensity` records the intensity mapping training used and the kinds of images it saw (intensity.py).
+`intensity` records the intensity mapping training used and the kinds of images it saw (intensity.py);
+`cam_geometry` where the CAM's cells sit on the input (geometry.py; absent: drawn as an even grid).
 Reading and rewriting the flatbuffer itself is `flatbuffer.py`'s.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from medtk.errors import ModelError
 from medtk.runtime import flatbuffer, integrity
+from medtk.runtime.geometry import CellGeometry
 from medtk.runtime.flatbuffer import weights_sha256
 from medtk.runtime.intensity import MINMAX, Intensity
 from medtk.variants import REFERENCE
@@ -81,6 +83,7 @@ class ModelMetadata:
     operating_point: OperatingPoint | None = None  # binary models: None = argmax
     calibration: dict[str, float] = field(default_factory=dict)  # {"temperature": T} folded into the graph
     intensity: Intensity = field(default_factory=Intensity)  # how stored pixels become 0..255 (intensity.py)
+    cam_geometry: CellGeometry | None = None  # where the CAM's cells sit on the input (geometry.py); None: even grid
     seal: str = ""  # integrity.py: the whole-file digest and optional signature, filled in place at export
     schema_version: int = SCHEMA_VERSION
     format: str = "medtk-model"
@@ -88,6 +91,7 @@ class ModelMetadata:
     def to_json(self) -> str:
         data = asdict(self)
         data["intensity"] = self.intensity.to_dict()
+        data["cam_geometry"] = self.cam_geometry.to_dict() if self.cam_geometry is not None else None
         return json.dumps(data, indent=1, sort_keys=True)
 
     @classmethod
@@ -108,6 +112,8 @@ class ModelMetadata:
             fields["intensity"] = Intensity.from_dict(data["intensity"])
         elif int(data.get("schema_version", 1)) < 3:  # trained with per-image min-max (intensity.py)
             fields["intensity"] = Intensity(mapping=MINMAX)
+        if data.get("cam_geometry") is not None:
+            fields["cam_geometry"] = CellGeometry.from_dict(data["cam_geometry"])
         if data.get("operating_point") is not None:
             point = data["operating_point"]
             fields["operating_point"] = OperatingPoint(rule=str(point["rule"]), threshold=float(point["threshold"]))

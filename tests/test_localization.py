@@ -98,3 +98,20 @@ def test_newer_schema_and_nan_are_refused(tmp_path):
     bad = LocalizationReport(**{**_report().__dict__, "iou_threshold": float("nan")})
     with pytest.raises(ValueError, match="iou_threshold"):
         bad.to_json()
+
+
+def test_cells_are_scored_where_their_receptive_fields_are_centred():
+    """ResNet50 at stride 16 centres cell (i, j) on input pixel (16 i, 16 j): a lesion at input pixels
+    26-30 is nearest cell 2's centre (32), though an even grid puts it in cell 1 ([16, 32))."""
+    from medtk.runtime.geometry import CellGeometry
+
+    geometry = CellGeometry(input_size=96, stride=(16.0, 16.0), origin=(0.0, 0.0))
+    lesion = _mask(slice(26, 31), slice(26, 31), shape=(96, 96))
+    cells = np.zeros((6, 6))
+    cells[2, 2] = 1.0
+    assert score_maps([cells], [lesion], margin=0, geometry=geometry).hits == 1
+    assert score_maps([cells], [lesion], margin=0).hits == 0  # the even grid blames the map
+    shown = shown_map(cells, (96, 96), geometry)
+    assert np.unravel_index(int(shown.argmax()), shown.shape) == (32, 32)
+    chance = score_maps([cells], [lesion], margin=0, geometry=geometry).chance.pointing_game
+    assert chance == pytest.approx(1 / 36)  # the lesion is nearest one cell

@@ -1,8 +1,10 @@
 """Does an explanation point at the lesion? Three scores against known lesion masks, TensorFlow-free.
 
 A map is an (h, w) grid of scores for the lesion class (a CAM's logits, a Grad-CAM heat map) over the
-whole image (inputs are resized without padding, so cell i covers rows [floor(i*H/h), ceil((i+1)*H/h))
-and likewise for columns). Each image with a non-empty mask gets:
+whole image (inputs are resized without padding). With the map's `CellGeometry` (medtk.runtime.cam)
+each image pixel belongs to the cell whose receptive field is centred nearest to it; without one, cell
+i covers rows [floor(i*H/h), ceil((i+1)*H/h)) and likewise for columns (an even grid). Each image with a
+non-empty mask gets:
 
 - **pointing game**: a hit when the map's peak cell overlaps the lesion mask dilated by `margin`
   pixels (a (2*margin+1)-pixel square at the mask's resolution: the usual pointing-game tolerance).
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from medtk.runtime.geometry import CellGeometry
 
 MARGIN_PIXELS = 2
 IOU_THRESHOLD = 0.5
@@ -66,11 +70,15 @@ def cell_bounds(index: int, cells: int, pixels: int) -> tuple[int, int]:
     return index * pixels // cells, -(-(index + 1) * pixels // cells)
 
 
-def overlapping_cells(region: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+def overlapping_cells(region: np.ndarray, grid: tuple[int, int], geometry: CellGeometry | None = None) -> np.ndarray:
     """(h, w) booleans: which map cells overlap `region` (H, W)."""
     h, w = grid
     height, width = region.shape
     result = np.zeros(grid, dtype=bool)
+    if geometry is not None:
+        rows, columns = np.nonzero(region)
+        result[geometry.nearest_cells(height, h, 0)[rows], geometry.nearest_cells(width, w, 1)[columns]] = True
+        return result
     for i in range(h):
         r0, r1 = cell_bounds(i, h, height)
         for j in range(w):
@@ -88,11 +96,11 @@ def peak_cell(cells: np.ndarray) -> tuple[int, int] | None:
     return int(i), int(j)
 
 
-def shown_map(cells: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def shown_map(cells: np.ndarray, shape: tuple[int, int], geometry: CellGeometry | None = None) -> np.ndarray:
     """The map as the runtime shows it: bilinear to `shape`, min-max to [0, 1] (zeros when constant)."""
     from medtk.runtime.cam import class_map
 
-    return class_map(np.asarray(cells, dtype=np.float32)[:, :, None], 0, int(shape[0]), int(shape[1]))
+    return class_map(np.asarray(cells, dtype=np.float32)[:, :, None], 0, int(shape[0]), int(shape[1]), geometry)
 
 
 def energy(shown: np.ndarray, mask: np.ndarray) -> float:
@@ -107,10 +115,12 @@ def iou(shown: np.ndarray, mask: np.ndarray, threshold: float = IOU_THRESHOLD) -
 
 
 def score_maps(
-    maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, margin: int = MARGIN_PIXELS,
-    threshold: float = IOU_THRESHOLD, permutations: int = CHANCE_PERMUTATIONS, seed: int = CHANCE_SEED,
+    maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, geometry: CellGeometry | None = None,
+    margin: int = MARGIN_PIXELS, threshold: float = IOU_THRESHOLD, permutations: int = CHANCE_PERMUTATIONS,
+    seed: int = CHANCE_SEED,
 ) -> MapScores:
-    """`maps`: the lesion class's raw (h, w) map per image; `masks`: that image's (H, W) lesion mask.
+    """`maps`: the lesion class's raw (h, w) map per image; `masks`: that image's (H, W) lesion mask;
+    `geometry`: where the maps' cells sit (None: an even grid).
 
     Images whose mask is empty are not scored (there is nothing to point at).
     """
@@ -124,13 +134,14 @@ def score_maps(
             continue
         cells = np.asarray(cells, dtype=np.float32)
         grid = (int(cells.shape[0]), int(cells.shape[1]))
-        targets = overlapping_cells(lesion_region(mask, margin), grid)
+        targets = overlapping_cells(lesion_region(mask, margin), grid, geometry)
         peak = peak_cell(cells)
         hit = peak is not None and bool(targets[peak])
         hits += int(hit)
-        shown = shown_map(cells, mask.shape)
+        shown = shown_map(cells, mask.shape, geometry)
         rows.append((float(hit), energy(shown, mask), iou(shown, mask, threshold)))
-        shuffled = [shown_map(rng.permutation(cells.ravel()).reshape(grid), mask.shape) for _ in range(permutations)]
+        shuffled = [shown_map(rng.permutation(cells.ravel()).reshape(grid), mask.shape, geometry)
+                    for _ in range(permutations)]
         chance_rows.append((
             float(targets.mean()),
             float(np.mean([energy(s, mask) for s in shuffled])) if shuffled else 0.0,

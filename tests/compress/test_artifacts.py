@@ -21,7 +21,8 @@ for path in sorted(Path(sys.argv[1]).glob("*.tflite")):
     out[path.stem] = {"variant": md.variant, "labels": list(md.labels), "dtype": md.input.dtype,
                       "size": md.input.size, "interpolation": md.input.interpolation,
                       "preprocessing": md.input.preprocessing, "metrics": md.metrics, "provenance": md.provenance,
-                      "intended_use": md.intended_use, "sha_ok": md.weights_sha256 == weights_sha256(path.read_bytes())}
+                      "intended_use": md.intended_use, "sha_ok": md.weights_sha256 == weights_sha256(path.read_bytes()),
+                      "cam_geometry": md.cam_geometry.to_dict() if md.cam_geometry else None}
 assert "tensorflow" not in sys.modules and "tf_keras" not in sys.modules
 print(json.dumps(out))
 """
@@ -36,7 +37,12 @@ def test_gzip_size_is_gzip_level_9():
 def test_metadata_reads_back_without_tensorflow(compressed):
     from medtk.runtime.imaging import INTERPOLATION_RULE, PREPROCESSING_NOTE
 
+    from medtk.train.cam_geometry import cam_geometry
+    from medtk.train.model import load_classifier
+
     run, _ = compressed
+    geometry = cam_geometry(load_classifier(run / "model.keras"))
+    assert geometry is not None
     done = subprocess.run([sys.executable, "-c", READ_WITHOUT_TF, str(run / "export")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout)
@@ -50,3 +56,4 @@ def test_metadata_reads_back_without_tensorflow(compressed):
         assert md["provenance"]["run"] == "run" and md["provenance"]["data_source"] == "synthetic:400"
         assert {"config_sha256", "medtk_version", "tensorflow_version", "exported"} <= set(md["provenance"])
         assert md["intended_use"] and md["sha_ok"]
+        assert md["cam_geometry"] == geometry.to_dict()  # every variant, pruned and QAT ones too

@@ -62,3 +62,33 @@ def test_overlay_accepts_paths_and_rgb(tmp_path):
 def test_overlay_rejects_bad_arguments(cam, alpha, message):
     with pytest.raises(RuntimeInputError, match=message):
         overlay(np.zeros((4, 4), np.uint8), cam, alpha=alpha)
+
+
+def test_upsampling_on_an_even_grid_geometry_is_a_plain_resize():
+    from medtk.runtime.cam import upsample
+    from medtk.runtime.geometry import CellGeometry
+
+    cells = np.random.default_rng(3).random((6, 6)).astype(np.float32)
+    even = CellGeometry(input_size=96, stride=(16.0, 16.0), origin=(7.5, 7.5))  # cell i centred at 16 i + 7.5
+    expected = cv2.resize(cells, (64, 80), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(upsample(cells, 80, 64, even), expected, atol=1e-6)
+    np.testing.assert_array_equal(upsample(cells, 80, 64), expected)
+
+
+def test_cells_are_drawn_where_their_receptive_fields_are_centred():
+    """ResNet50's cell i looks at input pixel 16 i (stride 16): its value belongs there, not half a cell on."""
+    from medtk.runtime.cam import upsample
+    from medtk.runtime.geometry import CellGeometry
+
+    geometry = CellGeometry(input_size=96, stride=(16.0, 16.0), origin=(0.0, 0.0))
+    cells = np.zeros((6, 6), np.float32)
+    cells[2, 3] = 1.0
+    shown = upsample(cells, 96, 96, geometry)
+    assert np.unravel_index(int(shown.argmax()), shown.shape) == (32, 48)
+    np.testing.assert_allclose(shown[::16, ::16], cells, atol=1e-6)
+    assert shown[95, 95] == shown[80, 80]  # beyond the last centre the edge cell's value holds
+    on_source = upsample(cells, 192, 192, geometry)  # an image twice the input: pixel 2 * 32 + 0.5
+    assert np.unravel_index(int(on_source.argmax()), on_source.shape) in {(64, 96), (65, 97), (64, 97), (65, 96)}
+    assert geometry.nearest_cells(96, 6, 0)[[0, 7, 9, 95]].tolist() == [0, 0, 1, 5]
+    assert CellGeometry.from_dict(geometry.to_dict()) == geometry
+    np.testing.assert_allclose(class_map(cells[:, :, None], 0, 96, 96, geometry), shown, atol=1e-6)

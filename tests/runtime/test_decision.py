@@ -50,3 +50,25 @@ def test_without_an_operating_point_the_decision_is_argmax(test_models, tmp_path
         assert prediction.threshold is None
         assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
         assert prediction.positive == (prediction.label == finding)
+
+
+def test_the_cam_is_drawn_on_the_geometry_the_model_carries(test_models, tmp_path, images):
+    """`cam_geometry` in the metadata moves the map to where the cells looked; it reads back from the file."""
+    from medtk.runtime.cam import class_map
+    from medtk.runtime.geometry import CellGeometry
+
+    source = test_models.float32
+    metadata = read_metadata(source.read_bytes())
+    assert metadata.cam_geometry is None  # built without one: drawn as an even grid, as before
+    geometry = CellGeometry(input_size=metadata.input.size, stride=(32.0, 32.0), origin=(0.0, 0.0))
+    target = tmp_path / "with_geometry.tflite"
+    target.write_bytes(embed_metadata(source.read_bytes(), replace(metadata, cam_geometry=geometry)))
+    assert read_metadata(target.read_bytes()).cam_geometry == geometry
+    plain, placed = Classifier(source, num_threads=1), Classifier(target, num_threads=1)
+    for image in images[:2]:
+        before, after = plain.predict(image), placed.predict(image)
+        np.testing.assert_array_equal(before.raw_cam, after.raw_cam)
+        height, width = image.shape[:2]
+        expected = class_map(after.raw_cam, after.class_index, height, width, geometry)
+        np.testing.assert_allclose(after.cam, expected, atol=1e-6)
+        assert not np.allclose(after.cam, before.cam, atol=1e-3)

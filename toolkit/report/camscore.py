@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medtk.localization import MARGIN_PIXELS, cell_bounds, lesion_region, overlapping_cells, peak_cell, score_maps
+from medtk.runtime.geometry import CellGeometry
 
 __all__ = ["MARGIN_PIXELS", "Localization", "cell_bounds", "lesion_region", "overlapping_cells", "peak_cell", "score"]
 
@@ -30,9 +31,11 @@ class Localization:
         return self.hits / self.images if self.images else None
 
 
-def score(variant: str, cams: list[np.ndarray], masks: list[np.ndarray], margin: int = MARGIN_PIXELS) -> Localization:
-    """`cams`: the lesion class's raw (h, w) map per image; `masks`: that image's (H, W) lesion mask."""
-    scored = score_maps(cams, masks, margin=margin, permutations=0)
+def score(variant: str, cams: list[np.ndarray], masks: list[np.ndarray], margin: int = MARGIN_PIXELS,
+          geometry: CellGeometry | None = None) -> Localization:
+    """`cams`: the lesion class's raw (h, w) map per image; `masks`: that image's (H, W) lesion mask;
+    `geometry`: the variant's `cam_geometry` (None: an even grid)."""
+    scored = score_maps(cams, masks, geometry=geometry, margin=margin, permutations=0)
     return Localization(
         variant=variant, images=scored.images, hits=scored.hits,
         chance=scored.chance.pointing_game if scored.images else None, grid=scored.grid, margin=margin,

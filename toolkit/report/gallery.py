@@ -61,7 +61,8 @@ def build_gallery(split, class_names: list[str], models: dict[str, Path]) -> Gal
     labels = np.asarray(split.labels)[scanned]
     chosen = _choose(labels, {name: probs.argmax(axis=1) for name, (probs, _) in outputs.items()})
     cases = tuple(_case(split, int(scanned[k]), class_names, classifiers) for k in chosen)
-    localization, lesion_class = _localization(split, scanned, outputs)
+    geometries = {name: clf.metadata.cam_geometry for name, clf in classifiers.items()}
+    localization, lesion_class = _localization(split, scanned, outputs, geometries)
     grid = tuple(next(iter(outputs.values()))[1].shape[1:3])
     return Gallery(
         variants=tuple(classifiers), cases=cases, localization=localization, scanned=len(scanned),
@@ -140,8 +141,10 @@ def _draw(rgb: np.ndarray, contours) -> np.ndarray:
     return cv2.drawContours(np.ascontiguousarray(rgb).copy(), contours, -1, OUTLINE_RGB, 1)
 
 
-def _localization(split, scanned: np.ndarray, outputs: dict) -> tuple[tuple[Localization, ...], int | None]:
-    """Score every variant's lesion-class CAM on the scanned test images that carry a lesion mask."""
+def _localization(split, scanned: np.ndarray, outputs: dict,
+                  geometries: dict) -> tuple[tuple[Localization, ...], int | None]:
+    """Score every variant's lesion-class CAM (on its cells' geometry) on the scanned test images that
+    carry a lesion mask."""
     if split.masks is None:
         return (), None
     masks, rows = [], []
@@ -155,6 +158,7 @@ def _localization(split, scanned: np.ndarray, outputs: dict) -> tuple[tuple[Loca
     lesion_labels = np.asarray(split.labels)[scanned[rows]]
     lesion_class = int(np.bincount(lesion_labels).argmax())
     results = tuple(
-        score(name, [cams[row, :, :, lesion_class] for row in rows], masks) for name, (_, cams) in outputs.items()
+        score(name, [cams[row, :, :, lesion_class] for row in rows], masks, geometry=geometries[name])
+        for name, (_, cams) in outputs.items()
     )
     return results, lesion_class

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from medtk.errors import ConfigError, ImageDecodeError
+from medtk.runtime.geometry import CellGeometry
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def explain_files(model, images: Sequence[Path], out: Path, *, class_names: Sequ
                   channels_shown: int = FEATURE_CHANNELS) -> tuple[list[Explained], list[Failure]]:
     from medtk.runtime.imaging import decode_image, prepare_input
     from medtk.train.explain.maps import METHODS, check_layer, explain, feature_maps
+    from medtk.train.cam_geometry import cell_geometry
     from medtk.train.explain.render import feature_grid, map_overlay, write_png
 
     if method not in METHODS:
@@ -62,6 +64,7 @@ def explain_files(model, images: Sequence[Path], out: Path, *, class_names: Sequ
     size, channels = int(model.input_shape[1]), int(model.input_shape[3])
     names = _Names()
     done, failed = [], []
+    geometries: dict[str, CellGeometry | None] = {}  # where each layer's cells sit, for drawing its maps
     for path in images:
         try:
             decoded = decode_image(path)
@@ -73,7 +76,10 @@ def explain_files(model, images: Sequence[Path], out: Path, *, class_names: Sequ
         result = explain(model, batch, method, layer, class_index=wanted)
         index = int(result.class_indices[0])
         probs = np.asarray(model(batch.astype(np.float32), training=False)[0])[0]
-        files = [write_png(out / names.next(path, method.replace("++", "pp")), map_overlay(decoded, result.maps[0]))]
+        if result.layer not in geometries:
+            geometries[result.layer] = cell_geometry(model, result.layer)
+        overlay = map_overlay(decoded, result.maps[0], geometry=geometries[result.layer])
+        files = [write_png(out / names.next(path, method.replace("++", "pp")), overlay)]
         for name in features:
             maps = feature_maps(model, batch, name, top=channels_shown)
             files.append(write_png(out / names.next(path, f"features_{name}"),

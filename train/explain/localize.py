@@ -18,6 +18,7 @@ import numpy as np
 from medtk.errors import DataError
 from medtk.localization import CHANCE_PERMUTATIONS, IOU_THRESHOLD, MARGIN_PIXELS, MapScores, score_maps
 from medtk.run import Run
+from medtk.runtime.geometry import CellGeometry
 from medtk.schema.localization import ChanceRates, LocalizationReport, LocalizationScore
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def lesion_images(run: Run, limit: int | None = None) -> tuple[str, list[str], L
 def localize_run(run_dir: Path, *, layer: str | None = None, limit: int | None = None,
                  threads: int | None = None, examples: int = EXAMPLES) -> LocalizationReport:
     from medtk.runtime.imaging import prepare_input
+    from medtk.train.cam_geometry import cell_geometry
     from medtk.train.explain.maps import explain, finer_layer
     from medtk.train.explain.render import panel, write_png
     from medtk.train.model import cam_grid, load_classifier
@@ -76,16 +78,17 @@ def localize_run(run_dir: Path, *, layer: str | None = None, limit: int | None =
     target = data.lesion_class
     log.info("scoring localisation on %d %s images with lesion masks (class %s)", len(batch), SPLIT, class_names[target])
 
-    maps: dict[str, tuple[LocalizationScore, np.ndarray]] = {}
+    maps: dict[str, tuple[LocalizationScore, np.ndarray, CellGeometry | None]] = {}
     grad_layer = layer or finer_layer(model)
     for method, on in (("cam", None), ("gradcam", grad_layer), ("gradcam++", grad_layer)):
         started = time.perf_counter()
         chunks = [explain(model, batch[i : i + BATCH], method, on, class_index=target) for i in range(0, len(batch), BATCH)]
         cells = np.concatenate([chunk.maps for chunk in chunks])
         name = method if method == "cam" else f"{method}@{chunks[0].layer}"
-        entry = _entry(name, "explanation", method, score_maps(list(cells), data.masks), time.perf_counter() - started,
-                       layer=chunks[0].layer)
-        maps[name] = (entry, cells)
+        geometry = cell_geometry(model, chunks[0].layer)
+        scores = score_maps(list(cells), data.masks, geometry=geometry)
+        entry = _entry(name, "explanation", method, scores, time.perf_counter() - started, layer=chunks[0].layer)
+        maps[name] = (entry, cells, geometry)
     for variant, path in _exports(run):
         from medtk.runtime import Classifier
 
@@ -93,11 +96,12 @@ def localize_run(run_dir: Path, *, layer: str | None = None, limit: int | None =
         classifier = Classifier(path, num_threads=threads)
         prepared = np.stack([prepare_input(image, classifier.input_size, classifier.channels) for image in data.images])
         cams = np.concatenate([classifier.predict_prepared(prepared[i : i + BATCH])[1] for i in range(0, len(prepared), BATCH)])
-        cells = cams[:, :, :, target]
+        cells, geometry = cams[:, :, :, target], classifier.metadata.cam_geometry  # as the device draws it
         name = f"export:{variant}"
-        maps[name] = (_entry(name, "export", "cam", score_maps(list(cells), data.masks), time.perf_counter() - started,
-                             layer="cam", variant=variant), cells)
-    for entry, _ in maps.values():
+        scores = score_maps(list(cells), data.masks, geometry=geometry)
+        maps[name] = (_entry(name, "export", "cam", scores, time.perf_counter() - started, layer="cam", variant=variant),
+                      cells, geometry)
+    for entry, _, _ in maps.values():
         log.info("%-28s grid %dx%d  pointing %.3f (chance %.3f)  energy %.3f (%.3f)  IoU %.3f (%.3f)", entry.name,
                  *entry.grid, entry.pointing_game, entry.chance.pointing_game, entry.energy, entry.chance.energy,
                  entry.iou, entry.chance.iou)
@@ -105,14 +109,15 @@ def localize_run(run_dir: Path, *, layer: str | None = None, limit: int | None =
     written = []
     folder = run.explain_dir / "localization"
     for k in range(min(examples, len(batch))):
-        picture = panel(data.images[k], data.masks[k], [(_short(name), cells[k]) for name, (_, cells) in maps.items()])
+        picture = panel(data.images[k], data.masks[k],
+                        [(_short(name), cells[k], geometry) for name, (_, cells, geometry) in maps.items()])
         path = write_png(folder / f"lesion_{k:02d}.png", picture)
         written.append(str(path.relative_to(run.root)))
     grid = cam_grid(model)
     report = LocalizationReport(
         source=source, split=SPLIT, lesion_class=class_names[target], images=len(batch), margin_pixels=MARGIN_PIXELS,
         iou_threshold=IOU_THRESHOLD, chance_permutations=CHANCE_PERMUTATIONS, input_size=size,
-        output_stride=size // grid[0], scores=tuple(entry for entry, _ in maps.values()), examples=tuple(written),
+        output_stride=size // grid[0], scores=tuple(entry for entry, _, _ in maps.values()), examples=tuple(written),
     )
     run.write(run.localization_file, report)
     return report

@@ -11,6 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
+from medtk.runtime.geometry import CellGeometry
+
 
 TILE_PIXELS = 160
 FEATURE_TILE_PIXELS = 96
@@ -32,12 +34,13 @@ def _tile(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, target, interpolation=interpolation)
 
 
-def map_overlay(image: np.ndarray, cells: np.ndarray, size: int = TILE_PIXELS) -> np.ndarray:
-    """RGB uint8: the raw (h, w) map normalised as on the device, blended over the image."""
+def map_overlay(image: np.ndarray, cells: np.ndarray, size: int = TILE_PIXELS,
+                geometry: CellGeometry | None = None) -> np.ndarray:
+    """RGB uint8: the raw (h, w) map normalised as on the device (on its cells' `geometry`), over the image."""
     from medtk.runtime.cam import class_map, overlay
 
     shown = _tile(_to_rgb(image), size)
-    heat = class_map(np.asarray(cells, np.float32)[:, :, None], 0, shown.shape[0], shown.shape[1])
+    heat = class_map(np.asarray(cells, np.float32)[:, :, None], 0, shown.shape[0], shown.shape[1], geometry)
     return overlay(shown, heat)
 
 
@@ -59,12 +62,13 @@ def _caption(rgb: np.ndarray, text: str) -> np.ndarray:
     return np.vstack([band, rgb])
 
 
-def panel(image: np.ndarray, mask: np.ndarray | None, maps: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
-    """One row: the image (lesion outlined), then each (title, raw map) over it, outlined too."""
+def panel(image: np.ndarray, mask: np.ndarray | None,
+          maps: Sequence[tuple[str, np.ndarray, CellGeometry | None]]) -> np.ndarray:
+    """One row: the image (lesion outlined), then each (title, raw map, its geometry) over it, outlined too."""
     tiles = [_caption(outline(_tile(_to_rgb(image), TILE_PIXELS), mask), "image")]
-    for title, cells in maps:
+    for title, cells, geometry in maps:
         grid = f"{cells.shape[0]}x{cells.shape[1]}"
-        tiles.append(_caption(outline(map_overlay(image, cells), mask), f"{title} ({grid})"))
+        tiles.append(_caption(outline(map_overlay(image, cells, geometry=geometry), mask), f"{title} ({grid})"))
     gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
     row = [tiles[0]]
     for tile in tiles[1:]:

@@ -1,0 +1,74 @@
+"""Localisation of a run's maps drawn as an even grid against drawn on their cells' geometry (issue 13).
+
+    .venv/bin/python benchmarks/cam_geometry.py RUN [RUN ...]
+
+For the CAM and Grad-CAM on the conv4 layer of each run's Keras model, scores the test lesions exactly
+like `medtk explain --localization` (`medtk.localization.score_maps`) twice: with cell i taken as an
+even grid's (centred at stride * i + (stride - 1) / 2, how medtk drew every map before) and on the
+geometry `medtk.train.cam_geometry` reads from the graph (ResNet50: stride * i). Also prints the mean
+offset, in cells, from each single-lesion image's lesion centroid to its CAM's peak cell under either
+reading: a map that looks where its receptive fields are centred has none.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+
+def main(runs: list[str]) -> int:
+    from scipy import ndimage
+
+    from medtk.localization import peak_cell, score_maps
+    from medtk.run import Run
+    from medtk.runtime.imaging import prepare_input
+    from medtk.train.cam_geometry import cell_geometry
+    from medtk.train.explain.localize import lesion_images
+    from medtk.train.explain.maps import explain, finer_layer
+    from medtk.train.model import load_classifier
+
+    for folder in runs:
+        run = Run(folder)
+        model = load_classifier(run.require_model())
+        _, _, data = lesion_images(run)
+        size, channels = int(model.input_shape[1]), int(model.input_shape[3])
+        batch = np.stack([prepare_input(image, size, channels) for image in data.images])
+        for method, layer in (("cam", None), ("gradcam", finer_layer(model))):
+            result = explain(model, batch, method, layer, class_index=data.lesion_class)
+            geometry = cell_geometry(model, result.layer)
+            for reading, used in (("even grid", None), ("geometry", geometry)):
+                scored = score_maps(list(result.maps), data.masks, geometry=used)
+                print(f"{folder}: {method}@{result.layer} {reading:9s} pointing game {scored.scores.pointing_game:.3f} "
+                      f"(chance {scored.chance.pointing_game:.3f}), energy {scored.scores.energy:.3f}, "
+                      f"IoU {scored.scores.iou:.3f}, {scored.images} lesions")
+            print(f"{folder}: {method}@{result.layer} geometry {geometry}; peak - lesion centroid, in cells: "
+                  f"even grid {_offset(result.maps, data.masks, None, peak_cell, ndimage)}, "
+                  f"geometry {_offset(result.maps, data.masks, geometry, peak_cell, ndimage)}")
+    return 0
+
+
+def _offset(maps, masks, geometry, peak_cell, ndimage) -> str:
+    """Mean (rows, columns) offset of the peak cell's centre from the lesion centroid, +- its standard error."""
+    offsets = []
+    for cells, mask in zip(maps, masks):
+        if ndimage.label(mask)[1] != 1:
+            continue
+        peak = peak_cell(cells)
+        if peak is None:
+            continue
+        rows, columns = np.nonzero(mask)
+        centroid = []
+        for axis, values in ((0, rows), (1, columns)):
+            if geometry is None:  # even grid: pixel y lies at (y + 0.5) * h / H - 0.5 cells
+                centroid.append(((values.mean() + 0.5) * cells.shape[axis] / mask.shape[axis]) - 0.5)
+            else:
+                centroid.append(geometry.cell_coordinates(mask.shape[axis], axis)[values].mean())
+        offsets.append((peak[0] - centroid[0], peak[1] - centroid[1]))
+    offsets = np.asarray(offsets)
+    mean, error = offsets.mean(axis=0), offsets.std(axis=0) / np.sqrt(len(offsets))
+    return f"({mean[0]:+.2f} +- {error[0]:.2f}, {mean[1]:+.2f} +- {error[1]:.2f}) over {len(offsets)}"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
