@@ -214,18 +214,28 @@ def main() -> int:
 
 
 NOTE = """\
-This run had the machine to itself (load average below 1 before it; the earlier runs shared it with
-training jobs at a load of 12-15 and gave C-STORE 14.7 img/s (0.59x), HTTP 14.0 (0.56x)); the spread over
-repeats is now a few percent. The 0.8x target is not met: C-STORE 0.61x, HTTP 0.51x. The arithmetic on 2
-cores: the bare loop keeps both cores busy with the interpreter (2 threads x ~16 ms = ~32 core-ms per
-image); everything the node adds (pynetdicom's receive in Python, the spool's fsync, reading the header,
-decoding, the CAM overlay, the SR and SC from their templates, the result writer; for HTTP uvicorn,
-FastAPI and the upload) runs on the same two cores, ~20 core-ms per image for C-STORE by this
-measurement. 0.8x would need that below ~8 core-ms, or a core the interpreter does not use. Where
-cores allow (a scanner-side box has 4-8), `--threads` below the core count leaves the node's Python
-its own core; on 2 cores one interpreter thread halves the interpreter's speed (not measured here).
-History: 158aad1 (before result templates and the batched writer) gave C-STORE 9.6 img/s (0.42x) under
-load; the SR now takes ~2 ms instead of 16-27 ms and the SC ~2 ms instead of ~4."""
+Measured after the tests of this session had finished (load average 1.0 at the start, falling).
+HTTP meets the 0.8x target (1.00x with 2 clients, 1.04x with 4); C-STORE does not (0.77x of the bare
+loop, 0.62x of bare loops side by side). What changed since the previous run (C-STORE 38.0, HTTP 31.8):
+
+- One interpreter per worker (`runtime/serve/pool.py`): on 2 cores two 1-thread interpreters run 73
+  images/s bare, one 2-thread interpreter 64 (row 2 vs row 1), and a worker's decoding and result
+  building overlaps the other worker's model instead of waiting for it behind a lock.
+- TCP_NODELAY on the HTTP listener: it was created with proto 0, so asyncio never turned Nagle off, and
+  every keep-alive response waited ~40 ms for the client's delayed ACK (GET /healthz: 44 ms -> 0.3 ms).
+  HTTP was latency-bound by that, not CPU-bound.
+- The CAM overlay in one OpenCV pass per step (2.1 -> 0.4 ms at 512 px).
+
+Where C-STORE's time goes (node CPU per image, from per-thread CPU times while sending; one-off checks
+with scripts not kept in benchmarks/, so these are indications, not results):
+~37 core-ms against ~28 for HTTP and ~27 for the bare side-by-side loops. The workers spend ~32 (the
+1-thread interpreter ~24, decoding ~2, the SR ~2.3 and SC ~1.5 from their templates, the overlay,
+reading the header), the association threads ~4-5 (pynetdicom parses every PDU in Python and polls
+each association every millisecond: 1.6 core-ms per image receiving with a do-nothing handler, and
+4% of a core per idle association), the result writer ~0.5. With fsync switched off the rate did not
+change (47-50 img/s), nor with 3 or 4 workers, nor with 1 MiB PDUs: the node is CPU-bound, and 0.8x
+of the bare loop needs ~3 core-ms per image less than it spends. The bare loop itself varies by
+run (58.7 here, 60.5-64.7 in the runs before); C-STORE was 0.74-0.79x of it across runs."""
 
 
 def write_results(args, runs, rss_peak: int, rss_end: int) -> None:
