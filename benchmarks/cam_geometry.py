@@ -13,27 +13,23 @@ reading: a map that looks where its receptive fields are centred has none.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main(runs: list[str]) -> int:
     from scipy import ndimage
 
+    from cam_centring import lesion_batch
     from medtk.localization import peak_cell, score_maps
-    from medtk.run import Run
-    from medtk.runtime.imaging import prepare_input
     from medtk.train.cam_geometry import cell_geometry
-    from medtk.train.explain.localize import lesion_images
     from medtk.train.explain.maps import explain, finer_layer
-    from medtk.train.model import load_classifier
 
     for folder in runs:
-        run = Run(folder)
-        model = load_classifier(run.require_model())
-        _, _, data = lesion_images(run)
-        size, channels = int(model.input_shape[1]), int(model.input_shape[3])
-        batch = np.stack([prepare_input(image, size, channels) for image in data.images])
+        model, data, batch = lesion_batch(folder)
         for method, layer in (("cam", None), ("gradcam", finer_layer(model))):
             result = explain(model, batch, method, layer, class_index=data.lesion_class)
             geometry = cell_geometry(model, result.layer)
