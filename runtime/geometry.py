@@ -4,7 +4,7 @@ A strided network's cell i is centred on input pixel `origin + stride * i`, the 
 field, not where an even grid over the image would put it: Keras' ResNet50 has origin 0, so drawing its
 maps as an even grid (a plain resize) puts every map half a cell down and right of where the model
 looked (15.5 px at 224 px and stride 32; 7.5 px of 96 at stride 16). The training side computes the
-geometry from the Keras graph (`medtk.train.cam_geometry`) and the export records it in the model's
+geometry from the Keras graph (train/cam_geometry.py) and the export records it in the model's
 metadata (`cam_geometry`); the runtime upsamples on it (`medtk.runtime.cam.upsample`).
 """
 
