@@ -35,9 +35,9 @@ def test_matches_the_receptive_field_centre_of_a_linear_network():
     x = layers.ZeroPadding2D(((1, 2), (2, 1)))(pixels)  # asymmetric, different per axis
     x = layers.Conv2D(1, 3, strides=2, padding="valid", use_bias=False, kernel_initializer=ones)(x)
     x = layers.Conv2D(1, 4, strides=2, padding="same", use_bias=False, kernel_initializer=ones)(x)  # even kernel
-    skip = layers.AveragePooling2D(2, strides=1, padding="same")(x)
+    skip = layers.AveragePooling2D(3, strides=1, padding="same")(x)  # a second path into the addition
     x = layers.DepthwiseConv2D(3, dilation_rate=2, padding="same", use_bias=False, depthwise_initializer=ones)(x)
-    x = layers.Add()([x, x])
+    x = layers.Add()([x, skip])
     x = layers.Conv2D(1, 3, strides=2, padding="same", use_bias=False, kernel_initializer=ones, name="cells")(x)
     model = k.Model(pixels, x)
     geometry = cell_geometry(model, "cells")
