@@ -21,10 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main(runs: list[str]) -> int:
-    from scipy import ndimage
-
     from cam_centring import lesion_batch
-    from medtk.localization import peak_cell, score_maps
+    from medtk.localization import score_maps
     from medtk.train.cam_geometry import cell_geometry
     from medtk.train.explain.maps import explain, finer_layer
 
@@ -39,13 +37,17 @@ def main(runs: list[str]) -> int:
                       f"(chance {scored.chance.pointing_game:.3f}), energy {scored.scores.energy:.3f}, "
                       f"IoU {scored.scores.iou:.3f}, {scored.images} lesions")
             print(f"{folder}: {method}@{result.layer} geometry {geometry}; peak - lesion centroid, in cells: "
-                  f"even grid {_offset(result.maps, data.masks, None, peak_cell, ndimage)}, "
-                  f"geometry {_offset(result.maps, data.masks, geometry, peak_cell, ndimage)}")
+                  f"even grid {_offset(result.maps, data.masks, None)}, "
+                  f"geometry {_offset(result.maps, data.masks, geometry)}")
     return 0
 
 
-def _offset(maps, masks, geometry, peak_cell, ndimage) -> str:
+def _offset(maps, masks, geometry) -> str:
     """Mean (rows, columns) offset of the peak cell's centre from the lesion centroid, +- its standard error."""
+    from scipy import ndimage
+
+    from medtk.localization import peak_cell
+
     offsets = []
     for cells, mask in zip(maps, masks):
         if ndimage.label(mask)[1] != 1:
