@@ -16,7 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -221,6 +221,15 @@ class NodeProcess:
         import psutil
 
         return psutil.Process(self.process.pid).memory_info().rss
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Poll `condition` until it holds: the node acts in its own threads, after the event a test observed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        time.sleep(0.05)
 
 
 def wait_outbox(node, count: int, timeout: float = 30.0) -> list:

@@ -10,7 +10,8 @@ import pydicom
 import pytest
 from pydicom.uid import JPEGBaseline8Bit
 from pynetdicom import AE
-from tests.serve.serve_helpers import LOOPBACK, iter_sr_items, radiograph, send_datasets, storescu, wait_outbox
+from tests.serve.serve_helpers import (LOOPBACK, iter_sr_items, radiograph, send_datasets, storescu, wait_outbox,
+                                       wait_until)
 
 from medtk.runtime import Classifier
 from medtk.runtime.serve.uids import result_uid
@@ -115,9 +116,7 @@ def test_malformed_instances_fail_and_the_node_keeps_serving(start_node, dicom_f
     broken = radiograph(chest_images[7])
     broken.PixelData = broken.PixelData[:100]
     assert send_datasets(node.dicom_port, [broken]) == [0]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not list(node.spool.failed.glob("*.txt")):
-        time.sleep(0.05)
+    wait_until(lambda: list(node.spool.failed.glob("*.txt")), "the broken instance is set aside", timeout=20)
     assert len(list(node.spool.failed.glob("*.dcm"))) == 1
     assert len(wait_outbox(node, 2)) == 2  # only the good one produced results
     assert send_datasets(node.dicom_port, [pydicom.dcmread(dicom_files["mr"])]) == [0]
