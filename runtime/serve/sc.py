@@ -10,6 +10,7 @@ import numpy as np
 from medtk.runtime.prediction import Prediction
 from medtk.runtime.serve.identity import ModelIdentity
 from medtk.runtime.serve.sr import MANUFACTURER, NOTICE
+from medtk.runtime.serve.template import CommonParts
 from medtk.runtime.serve.uids import SC_SERIES_NUMBER, result_uid, series_uid
 
 
@@ -109,13 +110,13 @@ class CaptureTemplate:
 
     def __init__(self, model: ModelIdentity, software_version: str) -> None:
         self.model, self.software_version = model, software_version
-        self._shapes: dict[tuple[str, ...], tuple[Any, dict[int, bytes]]] = {}
+        self._shapes: dict[tuple[str, ...], tuple[Any, dict[int, bytes], CommonParts]] = {}
 
     def prepare(self) -> None:
         """Build the shape for the default character set now, not for the first image."""
         self._shape(())
 
-    def _shape(self, charset: tuple[str, ...]) -> tuple[Any, dict[int, bytes]]:
+    def _shape(self, charset: tuple[str, ...]) -> tuple[Any, dict[int, bytes], CommonParts]:
         from medtk.runtime.serve import template as t
 
         shape = self._shapes.get(charset)
@@ -123,7 +124,8 @@ class CaptureTemplate:
             prototype = self._prototype(charset)
             dynamic = t.COMMON_DYNAMIC | {ROWS, COLUMNS, PIXEL_DATA, PATIENT_ORIENTATION, SOURCE_IMAGE_SEQUENCE,
                                           CAPTURE_DATE, CAPTURE_TIME}
-            shape = self._shapes[charset] = (prototype, t.static_elements(prototype, dynamic, charset))
+            shape = self._shapes[charset] = (prototype, t.static_elements(prototype, dynamic, charset),
+                                             t.CommonParts(prototype, charset))
         return shape
 
     def render(self, source: Any, pixels_rgb: np.ndarray) -> tuple[str, bytes]:
@@ -135,13 +137,13 @@ class CaptureTemplate:
         if pixels_rgb.ndim != 3 or pixels_rgb.shape[2] != 3 or pixels_rgb.dtype != np.uint8:
             raise ValueError(f"expected H x W x 3 uint8 pixels, got {pixels_rgb.shape} {pixels_rgb.dtype}")
         charset = t.charset_key(source)
-        prototype, static = self._shape(charset)
+        prototype, static, common = self._shape(charset)
         model = self.model
         uid = result_uid(source.SOPInstanceUID, model.file_sha256, "sc")
         now = datetime.datetime.now()
         elements = dict(static)
-        elements.update(t.common_elements(
-            source, prototype, sop_instance_uid=uid, charset=charset, now=now,
+        elements.update(common.render(
+            source, sop_instance_uid=uid, now=now,
             series_instance_uid=series_uid(source.StudyInstanceUID, model.file_sha256, "sc"),
         ))
         orientation = patient_orientation(source)

@@ -152,9 +152,8 @@ class ReportTemplate:
         source_uid = str(source.SOPInstanceUID)
         uid = result_uid(source_uid, model.file_sha256, "sr")
         elements = dict(shape.static)
-        elements.update(t.common_elements(
-            source, shape.prototype, sop_instance_uid=uid,
-            series_instance_uid=series_uid(source.StudyInstanceUID, model.file_sha256, "sr"), charset=charset,
+        elements.update(shape.common.render(
+            source, sop_instance_uid=uid, series_instance_uid=series_uid(source.StudyInstanceUID, model.file_sha256, "sr"),
             now=datetime.datetime.now(), copy_tags=t.patient_study_module_tags(str(source.SOPClassUID)),
         ))
         elements[EVIDENCE] = t.sequence(EVIDENCE, [_evidence(source, charset)])
@@ -186,6 +185,7 @@ class _ReportShape:
         dynamic = t.COMMON_DYNAMIC | {EVIDENCE, CONTENT_SEQUENCE}
         self.prototype, self.charset = prototype, charset
         self.static = t.static_elements(prototype, dynamic, charset)
+        self.common = t.CommonParts(prototype, charset)
         self.root: list[bytes | None] = []  # None: the Imaging Measurements container
         for item in prototype.ContentSequence:
             if _concept(item) == IMAGING_MEASUREMENTS:

@@ -11,6 +11,12 @@ probability, the pixels) are encoded, with pydicom's own element writer, and spl
 
 Output is Explicit VR Little Endian. Sequences that hold spliced items are written with undefined
 length (item and sequence delimiters, PS3.5 7.5), so a static item never needs its length patched.
+Per image, pydicom's writer (~25 us an element) was most of the node's own cost per image, so the
+elements that change are written directly where that is trivially right: values of the ASCII-only
+VRs the node itself sets (UIDs, dates, codes, numbers), the source's patient/study elements copied
+as the bytes the source was sent with (same character set: the results use the source's), and the
+file meta. Everything else (sequences, text the node must encode, ambiguous or big-endian sources)
+still goes through pydicom.
 tests/serve/test_results.py checks that every result equals what highdicom builds for the same
 source and prediction, element by element.
 """
@@ -29,6 +35,7 @@ ITEM = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # (FFFE,E000), undefined length
 ITEM_END = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"  # (FFFE,E00D)
 SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD)
 PREAMBLE = b"\x00" * 128 + b"DICM"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 
 # Set by highdicom from the source on every result (SOPClass.__init__ and the SC/SR constructors):
 # patient and study, type 2 (present, empty when the source has no value).
@@ -80,6 +87,36 @@ def _buffer():
     return fp
 
 
+# VRs whose value is in the default repertoire whatever the character set (PS3.5 6.1.2): written as
+# given, padded to even length (UI with NUL, the rest with a space).
+ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
+# Text VRs whose raw bytes (in the source's character set) can be copied into a result that uses it.
+COPYABLE_TEXT_VRS = ASCII_VRS | {"LO", "LT", "PN", "SH", "ST", "UC", "UT"}
+LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+BINARY_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
+
+
+def header(tag: int, vr: str, length: int) -> bytes:
+    """An element's tag, VR and length, Explicit VR Little Endian."""
+    if vr in LONG_LENGTH_VRS:
+        return struct.pack("<HH2s2xI", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
+
+
+def _direct_value(vr: str, value: Any) -> bytes | None:
+    """The encoded value, or None where pydicom must encode it."""
+    values = [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+    if vr in ASCII_VRS and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
+        try:
+            data = "\\".join(str(v) for v in values).encode("ascii")
+        except UnicodeEncodeError:
+            return None
+        return data + (b"\x00" if vr == "UI" else b" ") if len(data) % 2 else data
+    if vr in BINARY_FORMATS and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return struct.pack(f"<{len(values)}{BINARY_FORMATS[vr]}", *values)
+    return None
+
+
 def encode_element(element: Any, charset: tuple[str, ...]) -> bytes:
     """One data element, Explicit VR Little Endian, text in `charset`."""
     from pydicom.filewriter import write_data_element
@@ -108,6 +145,9 @@ def sequence(tag: int, bodies: Iterable[bytes]) -> bytes:
 
 
 def element(tag: int, vr: str, value: Any, charset: tuple[str, ...] = ()) -> bytes:
+    data = _direct_value(vr, value)
+    if data is not None:
+        return header(tag, vr, len(data)) + data
     from pydicom.dataelem import DataElement
 
     return encode_element(DataElement(tag, vr, value), charset)
@@ -126,21 +166,22 @@ def join(elements: dict[int, bytes]) -> bytes:
 
 
 def file_bytes(meta: Any, sop_instance_uid: str, body: bytes) -> bytes:
-    """Preamble, file meta information (for `sop_instance_uid`, Explicit VR Little Endian) and the data set."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.filewriter import write_file_meta_info
-    from pydicom.uid import ExplicitVRLittleEndian
+    """Preamble, file meta information (for `sop_instance_uid`, Explicit VR Little Endian) and the data set.
 
-    file_meta = FileMetaDataset()
-    file_meta.MediaStorageSOPClassUID = meta.MediaStorageSOPClassUID
-    file_meta.MediaStorageSOPInstanceUID = sop_instance_uid
-    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    file_meta.ImplementationClassUID = meta.ImplementationClassUID
+    The meta group as pydicom's `write_file_meta_info(enforce_standard=True)` writes it from `meta`'s
+    class and implementation UIDs (tests/serve/test_results.py compares the two).
+    """
+    elements = [
+        header(0x00020001, "OB", 2) + b"\x00\x01",  # File Meta Information Version
+        element(0x00020002, "UI", str(meta.MediaStorageSOPClassUID)),
+        element(0x00020003, "UI", sop_instance_uid),
+        element(0x00020010, "UI", EXPLICIT_VR_LITTLE_ENDIAN),
+        element(0x00020012, "UI", str(meta.ImplementationClassUID)),
+    ]
     if "ImplementationVersionName" in meta:
-        file_meta.ImplementationVersionName = meta.ImplementationVersionName
-    fp = _buffer()
-    write_file_meta_info(fp, file_meta, enforce_standard=True)
-    return PREAMBLE + fp.getvalue() + body
+        elements.append(element(0x00020013, "SH", str(meta.ImplementationVersionName)))
+    group = b"".join(elements)
+    return PREAMBLE + header(0x00020000, "UL", 4) + struct.pack("<I", len(group)) + group + body
 
 
 def static_elements(prototype: Any, dynamic: frozenset[int] | set[int], charset: tuple[str, ...]) -> dict[int, bytes]:
@@ -149,62 +190,103 @@ def static_elements(prototype: Any, dynamic: frozenset[int] | set[int], charset:
             if int(tag) not in dynamic and not (tag.element == 0 and tag.group > 6)}
 
 
-def common_elements(source: Any, prototype: Any, *, sop_instance_uid: str, series_instance_uid: str,
-                    charset: tuple[str, ...], now: datetime.datetime, copy_tags: Iterable[int] = ()) -> dict[int, bytes]:
-    """The per-image top-level elements every result has, as highdicom would set them from `source`."""
-    from pydicom.dataelem import DataElement
+class CommonParts:
+    """The per-image top-level elements every result has, for one prototype in one character set.
+
+    Built once per result shape: the prototype's processing-equipment items are kept encoded (only
+    their time changes), and the acquisition-equipment item derived from a source is kept per distinct
+    set of equipment values (a modality sends the same ones with every image).
+    """
+
+    MAX_EQUIPMENT = 64  # distinct acquisition-equipment items kept
+
+    def __init__(self, prototype: Any, charset: tuple[str, ...]) -> None:
+        self.charset = charset
+        self.content_date, self.content_time = CONTENT_DATE in prototype, CONTENT_TIME in prototype
+        self.processing = [static_elements(item, {CONTRIBUTION_DATETIME}, charset)
+                           for item in prototype.get("ContributingEquipmentSequence", [])
+                           if CONTRIBUTION_DATETIME in item]  # the prototype's own acquisition item has none
+        self._acquisition: dict[tuple, bytes | None] = {}
+
+    def render(self, source: Any, *, sop_instance_uid: str, series_instance_uid: str, now: datetime.datetime,
+               copy_tags: Iterable[int] = ()) -> dict[int, bytes]:
+        """This image's elements, as highdicom would set them from `source`."""
+        from pydicom.datadict import dictionary_VR
+
+        charset = self.charset
+        date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S.%f")
+        out = {
+            INSTANCE_CREATION_DATE: element(INSTANCE_CREATION_DATE, "DA", date),
+            INSTANCE_CREATION_TIME: element(INSTANCE_CREATION_TIME, "TM", time),
+            SOP_INSTANCE_UID: element(SOP_INSTANCE_UID, "UI", sop_instance_uid),
+            STUDY_INSTANCE_UID: element(STUDY_INSTANCE_UID, "UI", str(source.StudyInstanceUID)),
+            SERIES_INSTANCE_UID: element(SERIES_INSTANCE_UID, "UI", series_instance_uid),
+        }
+        if self.content_date:
+            out[CONTENT_DATE] = element(CONTENT_DATE, "DA", date)
+        if self.content_time:
+            out[CONTENT_TIME] = element(CONTENT_TIME, "TM", time)
+        if charset:
+            out[SPECIFIC_CHARACTER_SET] = element(SPECIFIC_CHARACTER_SET, "CS", list(charset))
+        for tag in (*PATIENT_STUDY, *copy_tags):
+            if tag in source:
+                out[tag] = source_element(source, tag, charset)
+            elif tag in PATIENT_STUDY:  # type 2: present and empty
+                out[tag] = header(tag, dictionary_VR(tag), 0)
+        items = [] if (acquisition := self._acquisition_item(source)) is None else [acquisition]
+        stamp = element(CONTRIBUTION_DATETIME, "DT", now.strftime("%Y%m%d%H%M%S.%f"))
+        items += [join({**item, CONTRIBUTION_DATETIME: stamp}) for item in self.processing]
+        out[CONTRIBUTING_EQUIPMENT] = sequence(CONTRIBUTING_EQUIPMENT, items)
+        return out
+
+    def _acquisition_item(self, source: Any) -> bytes | None:
+        key = tuple(_raw_value(source, keyword) for keyword in ACQUISITION_KEYWORDS)
+        if key not in self._acquisition:
+            if len(self._acquisition) >= self.MAX_EQUIPMENT:
+                self._acquisition.clear()
+            item = _acquisition_equipment(source)
+            self._acquisition[key] = None if item is None else encode_dataset(item, self.charset)
+        return self._acquisition[key]
+
+
+# What `_acquisition_equipment` reads from a source.
+ACQUISITION_KEYWORDS = ("SOPClassUID", "Manufacturer", "ManufacturerModelName", "SoftwareVersions",
+                        "DeviceSerialNumber", "InstitutionName", "InstitutionalDepartmentName", "InstitutionAddress",
+                        "StationName", "AcquisitionDateTime", "AcquisitionDate", "AcquisitionTime")
+
+
+def _raw_value(source: Any, keyword: str) -> str | None:
+    """A hashable stand-in for an element's value: its raw bytes, or the repr of a value already read."""
+    from pydicom.datadict import tag_for_keyword
+
+    item = source.get_item(tag_for_keyword(keyword))
+    return None if item is None else repr(item.value)
+
+
+def source_element(source: Any, tag: int, charset: tuple[str, ...]) -> bytes:
+    """One element of `source`, for a result encoded in `charset` (the source's own).
+
+    Text (and numbers) the source holds as raw Little Endian bytes of a known VR are copied as they
+    are: a result in the source's character set holds the same bytes pydicom would write back.
+    """
+    from pydicom.dataelem import RawDataElement
     from pydicom.datadict import dictionary_VR
 
-    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S.%f")
-    out = {
-        INSTANCE_CREATION_DATE: element(INSTANCE_CREATION_DATE, "DA", date),
-        INSTANCE_CREATION_TIME: element(INSTANCE_CREATION_TIME, "TM", time),
-        SOP_INSTANCE_UID: element(SOP_INSTANCE_UID, "UI", sop_instance_uid),
-        STUDY_INSTANCE_UID: element(STUDY_INSTANCE_UID, "UI", str(source.StudyInstanceUID)),
-        SERIES_INSTANCE_UID: element(SERIES_INSTANCE_UID, "UI", series_instance_uid),
-    }
-    if CONTENT_DATE in prototype:
-        out[CONTENT_DATE] = element(CONTENT_DATE, "DA", date)
-    if CONTENT_TIME in prototype:
-        out[CONTENT_TIME] = element(CONTENT_TIME, "TM", time)
-    if charset:
-        out[SPECIFIC_CHARACTER_SET] = element(SPECIFIC_CHARACTER_SET, "CS", list(charset) if len(charset) > 1
-                                              else charset[0])
-    for tag in (*PATIENT_STUDY, *copy_tags):
-        if tag in source:
-            out[tag] = _source_element(source, tag, charset)
-        elif tag in PATIENT_STUDY:  # type 2: present and empty
-            out[tag] = encode_element(DataElement(tag, dictionary_VR(tag), None), charset)
-    out[CONTRIBUTING_EQUIPMENT] = sequence(CONTRIBUTING_EQUIPMENT,
-                                           [encode_dataset(item, charset) for item in _equipment(source, prototype, now)])
-    return out
-
-
-def _source_element(source: Any, tag: int, charset: tuple[str, ...]) -> bytes:
+    raw = source.get_item(tag)
+    if isinstance(raw, RawDataElement) and raw.is_little_endian and raw.value is not None:
+        try:
+            vr = raw.VR or dictionary_VR(tag)  # implicit VR: the dictionary's
+        except KeyError:
+            vr = ""
+        if vr in COPYABLE_TEXT_VRS or vr in BINARY_FORMATS:
+            data = bytes(raw.value)
+            if len(data) % 2:  # not allowed, but sent: pad as a writer would
+                data += b"\x00" if vr == "UI" else b" "
+            if vr in LONG_LENGTH_VRS or len(data) <= 0xFFFF:
+                return header(tag, vr, len(data)) + data
     from pydicom.filewriter import correct_ambiguous_vr_element
 
-    elem = correct_ambiguous_vr_element(source[tag], source, True)
-    return encode_element(elem, charset)
-
-
-def _equipment(source: Any, prototype: Any, now: datetime.datetime) -> list[Any]:
-    """Acquisition equipment of the source (when it names a manufacturer), then the prototype's own
-    processing equipment with this image's time, as highdicom's `_add_contributing_equipment` does."""
-    import highdicom as hd
-    from pydicom.dataelem import DataElement
-
-    items = []
-    acquisition = _acquisition_equipment(source)
-    if acquisition is not None:
-        items.append(acquisition)
-    for item in prototype.get("ContributingEquipmentSequence", []):
-        if CONTRIBUTION_DATETIME not in item:  # the prototype's own acquisition item (it has none here)
-            continue
-        processing = item.copy()  # shallow: the shared elements are only read
-        processing[CONTRIBUTION_DATETIME] = DataElement(CONTRIBUTION_DATETIME, "DT",
-                                                        now.strftime("%Y%m%d%H%M%S.%f"))
-        items.append(processing)
-    return items
+    return encode_element(correct_ambiguous_vr_element(source[tag], source, True), charset)
 
 
 def _acquisition_equipment(source: Any) -> Any:

@@ -47,9 +47,17 @@ def _sources(chest_images) -> dict[str, pydicom.Dataset]:
     del sparse.PatientBirthDate, sparse.Manufacturer, sparse.PatientOrientation  # type 2 left empty, no equipment
     sparse.PatientAge, sparse.OtherPatientIDsSequence = "042Y", [pydicom.Dataset()]  # copied by the SR only
     sparse.OtherPatientIDsSequence[0].PatientID = "other-1"
+    odd = _read(radiograph(chest_images[3]))  # values of odd length, as some senders write them
+    odd.PatientID = "ID123"
+    data = _bytes(odd)
+    assert b"LO\x06\x00ID123 " in data
+    odd = pydicom.dcmread(io.BytesIO(data.replace(b"LO\x06\x00ID123 ", b"LO\x05\x00ID123")), stop_before_pixels=True)
     return {
         "ct": pydicom.dcmread(get_testdata_file("CT_small.dcm"), stop_before_pixels=True),
-        "mr_oblique": oblique, "cr_latin1": latin, "dx_utf8": unicode, "cr_sparse": sparse,
+        # copied from the source's raw bytes when Little Endian (implicit VR: the dictionary's VR), else re-encoded
+        "mr_implicit_vr": pydicom.dcmread(get_testdata_file("MR_small_implicit.dcm"), stop_before_pixels=True),
+        "mr_big_endian": pydicom.dcmread(get_testdata_file("MR_small_bigendian.dcm"), stop_before_pixels=True),
+        "mr_oblique": oblique, "cr_latin1": latin, "dx_utf8": unicode, "cr_sparse": sparse, "cr_odd_length": odd,
     }
 
 
