@@ -212,15 +212,28 @@ def _read_raster(path: Path) -> np.ndarray:
     return pixels
 
 
+def read_dicom_dataset(dataset, name: str, max_pixels: int = DEFAULT_MAX_PIXELS, mapping: str = FULL_RANGE) -> Decoded:
+    """`read_image` for a DICOM data set already read whole (by a caller that also needs its header,
+    such as `medtk serve`): the same header checks, pixel limit and intensity mapping, `name` in errors."""
+    header = _dicom_header_of(dataset, name)
+    _check_limit(header.width, header.height, header.frames, name, max_pixels)
+    return Decoded(_dicom_pixels(dataset, name, mapping), header.kind)
+
+
 def _read_dicom(path: Path, mapping: str) -> np.ndarray:
-    """Pixels only: no header field other than the pixel-describing ones is read, logged or kept."""
     import pydicom
-    from pydicom.pixels import apply_modality_lut
 
     try:
         dataset = pydicom.dcmread(path)
     except Exception as error:  # pydicom raises many types for a bad file
         raise ImageDecodeError(f"{path}: not a readable DICOM file ({type(error).__name__})") from None
+    return _dicom_pixels(dataset, str(path), mapping)
+
+
+def _dicom_pixels(dataset, path: str, mapping: str) -> np.ndarray:
+    """Pixels only: no header field other than the pixel-describing ones is read, logged or kept."""
+    from pydicom.pixels import apply_modality_lut
+
     if "PixelData" not in dataset:
         raise ImageDecodeError(f"{path}: DICOM file has no pixel data")
     try:
@@ -308,12 +321,20 @@ def _voi_lut(dataset):
 
 
 def _dicom_header(path: Path) -> ImageHeader:
-    """Rows, Columns, NumberOfFrames, SamplesPerPixel, BitsStored, PhotometricInterpretation and Modality,
-    read without the pixel data; absurd or inconsistent values are refused here."""
+    """The header of a DICOM file, read without the pixel data."""
     import pydicom
 
     try:
         dataset = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as error:  # pydicom raises many types for a bad file
+        raise ImageDecodeError(f"{path}: not a readable DICOM file ({type(error).__name__})") from None
+    return _dicom_header_of(dataset, str(path))
+
+
+def _dicom_header_of(dataset, path: str) -> ImageHeader:
+    """Rows, Columns, NumberOfFrames, SamplesPerPixel, BitsStored, PhotometricInterpretation and Modality;
+    absurd or inconsistent values are refused here."""
+    try:
         rows, columns = int(dataset.Rows), int(dataset.Columns)
         frames = int(dataset.get("NumberOfFrames", 1) or 1)
         samples = int(dataset.get("SamplesPerPixel", 1) or 1)

@@ -8,11 +8,12 @@ input tensor's dtype: `uint8` for int8 models, `float32` otherwise, quantized if
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from medtk.errors import ConfigError, ImageDecodeError, RuntimeInputError
-from medtk.runtime.imaging import DICOM_SUFFIXES, IMAGE_SUFFIXES, Decoded, is_dicom, read_image
+from medtk.runtime.imaging import DICOM_SUFFIXES, IMAGE_SUFFIXES, Decoded, is_dicom, read_dicom_dataset, read_image
 from medtk.runtime.intensity import FULL_RANGE
 from medtk.runtime.signature import Tensor
 
@@ -33,6 +34,14 @@ def load_decoded(source: str | Path | np.ndarray | Decoded, max_pixels: int, map
         raise RuntimeInputError(f"expected an image path or a numpy array, got {type(source).__name__}")
     try:
         return read_image(source, max_pixels=max_pixels, mapping=mapping)
+    except ImageDecodeError as error:
+        raise RuntimeInputError(str(error)) from None
+
+
+def load_dicom_dataset(dataset: Any, name: str, max_pixels: int, mapping: str = FULL_RANGE) -> Decoded:
+    """`load_decoded` for a DICOM data set the caller has already read whole (and needs the header of)."""
+    try:
+        return read_dicom_dataset(dataset, name, max_pixels, mapping)
     except ImageDecodeError as error:
         raise RuntimeInputError(str(error)) from None
 

@@ -1,9 +1,10 @@
 """What a worker does with one image: run the model, build the results, commit them to the spool.
 
 DICOM instances come from the spool (acknowledged, durable); HTTP images come from a request body and
-only get JSON back. Decoding is the runtime's own (`load_decoded`, with the model's intensity mapping),
-once per image, so the node sees exactly the pixels `medtk predict` would. Nothing here logs patient
-data: instances are named by `uid_tag`.
+only get JSON back. Decoding is the runtime's own (`load_decoded`; `load_dicom_dataset` for a spooled
+instance, which is read whole once for its header and pixels), with the model's intensity mapping, so
+the node sees exactly the pixels `medtk predict` would. Nothing here logs patient data: instances are
+named by `uid_tag`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import cv2
 
 from medtk.errors import RuntimeInputError
 from medtk.runtime.cam import overlay
-from medtk.runtime.inputs import load_decoded
+from medtk.runtime.inputs import load_decoded, load_dicom_dataset
 from medtk.runtime.serve.identity import ModelIdentity
 from medtk.runtime.serve.metrics import Metrics
 from medtk.runtime.serve.pool import ClassifierPool
@@ -75,10 +76,10 @@ class Processor:
             return
         try:
             with self.classifiers.lease() as classifier:
-                source = pydicom.dcmread(item.path, stop_before_pixels=True)
-                tag = uid_tag(str(source.SOPInstanceUID))
                 started = time.perf_counter()
-                decoded = load_decoded(item.path, self.max_pixels, self.mapping)
+                source = pydicom.dcmread(item.path)  # read once: its header for the results, its pixels for the model
+                tag = uid_tag(str(source.SOPInstanceUID))
+                decoded = load_dicom_dataset(source, str(item.path), self.max_pixels, self.mapping)
                 prediction = classifier.predict(decoded)  # decoded once, with the model's own mapping
                 self.metrics.inference.observe(time.perf_counter() - started)
                 picture = annotate(overlay(decoded.pixels, prediction.cam), prediction, self.model,

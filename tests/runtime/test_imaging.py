@@ -169,3 +169,31 @@ def test_bad_arrays():
         decode_image(np.zeros((2, 2), bool))
     with pytest.raises(ImageDecodeError, match=r"array: empty image"):
         decode_image(np.zeros((0, 3), np.uint8))
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "MR_small_bigendian.dcm", "SC_rgb_rle.dcm",
+                                  "SC_rgb_rle_16bit_2frame.dcm", "JPEG2000.dcm", "MR_small_RLE.dcm"])
+def test_a_dataset_read_whole_decodes_as_its_file_does(name):
+    """`medtk serve` reads a spooled instance once and decodes that data set: same pixels and kind."""
+    from medtk.runtime.imaging import read_dicom_dataset, read_image
+
+    path = get_testdata_file(name)
+    expected = read_image(path)
+    decoded = read_dicom_dataset(pydicom.dcmread(path), "instance")
+    np.testing.assert_array_equal(decoded.pixels, expected.pixels)
+    assert decoded.kind == expected.kind
+
+
+def test_a_dataset_read_whole_is_checked_as_its_file_is():
+    from medtk.runtime.imaging import read_dicom_dataset
+
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    with pytest.raises(ImageDecodeError, match=r"^spool/x.dcm: 128x128 pixels is over the limit of 1000$"):
+        read_dicom_dataset(dataset, "spool/x.dcm", max_pixels=1000)
+    dataset.SamplesPerPixel = 4
+    with pytest.raises(ImageDecodeError, match=r"^spool/x.dcm: SamplesPerPixel 4 is not 1"):
+        read_dicom_dataset(dataset, "spool/x.dcm")
+    del dataset.PixelData
+    dataset.SamplesPerPixel = 1
+    with pytest.raises(ImageDecodeError, match=r"^spool/x.dcm: DICOM file has no pixel data$"):
+        read_dicom_dataset(dataset, "spool/x.dcm")
