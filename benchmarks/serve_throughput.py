@@ -18,6 +18,12 @@ DICOM files, 512x512 8-bit, made from PneumoniaMNIST test images.
 - HTTP: `--clients` concurrent clients (each: a keep-alive httpx session) POST the same files as
   application/dicom; latency per request. A client waits for each answer, so the node is kept busy
   only with more clients than workers; the table has 2 and `--clients` (default 4).
+- small C-STOREs acknowledged: storescu sends `--images` 64x64 CR files to the same node; images/s
+  is files / storescu's run time (processing goes on after). Per C-STORE round trip, where a sender
+  with Nagle on meets a receiver's delayed ACK (runtime/serve/tcp.py).
+- into the PACS: a second node with `--forward` to an Orthanc on loopback (both on this machine's
+  CPUs); storescu sends the 512x512 files; the clock stops when Orthanc holds both results of every
+  image (its /statistics, polled every 20 ms). Runs after the rest, `--repeats` times.
 
 Each mode runs `--repeats` times alternating; reported: median images/s with [min, max] over the
 repeats, and p50/p99 latency pooled over the repeats; the node's RSS (peak sampled while running).
@@ -47,7 +53,7 @@ HEADING = "## medtk serve"
 sys.path[:0] = [str(HERE), str(REPO)]
 
 
-def make_inputs(folder: Path, count: int) -> list[Path]:
+def make_inputs(folder: Path, count: int, side: int = 512) -> list[Path]:
     import cv2
     from tests.serve.serve_helpers import radiograph
 
@@ -55,8 +61,8 @@ def make_inputs(folder: Path, count: int) -> list[Path]:
     images = data["test_images"][:count]
     files = []
     for i, image in enumerate(images):
-        big = cv2.resize(image, (512, 512), interpolation=cv2.INTER_LINEAR)
-        path = folder / f"cr_{i:04d}.dcm"
+        big = cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR)
+        path = folder / f"cr{side}_{i:04d}.dcm"
         radiograph(big, number=i + 1).save_as(path, enforce_file_format=True)
         files.append(path)
     return files
@@ -99,20 +105,26 @@ class RssSampler(threading.Thread):
             self.done.wait(0.05)
 
 
-def through_cstore(node, files: list[Path], model_sha: str) -> tuple[float, list[float]]:
-    """dcmtk's storescu sends every file over one association, as a modality would."""
-    import subprocess
-
+def fresh_uids(files: list[Path]) -> dict[str, str]:
+    """New SOP Instance UIDs in every file (so every run produces new results): file name -> UID."""
     import pydicom
 
-    from medtk.runtime.serve.uids import result_uid
-
     uids = {}
-    for path in files:  # fresh UIDs per run, so every run produces new results
+    for path in files:
         ds = pydicom.dcmread(path)
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
         ds.save_as(path, enforce_file_format=True)
         uids[path.name] = ds.SOPInstanceUID
+    return uids
+
+
+def through_cstore(node, files: list[Path], model_sha: str) -> tuple[float, list[float]]:
+    """dcmtk's storescu sends every file over one association, as a modality would."""
+    import subprocess
+
+    from medtk.runtime.serve.uids import result_uid
+
+    uids = fresh_uids(files)
     outbox = node.spool / "outbox"
     sent = {}
     start = time.time()
@@ -132,6 +144,34 @@ def through_cstore(node, files: list[Path], model_sha: str) -> tuple[float, list
     finished = max(max(p.stat().st_mtime for p in expected.values()), max(p.stat().st_mtime for p in sc))
     latencies = [expected[uid].stat().st_mtime - sent[uid] for uid in sent]
     return len(files) / (finished - start), latencies
+
+
+def acknowledged(node, files: list[Path]) -> float:
+    """C-STOREs acknowledged per second: storescu sends every file over one association and exits."""
+    import subprocess
+
+    fresh_uids(files)
+    start = time.perf_counter()
+    subprocess.run(["storescu", "-aet", "BENCH", "-aec", "MEDTK", "127.0.0.1", str(node.dicom_port), *map(str, files)],
+                   check=True, capture_output=True)
+    return len(files) / (time.perf_counter() - start)
+
+
+def into_pacs(node, pacs, files: list[Path]) -> float:
+    """Images/s from the first C-STORE until both results of every image are in the PACS (`--forward`)."""
+    import subprocess
+
+    fresh_uids(files)
+    before = len(pacs.instances())
+    start = time.perf_counter()
+    subprocess.run(["storescu", "-aet", "BENCH", "-aec", "MEDTK", "127.0.0.1", str(node.dicom_port), *map(str, files)],
+                   check=True, capture_output=True)
+    deadline = start + 600
+    while pacs.get("/statistics")["CountInstances"] < before + 2 * len(files):
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the results did not all reach the PACS within 10 minutes")
+        time.sleep(0.02)
+    return len(files) / (time.perf_counter() - start)
 
 
 def through_http(node, files: list[Path], clients: int = 2) -> tuple[float, list[float]]:
@@ -158,6 +198,10 @@ def through_http(node, files: list[Path], clients: int = 2) -> tuple[float, list
     return len(files) / (time.perf_counter() - start), latencies
 
 
+def _spread(rates: list[float]) -> str:
+    return f"{statistics.median(rates):.1f} [{min(rates):.1f}, {max(rates):.1f}]"
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q))
 
@@ -176,7 +220,7 @@ def main() -> int:
     args.threads = args.threads or max(1, default_threads() // args.workers)
 
     from runtime_overhead import build_models
-    from tests.serve.serve_helpers import NodeProcess, free_port
+    from tests.serve.serve_helpers import NodeProcess, Orthanc, free_port
 
     from medtk.runtime.metadata import read_metadata
     from medtk.runtime.serve.identity import ModelIdentity
@@ -186,6 +230,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="serve_bench_"))
     try:
         files = make_inputs(work, args.images)
+        small = make_inputs(work, args.images, side=64)
         node = NodeProcess(model, work / "spool", work / "node.log", free_port(), free_port(),
                            args=("--threads", str(args.threads), "--workers", str(args.workers),
                                  "--queue-size", str(args.images + 8), "--log-level", "WARNING"))
@@ -194,6 +239,7 @@ def main() -> int:
         sampler.start()
         runs: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "side": [], "cstore": [], "http2": [],
                                                             "http": []}
+        network: dict[str, list[float]] = {"acknowledged": [], "pacs": []}
         try:
             through_http(node, files[:4])  # warm the node (first SR build imports, interpreter arena)
             for repeat in range(args.repeats):
@@ -202,12 +248,26 @@ def main() -> int:
                 runs["cstore"].append(through_cstore(node, files, identity.file_sha256))
                 runs["http2"].append(through_http(node, files, 2))
                 runs["http"].append(through_http(node, files, args.clients))
-                print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f} img/s" for k, v in runs.items()))
+                network["acknowledged"].append(acknowledged(node, small))
+                print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f} img/s" for k, v in runs.items())
+                      + f", small C-STOREs acknowledged {network['acknowledged'][-1]:.1f}/s")
             rss_end = node.rss_bytes()
         finally:
             sampler.done.set()
             node.stop()
-        write_results(args, runs, sampler.peak, rss_end)
+        pacs = Orthanc(work / "orthanc", http_port=free_port(), dicom_port=free_port()).start()
+        forwarding = NodeProcess(model, work / "spool-forward", work / "node-forward.log", free_port(), free_port(),
+                                 args=("--threads", str(args.threads), "--workers", str(args.workers), "--queue-size",
+                                       str(args.images + 8), "--log-level", "WARNING", "--forward", pacs.destination))
+        try:
+            forwarding.start()
+            for repeat in range(args.repeats):
+                network["pacs"].append(into_pacs(forwarding, pacs, files))
+                print(f"repeat {repeat + 1}: into the PACS {network['pacs'][-1]:.1f} img/s")
+        finally:
+            forwarding.stop()
+            pacs.stop()
+        write_results(args, runs, network, sampler.peak, rss_end)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -238,7 +298,7 @@ of the bare loop needs ~3 core-ms per image less than it spends. The bare loop i
 run (58.7 here, 60.5-64.7 in the runs before); C-STORE was 0.74-0.79x of it across runs."""
 
 
-def write_results(args, runs, rss_peak: int, rss_end: int) -> None:
+def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rss_end: int) -> None:
     from medtk.runtime.backend import default_threads
 
     bare_median = statistics.median(r[0] for r in runs["bare"])
@@ -273,6 +333,13 @@ def write_results(args, runs, rss_peak: int, rss_end: int) -> None:
         *rows,
         "",
         f"Node RSS: peak {rss_peak / 2**20:.0f} MiB, {rss_end / 2**20:.0f} MiB at the end.",
+        "",
+        "DICOM network, same node and repeats (dcmtk's storescu and Orthanc as Debian packages them: Nagle on):",
+        "",
+        "| path | images/s |",
+        "|---|---|",
+        f"| storescu -> node, {args.images} CR 64x64: C-STOREs acknowledged | {_spread(network['acknowledged'])} |",
+        f"| storescu -> node `--forward` Orthanc: both results of every image in the PACS | {_spread(network['pacs'])} |",
         "",
         NOTE,
         "",

@@ -17,6 +17,7 @@ from pathlib import Path
 from medtk.runtime.serve.config import Destination
 from medtk.runtime.serve.metrics import Metrics
 from medtk.runtime.serve.spool import Spool
+from medtk.runtime.serve.tcp import tune_requested_association
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Forwarder:
                 delay = min(delay * 2, self.retry_max)
 
     def _send(self, files: list[Path]) -> None:
-        from pynetdicom import AE, sop_class
+        from pynetdicom import AE, evt, sop_class
         from pynetdicom.status import code_to_category
 
         ae = AE(ae_title=self.calling_ae)
@@ -81,7 +82,8 @@ class Forwarder:
             ae.add_requested_context(getattr(sop_class, name))
         ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = 15, 30, 60
         d = self.destination
-        association = ae.associate(d.host, d.port, ae_title=d.ae_title)
+        association = ae.associate(d.host, d.port, ae_title=d.ae_title,
+                                   evt_handlers=[(evt.EVT_CONN_OPEN, tune_requested_association)])
         if not association.is_established:
             raise DestinationDown("association rejected or no answer")
         label = str(d)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from medtk.runtime.serve.rules import Rules
+from medtk.runtime.serve.tcp import quick_ack_context, tuned
 from medtk.runtime.serve.uids import uid_tag
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class ConnectionPolicy:
       association thread, one of `--max-associations`, until TCP gave up hours later. With it the read
       fails after `timeout` seconds and pynetdicom closes that association; idle associations are
       still closed by pynetdicom's own network timeout, between PDUs.
+    - Nagle off and immediate ACKs (tcp.py): a sender that keeps Nagle on is not held ~40 ms per C-STORE.
     - TLS with the handshake in the association's thread. `SSLContext.wrap_socket` would handshake in
       the accept loop: one connection that never sends a ClientHello would stop the listener from
       accepting anyone else. With `do_handshake_on_connect=False` it happens on the association's first
@@ -96,12 +99,13 @@ class ConnectionPolicy:
     """
 
     def __init__(self, timeout: float, context: ssl.SSLContext | None = None) -> None:
-        self.timeout, self.context = timeout, context
+        self.timeout, self.context = timeout, None if context is None else quick_ack_context(context)
 
     def wrap_socket(self, sock: Any, server_side: bool = False, **_: Any) -> Any:
         sock.settimeout(self.timeout)
         if self.context is None:
-            return sock
+            return tuned(sock)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self.context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False)
 
 

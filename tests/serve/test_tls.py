@@ -22,6 +22,7 @@ from pynetdicom.sop_class import Verification
 from tests.serve.serve_helpers import LOOPBACK, wait_outbox
 
 from medtk.runtime import Classifier
+from medtk.runtime.serve.tcp import QuickAckSSLSocket
 
 TIMEOUT = 10.0  # seconds, for every connection, handshake, request and DIMSE exchange
 
@@ -126,6 +127,9 @@ def test_dicom_echo_and_store_over_tls(tls_node, dicom_files):
         assert association.dul.socket.socket.version() in ("TLSv1.2", "TLSv1.3")
         assert int(association.send_c_echo().Status) == 0x0000
         assert int(association.send_c_store(source).Status) == 0x0000
+        (accepted,) = node.scp._server.active_associations
+        assert isinstance(accepted.dul.socket.socket, QuickAckSSLSocket)  # tcp.py: ACKs at once over TLS too
+        assert accepted.dul.socket.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         association.release()
     results = wait_outbox(node, 2)
