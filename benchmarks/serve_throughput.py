@@ -146,15 +146,24 @@ def through_cstore(node, files: list[Path], model_sha: str) -> tuple[float, list
     return len(files) / (finished - start), latencies
 
 
-def acknowledged(node, files: list[Path]) -> float:
-    """C-STOREs acknowledged per second: storescu sends every file over one association and exits."""
+def acknowledged(node, files: list[Path], model_sha: str) -> float:
+    """C-STOREs acknowledged per second: storescu sends every file over one association and exits. Then
+    (untimed) waits until the node has processed them, so they do not run into the next measurement."""
     import subprocess
 
-    fresh_uids(files)
+    from medtk.runtime.serve.uids import result_uid
+
+    uids = fresh_uids(files)
     start = time.perf_counter()
     subprocess.run(["storescu", "-aet", "BENCH", "-aec", "MEDTK", "127.0.0.1", str(node.dicom_port), *map(str, files)],
                    check=True, capture_output=True)
-    return len(files) / (time.perf_counter() - start)
+    rate = len(files) / (time.perf_counter() - start)
+    remaining = [node.spool / "outbox" / f"{result_uid(uid, model_sha, kind)}.dcm" for uid in uids.values()
+                 for kind in ("sr", "sc")]
+    while remaining:
+        remaining = [p for p in remaining if not p.exists()]
+        time.sleep(0.05)
+    return rate
 
 
 def into_pacs(node, pacs, files: list[Path]) -> float:
@@ -196,6 +205,11 @@ def through_http(node, files: list[Path], clients: int = 2) -> tuple[float, list
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(client, [bodies[i::clients] for i in range(clients)]))
     return len(files) / (time.perf_counter() - start), latencies
+
+
+def _ratio_range(runs: list[tuple[float, list[float]]], bare_runs: list[tuple[float, list[float]]]) -> str:
+    ratios = [run[0] / bare[0] for run, bare in zip(runs, bare_runs)]
+    return f"{min(ratios):.2f}x-{max(ratios):.2f}x"
 
 
 def _spread(rates: list[float]) -> str:
@@ -248,7 +262,7 @@ def main() -> int:
                 runs["cstore"].append(through_cstore(node, files, identity.file_sha256))
                 runs["http2"].append(through_http(node, files, 2))
                 runs["http"].append(through_http(node, files, args.clients))
-                network["acknowledged"].append(acknowledged(node, small))
+                network["acknowledged"].append(acknowledged(node, small, identity.file_sha256))
                 print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f} img/s" for k, v in runs.items())
                       + f", small C-STOREs acknowledged {network['acknowledged'][-1]:.1f}/s")
             rss_end = node.rss_bytes()
@@ -274,28 +288,32 @@ def main() -> int:
 
 
 NOTE = """\
-Measured after the tests of this session had finished (load average 1.0 at the start, falling).
-HTTP meets the 0.8x target (1.00x with 2 clients, 1.04x with 4); C-STORE does not (0.77x of the bare
-loop, 0.62x of bare loops side by side). What changed since the previous run (C-STORE 38.0, HTTP 31.8):
+Measured with nothing else running on the machine (the load average is the benchmark's own). C-STORE
+now meets the 0.8x target, HTTP too. What
+changed since the previous run (C-STORE 45.1 img/s, 0.77x; small C-STOREs and the PACS path were not
+measured then):
 
-- One interpreter per worker (`runtime/serve/pool.py`): on 2 cores two 1-thread interpreters run 73
-  images/s bare, one 2-thread interpreter 64 (row 2 vs row 1), and a worker's decoding and result
-  building overlaps the other worker's model instead of waiting for it behind a lock.
-- TCP_NODELAY on the HTTP listener: it was created with proto 0, so asyncio never turned Nagle off, and
-  every keep-alive response waited ~40 ms for the client's delayed ACK (GET /healthz: 44 ms -> 0.3 ms).
-  HTTP was latency-bound by that, not CPU-bound.
-- The CAM overlay in one OpenCV pass per step (2.1 -> 0.4 ms at 512 px).
+- The node's CPU per image while receiving is down from ~38 to ~34 core-ms (the node process's CPU
+  time over a C-STORE run, same script on the previous commit and on this one). The node was
+  CPU-bound, so this is what moved C-STORE.
+  - Results: the per-image elements of the SR and SC are written directly where that is trivially
+    right (runtime/serve/template.py: ASCII-VR values, the source's raw patient/study bytes, the file
+    meta). Equipment items are kept encoded. Header + SR + SC: 3.4 -> 1.0 ms per image.
+  - Each spooled instance is read whole once instead of three times (a header read for the results, a
+    probe, then the pixels).
+- Every DICOM association has Nagle off and ACKs each read at once (runtime/serve/tcp.py). Senders
+  that keep Nagle on (pynetdicom; dcmtk and Orthanc as Debian packages them) met the receiver's
+  delayed ACK, so each C-STORE waited ~40 ms.
+  - Before the change, on this machine, with the same measuring functions (a one-off script on the
+    previous commit): small C-STOREs acknowledged 21/s, into the PACS 5.4 images/s. That last path is
+    the forwarder's, to an Orthanc that keeps Nagle on. The 512x512 C-STORE rate did not change.
 
-Where C-STORE's time goes (node CPU per image, from per-thread CPU times while sending; one-off checks
-with scripts not kept in benchmarks/, so these are indications, not results):
-~37 core-ms against ~28 for HTTP and ~27 for the bare side-by-side loops. The workers spend ~32 (the
-1-thread interpreter ~24, decoding ~2, the SR ~2.3 and SC ~1.5 from their templates, the overlay,
-reading the header), the association threads ~4-5 (pynetdicom parses every PDU in Python and polls
-each association every millisecond: 1.6 core-ms per image receiving with a do-nothing handler, and
-4% of a core per idle association), the result writer ~0.5. With fsync switched off the rate did not
-change (47-50 img/s), nor with 3 or 4 workers, nor with 1 MiB PDUs: the node is CPU-bound, and 0.8x
-of the bare loop needs ~3 core-ms per image less than it spends. The bare loop itself varies by
-run (58.7 here, 60.5-64.7 in the runs before); C-STORE was 0.74-0.79x of it across runs."""
+Where C-STORE's time goes now (one-off per-thread CPU checks, not kept in benchmarks/): the two
+workers spend ~28 core-ms per image (the 1-thread interpreter ~24.6; decoding, the overlay and the
+results ~3.5). pynetdicom's two threads per association spend ~3.6 (PDUs parsed in Python, 4 KiB reads,
+1 ms polling). The result writer spends ~1.3 (its fsyncs). Neither larger PDUs (128 KiB, 1 MiB) nor
+a shorter or longer GIL switch interval changed the rate. The bare loop itself varies by run (59-65
+img/s across this session's runs)."""
 
 
 def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rss_end: int) -> None:
@@ -331,6 +349,10 @@ def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rs
         "| path | images/s | vs bare loop | vs bare side by side | p50 ms | p99 ms |",
         "|---|---|---|---|---|---|",
         *rows,
+        "",
+        f"Each path against the bare loop of the same repeat (run-to-run spread of the ratio): C-STORE "
+        f"{_ratio_range(runs['cstore'], runs['bare'])}, HTTP with 2 clients {_ratio_range(runs['http2'], runs['bare'])}, "
+        f"with {args.clients} {_ratio_range(runs['http'], runs['bare'])}.",
         "",
         f"Node RSS: peak {rss_peak / 2**20:.0f} MiB, {rss_end / 2**20:.0f} MiB at the end.",
         "",

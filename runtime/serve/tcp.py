@@ -9,8 +9,9 @@ delays that ACK (up to 40 ms on Linux). Each end can fix only its own half, so t
 - as a receiver, ACK at once (TCP_QUICKACK, Linux), re-armed after every read because the kernel
   drops back to delayed ACKs by itself.
 
-Measured on loopback (benchmarks/RESULTS.md, "medtk serve"): a small C-STORE from a sender that keeps
-Nagle on took ~48 ms and takes ~6; forwarding results into such an Orthanc went from ~6 to ~27 images/s.
+Measured on loopback (benchmarks/RESULTS.md, "medtk serve"): small C-STOREs from a sender that keeps
+Nagle on were acknowledged at 21/s and now ~140/s; results forwarded into such an Orthanc arrived at
+5.4 images/s and now ~29.
 """
 
 from __future__ import annotations
