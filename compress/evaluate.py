@@ -2,8 +2,10 @@
 
 CAM agreement compares each variant's class activation maps with the float32 variant's, for the class
 the float32 model predicts (so both maps answer the same question): Pearson correlation per image
-(averaged over images whose maps are not constant), and how often the peak cell is the same cell or
-within one cell (Chebyshev distance <= 1).
+(averaged over images whose maps are not constant), how often the peak cell is the same cell or
+within one cell (Chebyshev distance <= 1), and how far the peak moved on average (cells, Euclidean).
+A correlation can stay high while every peak moves a row (pruning + QAT did that on the demo): the
+shift is what says the map now points elsewhere.
 """
 
 from __future__ import annotations
@@ -56,11 +58,13 @@ def cam_agreement(reference: Outputs, candidate: Outputs) -> CamAgreement:
     maps = candidate.cams[rows, :, :, classes] if len(classes) else candidate.cams[..., 0]
     ref_flat = ref_maps.reshape(len(classes), -1).astype(np.float64)
     flat = maps.reshape(len(classes), -1).astype(np.float64)
-    distance = _peak_distance(ref_flat, flat, ref_maps.shape[2])
+    rows_moved, columns_moved = _peak_offsets(ref_flat, flat, ref_maps.shape[2])
+    distance = np.maximum(rows_moved, columns_moved)
     return CamAgreement(
         correlation=_mean_correlation(ref_flat, flat),
         peak_match=_fraction(distance == 0),
         peak_within_one=_fraction(distance <= 1),
+        mean_peak_shift=float(np.hypot(rows_moved, columns_moved).mean()) if len(classes) else None,
     )
 
 
@@ -75,9 +79,10 @@ def _mean_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.mean((a * b).sum(axis=1)[defined] / norms[defined]))
 
 
-def _peak_distance(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+def _peak_offsets(a: np.ndarray, b: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """How many rows and columns each image's peak cell moved from `a` to `b`."""
     pa, pb = a.argmax(axis=1), b.argmax(axis=1)
-    return np.maximum(np.abs(pa // width - pb // width), np.abs(pa % width - pb % width))
+    return np.abs(pa // width - pb // width), np.abs(pa % width - pb % width)
 
 
 def _fraction(mask: np.ndarray) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from medtk.schema import CompressReport
 
 COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "float ops", "val AUC", "AUC", "dAUC", "acc", "thr", "sens",
-           "spec", "CAM r", "peak")
+           "spec", "CAM r", "peak", "shift")
 
 
 def format_table(report: CompressReport) -> str:
@@ -18,7 +18,7 @@ def format_table(report: CompressReport) -> str:
             _num(entry.val.auc if entry.val else None), _num(entry.test.auc), _signed(entry.delta_auc),
             _num(entry.test.accuracy), _num(entry.test.threshold, 3), _num(entry.test.sensitivity, 3),
             _num(entry.test.specificity, 3), _num(cam.correlation if cam else None, 3),
-            _num(cam.peak_match if cam else None, 2),
+            _num(cam.peak_match if cam else None, 2), _num(cam.mean_peak_shift if cam else None, 2),
         ))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
@@ -44,6 +44,8 @@ def format_table(report: CompressReport) -> str:
             lines.append(f"  float: {layer}")
     gate = report.gate
     cam_gate = f", min CAM r {gate.min_cam_correlation:g}" if gate.min_cam_correlation is not None else ""
+    if gate.max_cam_peak_shift is not None:
+        cam_gate += f", max CAM peak shift {gate.max_cam_peak_shift:g} cells"
     lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}{cam_gate}): {'passed' if gate.passed else 'FAILED'}")
     lines.append(f"recommended (* above; the smallest variant that passes every gate): {report.recommended or 'none'}")
     for name, reason in report.not_recommended.items():

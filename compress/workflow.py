@@ -45,6 +45,7 @@ class CompressOptions:
     max_auc_drop: float = 0.01
     max_sensitivity_drop: float | None = None  # binary: largest test-sensitivity loss at the operating point
     min_cam_correlation: float | None = 0.9  # every variant's mean test CAM correlation with float32; None = not gated
+    max_cam_peak_shift: float | None = 0.5  # every variant's mean test CAM peak shift from float32 (cells); None = not gated
     accuracy_control: bool = True  # int8 beyond the validation budget -> also int8_mixed (layers kept float)
     max_val_drop: float = 0.005  # accuracy control's budget: validation AUC below float32 (NNCF's max_drop)
     max_float_layers: int = 8  # accuracy control keeps at most this many int8 ops float
@@ -72,6 +73,8 @@ class CompressOptions:
             raise ConfigError(f"--max-float-layers must be 0 or more, got {self.max_float_layers}")
         if self.min_cam_correlation is not None and not -1 <= self.min_cam_correlation <= 1:
             raise ConfigError(f"--min-cam-correlation must be between -1 and 1, got {self.min_cam_correlation}")
+        if self.max_cam_peak_shift is not None and self.max_cam_peak_shift < 0:
+            raise ConfigError(f"--max-cam-peak-shift must be 0 or more (cells), got {self.max_cam_peak_shift}")
         for flag, value in (("--prune-epochs", self.prune_epochs), ("--calibration", self.calibration)):
             if value < 1:
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
@@ -512,6 +515,12 @@ def _gate(entries: list[VariantResult], options: CompressOptions,
                 f"{entry.name}: CAM correlation with float32 {cam.correlation:.3f} on the test images is below "
                 f"--min-cam-correlation {options.min_cam_correlation:g}"
             )
+        if options.max_cam_peak_shift is not None and cam is not None and cam.mean_peak_shift is not None \
+                and cam.mean_peak_shift > options.max_cam_peak_shift:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: the CAM peak moved {cam.mean_peak_shift:.2f} cells from float32's on average on the "
+                f"test images (--max-cam-peak-shift {options.max_cam_peak_shift:g}): the map points elsewhere"
+            )
     compressed = options.compressed_variant()
     if sparsity_after_qat is not None and abs(sparsity_after_qat - options.prune_sparsity) > SPARSITY_TOLERANCE:
         failures.setdefault(compressed, []).append(
@@ -521,5 +530,5 @@ def _gate(entries: list[VariantResult], options: CompressOptions,
     gated = [replace(entry, status="failed") if entry.name in failures else entry for entry in entries]
     messages = tuple(message for entry in entries for message in failures.get(entry.name, []))
     gate = Gate(max_auc_drop=options.max_auc_drop, passed=not messages, failures=messages,
-                min_cam_correlation=options.min_cam_correlation)
+                min_cam_correlation=options.min_cam_correlation, max_cam_peak_shift=options.max_cam_peak_shift)
     return gated, gate, failures

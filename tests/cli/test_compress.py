@@ -68,6 +68,8 @@ def test_bad_option_is_a_usage_error(run_copy: Path):
     assert result.exit_code == 2 and "--calibration" in _error_line(result)
     result = _invoke(run_copy, "--int8", "--min-cam-correlation", "1.5")
     assert result.exit_code == 2 and "--min-cam-correlation" in _error_line(result)
+    result = _invoke(run_copy, "--int8", "--max-cam-peak-shift", "-0.5")
+    assert result.exit_code == 2 and "--max-cam-peak-shift" in _error_line(result)
     result = _invoke(run_copy, "--int8", "--max-float-layers", "-1")
     assert result.exit_code == 2 and "--max-float-layers" in _error_line(result)
     assert _nothing_written(run_copy)
@@ -79,6 +81,7 @@ def test_options_not_given_keep_the_library_defaults():
     defaults = CompressOptions()
     assert CompressOptions.given(min_cam_correlation=None, accuracy_control=None, distill=None) == defaults
     assert defaults.min_cam_correlation == 0.9 and defaults.accuracy_control and defaults.distill
+    assert defaults.max_cam_peak_shift == 0.5
     assert CompressOptions.given(max_val_drop=0.002).max_val_drop == 0.002
 
 

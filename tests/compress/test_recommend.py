@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from medtk.compress.workflow import CompressOptions, _gate, recommend
 from medtk.schema.compress import CamAgreement, Headline, VariantResult
 
@@ -31,6 +33,22 @@ def test_cam_correlation_fails_the_gate_like_an_auc_drop():
     assert not gate.passed and gate.min_cam_correlation == 0.9
     assert any("CAM correlation" in message and "int8_pqat" in message for message in gate.failures)
     assert set(failures) == {"int8", "int8_pqat"}
+
+
+def test_a_moved_cam_peak_fails_the_gate_even_with_a_high_correlation():
+    """int8_pqat on the demo: CAM r 0.903 (passes --min-cam-correlation 0.9), peaks ~0.9 cells away."""
+    moved = [ENTRIES[0], replace(ENTRIES[3], cam_agreement=CamAgreement(0.97, 0.93, 0.99, mean_peak_shift=0.1)),
+             replace(ENTRIES[4], cam_agreement=CamAgreement(0.903, 0.20, 0.92, mean_peak_shift=0.93))]
+    entries, gate, failures = _gate(moved, CompressOptions(), None)
+    assert {entry.name: entry.status for entry in entries} == {"float32": "passed", "int8_mixed": "passed",
+                                                              "int8_pqat": "failed"}
+    assert gate.max_cam_peak_shift == 0.5
+    assert failures["int8_pqat"] == ["int8_pqat: the CAM peak moved 0.93 cells from float32's on average on the "
+                                     "test images (--max-cam-peak-shift 0.5): the map points elsewhere"]
+    entries, gate, _ = _gate(moved, CompressOptions(max_cam_peak_shift=None), None)
+    assert gate.passed and gate.max_cam_peak_shift is None
+    older = [replace(entry, cam_agreement=replace(entry.cam_agreement, mean_peak_shift=None)) for entry in moved]
+    assert _gate(older, CompressOptions(), None)[1].passed  # a shift that could not be measured is not gated
 
 
 def test_no_cam_gate_when_the_option_is_none():

@@ -29,18 +29,20 @@ def compression_section(art: RunArtifacts) -> Html:
             str(len(entry.float_layers)) if entry.float_layers else "",
             fmt(entry.val.auc if entry.val else None, 4), fmt(entry.test.auc, 4), signed(entry.delta_auc),
             fmt(entry.test.accuracy, 4), fmt(cam.correlation if cam else None, 3),
-            percent(cam.peak_match if cam else None),
+            percent(cam.peak_match if cam else None), fmt(cam.mean_peak_shift if cam else None, 2),
         ])
     reference, gate = report.reference, report.gate
     cam_gate = (f", mean CAM correlation with float32 at least {esc(fmt(gate.min_cam_correlation))}"
                 if gate.min_cam_correlation is not None else "")
+    if gate.max_cam_peak_shift is not None:
+        cam_gate += f", mean CAM peak shift from float32 at most {esc(fmt(gate.max_cam_peak_shift))} cells"
     parts = [
         table(["variant", "status", "deploy", "size", "gzip", "sparsity", "float ops", "val AUC", "test AUC",
-               "AUC vs float32", "accuracy", "CAM r", "same CAM peak"], rows),
+               "AUC vs float32", "accuracy", "CAM r", "same CAM peak", "CAM peak shift"], rows),
         note(f"Every number measured through medtk.runtime on {reference.test_images} test images; deltas are "
              f"against the float32 TFLite file (its test AUC {fmt(reference.test.auc, 4)}). "
              "CAM r: mean per-image Pearson correlation with the float32 CAM; same CAM peak: share of images whose "
-             "peak cell matches the float32 one. Float ops: int8 operations kept in float by accuracy control. "
+             "peak cell matches the float32 one; CAM peak shift: mean distance, in CAM cells, from the float32 peak. Float ops: int8 operations kept in float by accuracy control. "
              "Recommended: the smallest variant that passes every gate."),
         tag("p", Html(
             f"Quality gate (test AUC at most {esc(fmt(gate.max_auc_drop))} below float32{cam_gate}): "

@@ -34,6 +34,7 @@ class CamAgreement:
     correlation: float | None  # mean per-image Pearson r with the float32 CAM
     peak_match: float | None  # share of images whose peak cell is the float32 one
     peak_within_one: float | None  # ... or a neighbour of it
+    mean_peak_shift: float | None = None  # mean distance (cells) from the float32 peak cell; None before it was measured
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Gate:
     passed: bool
     failures: tuple[str, ...] = ()
     min_cam_correlation: float | None = None  # every variant's mean CAM correlation with float32 (test)
+    max_cam_peak_shift: float | None = None  # every variant's mean CAM peak shift from float32, cells (test)
 
 
 @dataclass(frozen=True)
