@@ -24,6 +24,7 @@ def build_models() -> list[Path]:
         return paths
     from medtk.compress.convert import convert
     from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
+    from medtk.train.cam_geometry import cam_geometry
     from medtk.train.model import ModelSpec, build_classifier
     from medtk.variants import get_variant
 
@@ -32,7 +33,8 @@ def build_models() -> list[Path]:
     calibration = [rng.integers(0, 256, (224, 224, 1)).astype(np.uint8) for _ in range(16)]
     CACHE.mkdir(parents=True, exist_ok=True)
     for path, variant in zip(paths, ("float32", "int8")):
-        metadata = ModelMetadata(labels=LABELS, input=ModelInput(size=224, channels=1, dtype=get_variant(variant).input_dtype), variant=variant)
+        metadata = ModelMetadata(labels=LABELS, input=ModelInput(size=224, channels=1, dtype=get_variant(variant).input_dtype),
+                                 variant=variant, cam_geometry=cam_geometry(model))
         path.write_bytes(embed_metadata(convert(model, variant, calibration), metadata))
     return paths
 

@@ -55,6 +55,7 @@ def explain(strides) -> None:
 def build_latency_models() -> list[Path]:
     from medtk.compress.convert import convert
     from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
+    from medtk.train.cam_geometry import cam_geometry
     from medtk.train.model import ModelSpec, build_classifier
     from medtk.variants import get_variant
 
@@ -71,7 +72,7 @@ def build_latency_models() -> list[Path]:
             if model is None:
                 model = build_classifier(ModelSpec(arch="resnet50", input_size=224, channels=1, weights="none",
                                                    output_stride=stride))
-            metadata = ModelMetadata(labels=("normal", "lesion"), variant=variant,
+            metadata = ModelMetadata(labels=("normal", "lesion"), variant=variant, cam_geometry=cam_geometry(model),
                                      input=ModelInput(size=224, channels=1, dtype=get_variant(variant).input_dtype))
             CACHE.mkdir(parents=True, exist_ok=True)
             path.write_bytes(embed_metadata(convert(model, variant, calibration), metadata))

@@ -38,6 +38,7 @@ def build_models() -> dict[str, Path]:
         return paths
     from medtk.compress.convert import convert
     from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
+    from medtk.train.cam_geometry import cam_geometry
     from medtk.train.model import ModelSpec, build_classifier
     from medtk.variants import get_variant
 
@@ -47,7 +48,8 @@ def build_models() -> dict[str, Path]:
     CACHE.mkdir(parents=True, exist_ok=True)
     for variant, path in paths.items():
         metadata = ModelMetadata(
-            labels=LABELS, input=ModelInput(size=SIZE, channels=1, dtype=get_variant(variant).input_dtype), variant=variant
+            labels=LABELS, input=ModelInput(size=SIZE, channels=1, dtype=get_variant(variant).input_dtype), variant=variant,
+            cam_geometry=cam_geometry(model),
         )
         path.write_bytes(embed_metadata(convert(model, variant, calibration), metadata))
     return paths

@@ -273,6 +273,10 @@ def _consistent(metadata: ModelMetadata | None, name: str, io: ModelIO) -> Model
     point = metadata.operating_point
     if point is not None and not 0.0 <= point.threshold <= 1.0:
         raise ModelError(f"{name}: metadata operating_point threshold {point.threshold!r} is not a probability")
+    if metadata.cam_geometry is None:
+        _warn(f"{name}: exported before medtk recorded where the CAM's cells sit on the input (cam_geometry); "
+              "its CAM is drawn on an even grid, up to half a cell from where the model looked. Export it "
+              "again (medtk compress RUN) to draw it where the model looked")
     return metadata
 
 

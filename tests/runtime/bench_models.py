@@ -19,6 +19,7 @@ def build_bench_models(folder: Path) -> dict[str, Path]:
         return paths
     from medtk.compress.convert import convert
     from medtk.runtime.metadata import ModelInput, ModelMetadata, embed_metadata
+    from medtk.train.cam_geometry import cam_geometry
     from medtk.train.model import ModelSpec, build_classifier
     from medtk.variants import get_variant
 
@@ -33,6 +34,7 @@ def build_bench_models(folder: Path) -> dict[str, Path]:
             labels=LABELS,
             input=ModelInput(size=32, channels=1, dtype=get_variant(variant).input_dtype),
             variant=variant,
+            cam_geometry=cam_geometry(model),
         )
         path.write_bytes(embed_metadata(tflite, metadata))
     return paths

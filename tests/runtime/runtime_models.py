@@ -88,7 +88,9 @@ def _classifier(channels: int, num_classes: int, seed: int, train_epochs: int = 
     return model
 
 
-def _metadata(labels: tuple[str, ...], channels: int, variant: str) -> ModelMetadata:
+def _metadata(model, labels: tuple[str, ...], channels: int, variant: str) -> ModelMetadata:
+    from medtk.train.cam_geometry import cam_geometry
+
     return ModelMetadata(
         labels=labels,
         input=ModelInput(
@@ -101,6 +103,7 @@ def _metadata(labels: tuple[str, ...], channels: int, variant: str) -> ModelMeta
         variant=variant,
         model_version="test",
         intended_use="tests only",
+        cam_geometry=cam_geometry(model),
     )
 
 
@@ -127,14 +130,14 @@ def build_runtime_models(folder: Path, names: tuple[str, ...] = MODEL_NAMES) -> 
 
     gray = _classifier(channels=1, num_classes=2, seed=1, train_epochs=3)
     float_bytes = convert(gray, "float32")
-    files = {"float32": embed_metadata(float_bytes, _metadata(GRAY_LABELS, 1, "float32")), "bare": float_bytes}
+    files = {"float32": embed_metadata(float_bytes, _metadata(gray, GRAY_LABELS, 1, "float32")), "bare": float_bytes}
     files["tampered"] = _tamper(files["float32"])
     if "int8" in names:
         calibration = list(synthetic_images(np.random.default_rng(7), 16))
-        files["int8"] = embed_metadata(convert(gray, "int8", calibration), _metadata(GRAY_LABELS, 1, "int8"))
+        files["int8"] = embed_metadata(convert(gray, "int8", calibration), _metadata(gray, GRAY_LABELS, 1, "int8"))
     if "rgb" in names:
         rgb = _classifier(channels=3, num_classes=3, seed=2)
-        files["rgb"] = embed_metadata(convert(rgb, "float32"), _metadata(RGB_LABELS, 3, "float32"))
+        files["rgb"] = embed_metadata(convert(rgb, "float32"), _metadata(rgb, RGB_LABELS, 3, "float32"))
     paths = {}
     for name in names:
         paths[name] = folder / f"{name}.tflite"

@@ -57,14 +57,16 @@ def test_the_cam_is_drawn_on_the_geometry_the_model_carries(test_models, tmp_pat
     from medtk.runtime.cam import class_map
     from medtk.runtime.geometry import CellGeometry
 
-    source = test_models.float32
-    metadata = read_metadata(source.read_bytes())
-    assert metadata.cam_geometry is None  # built without one: drawn as an even grid, as before
+    data = test_models.float32.read_bytes()
+    metadata = read_metadata(data)
     geometry = CellGeometry(input_size=metadata.input.size, stride=(32.0, 32.0), origin=(0.0, 0.0))
-    target = tmp_path / "with_geometry.tflite"
-    target.write_bytes(embed_metadata(source.read_bytes(), replace(metadata, cam_geometry=geometry)))
+    target, older = tmp_path / "with_geometry.tflite", tmp_path / "older.tflite"
+    target.write_bytes(embed_metadata(data, replace(metadata, cam_geometry=geometry)))
+    older.write_bytes(embed_metadata(data, replace(metadata, cam_geometry=None)))  # exported before cam_geometry
     assert read_metadata(target.read_bytes()).cam_geometry == geometry
-    plain, placed = Classifier(source, num_threads=1), Classifier(target, num_threads=1)
+    with pytest.warns(UserWarning, match=r"older\.tflite: exported before medtk recorded where the CAM's cells sit"):
+        plain = Classifier(older, num_threads=1)  # drawn as an even grid, as before, and says so
+    placed = Classifier(target, num_threads=1)
     for image in images[:2]:
         before, after = plain.predict(image), placed.predict(image)
         np.testing.assert_array_equal(before.raw_cam, after.raw_cam)
