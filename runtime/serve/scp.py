@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from medtk.runtime.serve.rules import Rules
-from medtk.runtime.serve.tcp import quick_ack_context, tuned
+from medtk.runtime.serve.tcp import nagle_off, quick_ack_context, tuned
 from medtk.runtime.serve.uids import uid_tag
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ class ConnectionPolicy:
         sock.settimeout(self.timeout)
         if self.context is None:
             return tuned(sock)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        nagle_off(sock)  # quick ACKs come from the context's socket class
         return self.context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False)
 
 

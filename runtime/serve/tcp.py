@@ -41,10 +41,14 @@ class QuickAckSSLSocket(ssl.SSLSocket):
         return data
 
 
+def nagle_off(sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def tuned(sock: socket.socket) -> socket.socket:
     """`sock` (connected TCP) with Nagle off and, where the OS has it, quick ACKs: the same connection
     and timeout, as a `QuickAckSocket` when it was a plain socket."""
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    nagle_off(sock)
     if QUICKACK is None or type(sock) is not socket.socket:
         return sock
     timeout = sock.gettimeout()
