@@ -105,6 +105,11 @@ class RssSampler(threading.Thread):
             self.done.wait(0.05)
 
 
+def storescu(node, files: list[Path], *flags: str) -> list[str]:
+    """dcmtk's storescu sending `files` over one association to the node, as a modality would."""
+    return ["storescu", *flags, "-aet", "BENCH", "-aec", "MEDTK", "127.0.0.1", str(node.dicom_port), *map(str, files)]
+
+
 def fresh_uids(files: list[Path]) -> dict[str, str]:
     """New SOP Instance UIDs in every file (so every run produces new results): file name -> UID."""
     import pydicom
@@ -128,7 +133,7 @@ def through_cstore(node, files: list[Path], model_sha: str) -> tuple[float, list
     outbox = node.spool / "outbox"
     sent = {}
     start = time.time()
-    command = ["storescu", "-v", "-aet", "BENCH", "-aec", "MEDTK", "127.0.0.1", str(node.dicom_port), *map(str, files)]
+    command = storescu(node, files, "-v")
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as sender:
         for line in sender.stdout:  # "I: Sending file: /path/cr_0001.dcm", stamped as it is printed
             if "Sending file:" in line:
@@ -155,8 +160,7 @@ def acknowledged(node, files: list[Path], model_sha: str) -> float:
 
     uids = fresh_uids(files)
     start = time.perf_counter()
-    subprocess.run(["storescu", "-aet", "BENCH", "-aec", "MEDTK", "127.0.0.1", str(node.dicom_port), *map(str, files)],
-                   check=True, capture_output=True)
+    subprocess.run(storescu(node, files), check=True, capture_output=True)
     rate = len(files) / (time.perf_counter() - start)
     remaining = [node.spool / "outbox" / f"{result_uid(uid, model_sha, kind)}.dcm" for uid in uids.values()
                  for kind in ("sr", "sc")]
@@ -173,8 +177,7 @@ def into_pacs(node, pacs, files: list[Path]) -> float:
     fresh_uids(files)
     before = len(pacs.instances())
     start = time.perf_counter()
-    subprocess.run(["storescu", "-aet", "BENCH", "-aec", "MEDTK", "127.0.0.1", str(node.dicom_port), *map(str, files)],
-                   check=True, capture_output=True)
+    subprocess.run(storescu(node, files), check=True, capture_output=True)
     deadline = start + 600
     while pacs.get("/statistics")["CountInstances"] < before + 2 * len(files):
         if time.perf_counter() > deadline:
