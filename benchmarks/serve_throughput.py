@@ -20,7 +20,7 @@ DICOM files, 512x512 8-bit, made from PneumoniaMNIST test images.
   only with more clients than workers; the table has 2 and `--clients` (default 4).
 - small C-STOREs acknowledged: storescu sends `--images` 64x64 CR files to the same node; images/s
   is files / storescu's run time (processing goes on after). Per C-STORE round trip, where a sender
-  with Nagle on meets a receiver's delayed ACK (runtime/serve/tcp.py).
+  with Nagle on meets a receiver's delayed ACK (serve/tcp.py).
 - into the PACS: a second node with `--forward` to an Orthanc on loopback (both on this machine's
   CPUs); storescu sends the 512x512 files; the clock stops when Orthanc holds both results of every
   image (its /statistics, polled every 20 ms). Runs after the rest, `--repeats` times.
@@ -127,7 +127,7 @@ def through_cstore(node, files: list[Path], model_sha: str) -> tuple[float, list
     """dcmtk's storescu sends every file over one association, as a modality would."""
     import subprocess
 
-    from medtk.runtime.serve.uids import result_uid
+    from medtk.serve.uids import result_uid
 
     uids = fresh_uids(files)
     outbox = node.spool / "outbox"
@@ -156,7 +156,7 @@ def acknowledged(node, files: list[Path], model_sha: str) -> float:
     (untimed) waits until the node has processed them, so they do not run into the next measurement."""
     import subprocess
 
-    from medtk.runtime.serve.uids import result_uid
+    from medtk.serve.uids import result_uid
 
     uids = fresh_uids(files)
     start = time.perf_counter()
@@ -239,11 +239,11 @@ def main() -> int:
     from runtime_overhead import build_models
     from tests.serve.serve_helpers import NodeProcess, Orthanc, free_port
 
-    from medtk.runtime.metadata import read_metadata
-    from medtk.runtime.serve.identity import ModelIdentity
+    from medtk.runtime import Classifier
+    from medtk.serve.identity import ModelIdentity
 
     model = build_models()["int8"]
-    identity = ModelIdentity.from_model(model, read_metadata(model.read_bytes()))
+    identity = ModelIdentity.of(Classifier(model, num_threads=1))
     work = Path(tempfile.mkdtemp(prefix="serve_bench_"))
     try:
         files = make_inputs(work, args.images)
@@ -300,11 +300,11 @@ measured then):
   time over a C-STORE run, same script on the previous commit and on this one). The node was
   CPU-bound, so this is what moved C-STORE.
   - Results: the per-image elements of the SR and SC are written directly where that is trivially
-    right (runtime/serve/template.py: ASCII-VR values, the source's raw patient/study bytes, the file
+    right (serve/template.py: ASCII-VR values, the source's raw patient/study bytes, the file
     meta). Equipment items are kept encoded. Header + SR + SC: 3.4 -> 1.0 ms per image.
   - Each spooled instance is read whole once instead of three times (a header read for the results, a
     probe, then the pixels).
-- Every DICOM association has Nagle off and ACKs each read at once (runtime/serve/tcp.py). Senders
+- Every DICOM association has Nagle off and ACKs each read at once (serve/tcp.py). Senders
   that keep Nagle on (pynetdicom; dcmtk and Orthanc as Debian packages them) met the receiver's
   delayed ACK, so each C-STORE waited ~40 ms.
   - Before the change, on this machine, with the same measuring functions (a one-off script on the

@@ -18,6 +18,11 @@ _LAZY = {
     "overlay": "medtk.runtime.cam",
     "ModelMetadata": "medtk.runtime.metadata",
     "read_metadata": "medtk.runtime.metadata",
+    "Decoded": "medtk.runtime.imaging",
+    "DEFAULT_MAX_PIXELS": "medtk.runtime.imaging",
+    "load_decoded": "medtk.runtime.inputs",
+    "load_dicom_dataset": "medtk.runtime.inputs",
+    "default_threads": "medtk.runtime.backend",
 }
 
 __all__ = [
@@ -26,6 +31,11 @@ __all__ = [
     "overlay",
     "ModelMetadata",
     "read_metadata",
+    "Decoded",
+    "DEFAULT_MAX_PIXELS",
+    "load_decoded",
+    "load_dicom_dataset",
+    "default_threads",
     "MedtkError",
     "ModelError",
     "RuntimeInputError",

@@ -22,6 +22,7 @@ for throughput several single-threaded ones side by side are (`replica`; benchma
 from __future__ import annotations
 
 import copy
+import hashlib
 import threading
 import warnings
 from dataclasses import dataclass
@@ -86,6 +87,7 @@ class Classifier:
         self.metadata: ModelMetadata = _consistent(metadata, name, self._io)
         self.labels: tuple[str, ...] = self.metadata.labels
         self._lock = threading.Lock()
+        self._file_sha256: str | None = None
 
     def replica(self, num_threads: int | None = None) -> "Classifier":
         """The same model on an interpreter of its own, so two images can run at once (one per thread).
@@ -100,6 +102,18 @@ class Classifier:
         twin._io = resolve_io(twin._interpreter, str(self.model_path))
         twin._lock = threading.Lock()
         return twin
+
+    @property
+    def file_sha256(self) -> str:
+        """sha256 of the model file's bytes this classifier verified and runs (not a second read of the file)."""
+        if self._file_sha256 is None:
+            self._file_sha256 = hashlib.sha256(self._model).hexdigest()
+        return self._file_sha256
+
+    @property
+    def weights_sha256(self) -> str:
+        """The weights' checksum: the one recorded at export, else computed from the verified bytes."""
+        return self.metadata.weights_sha256 or weights_sha256(self._model)
 
     @property
     def delegate(self) -> str:

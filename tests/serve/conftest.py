@@ -47,7 +47,7 @@ def dicom_files(tmp_path_factory, chest_images) -> dict[str, Path]:
 @pytest.fixture
 def start_node(tmp_path, serve_models):
     """Start an in-process node on free loopback ports; every node started is stopped afterwards."""
-    from medtk.runtime.serve import ServeConfig, ServeNode
+    from medtk.serve import ServeConfig, ServeNode
 
     nodes = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medtk.errors import ConfigError
-from medtk.runtime.serve.config import Destination, ServeConfig
+from medtk.serve.config import Destination, ServeConfig
 
 
 def test_destination_parse():

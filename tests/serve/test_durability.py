@@ -9,8 +9,9 @@ import pytest
 from pydicom.uid import generate_uid
 from tests.serve.serve_helpers import NodeProcess, free_port, radiograph, send_datasets
 
-from medtk.runtime.serve.identity import ModelIdentity
-from medtk.runtime.serve.uids import result_uid
+from medtk.runtime import Classifier
+from medtk.serve.identity import ModelIdentity
+from medtk.serve.uids import result_uid
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +57,7 @@ def test_kill_9_mid_stream(tmp_path, serve_models, chest_images, orthanc):
     time.sleep(1.0)
     node.stop()
 
-    model = ModelIdentity.from_model(serve_models["op"], _metadata(serve_models["op"]))
+    model = ModelIdentity.of(Classifier(serve_models["op"], num_threads=1))
     stored = orthanc.datasets_by_modality()
     expected_sr = {result_uid(ds.SOPInstanceUID, model.file_sha256, "sr") for ds in datasets}
     expected_sc = {result_uid(ds.SOPInstanceUID, model.file_sha256, "sc") for ds in datasets}
@@ -67,9 +68,3 @@ def test_kill_9_mid_stream(tmp_path, serve_models, chest_images, orthanc):
     assert list((tmp_path / "spool" / "queue").glob("*.dcm")) == []
     assert list((tmp_path / "spool" / "failed").glob("*")) == []
     print(f"acknowledged before the kill: {len(acknowledged)}, waiting in the spool at the kill: {waiting}")
-
-
-def _metadata(path):
-    from medtk.runtime.metadata import read_metadata
-
-    return read_metadata(path.read_bytes())

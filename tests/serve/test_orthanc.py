@@ -60,7 +60,7 @@ def test_destination_down_then_up(start_node, tmp_path, dicom_files):
 
 
 def _destination(pacs: Orthanc):
-    from medtk.runtime.serve.config import Destination
+    from medtk.serve.config import Destination
 
     return Destination.parse(pacs.destination)
 

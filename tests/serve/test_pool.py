@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from medtk.runtime import Classifier
-from medtk.runtime.serve.pool import ClassifierPool
+from medtk.serve.pool import ClassifierPool
 
 
 def test_each_lease_is_an_interpreter_of_its_own(serve_models):

@@ -11,11 +11,10 @@ import pytest
 from pydicom.data import get_testdata_file
 from tests.serve.serve_helpers import iter_sr_items, radiograph
 
-from medtk.runtime.metadata import read_metadata
-from medtk.runtime.prediction import Prediction
-from medtk.runtime.serve.identity import ModelIdentity
-from medtk.runtime.serve.sc import CaptureTemplate, build_sc
-from medtk.runtime.serve.sr import ReportTemplate, build_sr
+from medtk.runtime import Classifier, Prediction
+from medtk.serve.identity import ModelIdentity
+from medtk.serve.sc import CaptureTemplate, build_sc
+from medtk.serve.sr import ReportTemplate, build_sr
 
 SOFTWARE = "medtk 9.9"
 # Set from the clock when a result is made: equal only if both were made in the same microsecond.
@@ -23,7 +22,7 @@ NOW = {0x00080012, 0x00080013, 0x00080023, 0x00080033, 0x0018A002, 0x00181012, 0
 
 
 def _identity(path) -> ModelIdentity:
-    return ModelIdentity.from_model(path, read_metadata(path.read_bytes()))
+    return ModelIdentity.of(Classifier(path, num_threads=1))
 
 
 def _prediction(model: ModelIdentity, label: str, p_scored: float) -> Prediction:

@@ -6,7 +6,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from medtk.errors import ConfigError
-from medtk.runtime.serve.rules import Rules, load_rules, parse_rules
+from medtk.serve.rules import Rules, load_rules, parse_rules
 
 
 def _ds(**values) -> Dataset:

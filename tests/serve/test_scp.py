@@ -14,7 +14,7 @@ from tests.serve.serve_helpers import (LOOPBACK, iter_sr_items, radiograph, send
                                        wait_until)
 
 from medtk.runtime import Classifier
-from medtk.runtime.serve.uids import result_uid
+from medtk.serve.uids import result_uid
 
 
 def _by_modality(datasets) -> dict[str, list]:
@@ -180,7 +180,7 @@ def test_a_stalled_sender_loses_its_association(start_node, monkeypatch, sent):
     --max-associations 1 node took no association for as long as one was stalled)."""
     import socket
 
-    from medtk.runtime.serve import scp
+    from medtk.serve import scp
 
     monkeypatch.setattr(scp, "NETWORK_TIMEOUT_SECONDS", 1.0)
     monkeypatch.setattr(scp, "ACSE_TIMEOUT_SECONDS", 2.0)  # pynetdicom frees the slot when negotiation times out

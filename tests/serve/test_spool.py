@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from medtk.runtime.serve.spool import Spool
-from medtk.runtime.serve.uids import result_uid, series_uid, uid_tag
+from medtk.serve.spool import Spool
+from medtk.serve.uids import result_uid, series_uid, uid_tag
 
 
 def test_admit_commit_and_pending_links(tmp_path):

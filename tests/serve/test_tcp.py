@@ -14,7 +14,7 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification
 from tests.serve.serve_helpers import LOOPBACK, free_port
 
-from medtk.runtime.serve import scp, tcp
+from medtk.serve import scp, tcp
 
 pytestmark = pytest.mark.skipif(tcp.QUICKACK is None, reason="TCP_QUICKACK is Linux-only")
 
@@ -82,7 +82,7 @@ def test_the_forwarder_requests_tuned_associations(monkeypatch):
     """The forwarder passes the handler to every association it requests."""
     from pynetdicom import AE as RealAE
 
-    from medtk.runtime.serve import forwarder
+    from medtk.serve import forwarder
 
     seen = []
 

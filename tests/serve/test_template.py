@@ -13,7 +13,7 @@ from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.valuerep import DS
 
-from medtk.runtime.serve import template as t
+from medtk.serve import template as t
 
 
 @pytest.mark.parametrize(("vr", "value"), [

@@ -22,7 +22,7 @@ from pynetdicom.sop_class import Verification
 from tests.serve.serve_helpers import LOOPBACK, wait_outbox
 
 from medtk.runtime import Classifier
-from medtk.runtime.serve.tcp import QuickAckSSLSocket
+from medtk.serve.tcp import QuickAckSSLSocket
 
 TIMEOUT = 10.0  # seconds, for every connection, handshake, request and DIMSE exchange
 

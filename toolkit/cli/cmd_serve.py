@@ -1,6 +1,6 @@
 """`medtk serve`: run the scanner-side AI node (DICOM Storage SCP + HTTP API) on one model.
 
-A thin shell over `medtk.runtime.serve`: options become a `ServeConfig`, the node runs until
+A thin shell over `medtk.serve`: options become a `ServeConfig`, the node runs until
 SIGINT/SIGTERM, and a missing `serve` extra is one line saying what to install.
 """
 
@@ -62,9 +62,9 @@ def serve(
         raise ConfigError(f"--log-level {log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from medtk.runtime.imaging import DEFAULT_MAX_PIXELS
-    from medtk.runtime.serve.config import Destination, ServeConfig
-    from medtk.runtime.serve.node import ServeNode
+    from medtk.runtime import DEFAULT_MAX_PIXELS
+    from medtk.serve.config import Destination, ServeConfig
+    from medtk.serve.node import ServeNode
 
     config = ServeConfig(
         model=model, host=host, http_port=None if no_http else http_port, dicom_port=None if no_dicom else dicom_port,

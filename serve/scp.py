@@ -18,9 +18,9 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from medtk.runtime.serve.rules import Rules
-from medtk.runtime.serve.tcp import nagle_off, quick_ack_context, tuned
-from medtk.runtime.serve.uids import uid_tag
+from medtk.serve.rules import Rules
+from medtk.serve.tcp import nagle_off, quick_ack_context, tuned
+from medtk.serve.uids import uid_tag
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,14 @@ from typing import Any, Callable
 import cv2
 
 from medtk.errors import RuntimeInputError
-from medtk.runtime.cam import overlay
-from medtk.runtime.inputs import load_decoded, load_dicom_dataset
-from medtk.runtime.serve.identity import ModelIdentity
-from medtk.runtime.serve.metrics import Metrics
-from medtk.runtime.serve.pool import ClassifierPool
-from medtk.runtime.serve.sc import CaptureTemplate, annotate
-from medtk.runtime.serve.spool import Spool, SpoolItem
-from medtk.runtime.serve.sr import ReportTemplate
-from medtk.runtime.serve.uids import uid_tag
+from medtk.runtime import load_decoded, load_dicom_dataset, overlay
+from medtk.serve.identity import ModelIdentity
+from medtk.serve.metrics import Metrics
+from medtk.serve.pool import ClassifierPool
+from medtk.serve.sc import CaptureTemplate, annotate
+from medtk.serve.spool import Spool, SpoolItem
+from medtk.serve.sr import ReportTemplate
+from medtk.serve.uids import uid_tag
 
 log = logging.getLogger(__name__)
 

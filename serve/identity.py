@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from medtk.runtime.metadata import ModelMetadata
+if TYPE_CHECKING:
+    from medtk.runtime import Classifier
 
 
 @dataclass(frozen=True)
@@ -22,21 +22,16 @@ class ModelIdentity:
     threshold: float | None
 
     @classmethod
-    def from_model(cls, path: Path, metadata: ModelMetadata) -> "ModelIdentity":
-        data = Path(path).read_bytes()
-        weights = metadata.weights_sha256
-        if not weights:
-            from medtk.runtime.metadata import weights_sha256
-
-            weights = weights_sha256(data)
+    def of(cls, classifier: "Classifier") -> "ModelIdentity":
+        """The identity of the bytes `classifier` verified and runs (never a second read of the file)."""
+        metadata = classifier.metadata
         point = metadata.operating_point
-        name = str(metadata.provenance.get("name") or Path(path).stem)
         return cls(
-            name=name,
+            name=str(metadata.provenance.get("name") or classifier.model_path.stem),
             version=str(metadata.model_version),
             variant=metadata.variant,
-            weights_sha256=weights,
-            file_sha256=hashlib.sha256(data).hexdigest(),
+            weights_sha256=classifier.weights_sha256,
+            file_sha256=classifier.file_sha256,
             labels=tuple(metadata.labels),
             positive_class=metadata.positive_class if metadata.positive_index is not None else None,
             rule=point.rule if point is not None else None,

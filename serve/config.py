@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtk.errors import ConfigError
-from medtk.runtime.imaging import DEFAULT_MAX_PIXELS
+from medtk.runtime import DEFAULT_MAX_PIXELS
 
 _DESTINATION = re.compile(r"^(?P<aet>[^@]{1,16})@(?P<host>\[[0-9a-fA-F:.]+\]|[^:@\[\]]+):(?P<port>\d{1,5})$")
 
@@ -110,7 +110,7 @@ class ServeConfig:
 
     def interpreter_threads(self) -> int:
         """Threads per worker's interpreter: --threads, else the usable CPUs shared out (at least 1)."""
-        from medtk.runtime.backend import default_threads
+        from medtk.runtime import default_threads
 
         return self.threads if self.threads is not None else max(1, default_threads() // self.workers)
 

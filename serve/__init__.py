@@ -1,6 +1,6 @@
-"""medtk.runtime.serve: the scanner-side AI node (`medtk serve`), DICOM and HTTP in, findings out.
+"""medtk.serve: the scanner-side AI node (`medtk serve`), DICOM and HTTP in, findings out.
 
-    from medtk.runtime.serve import ServeConfig, ServeNode
+    from medtk.serve import ServeConfig, ServeNode
     with ServeNode(ServeConfig(model="model.tflite", spool="spool")) as node:
         ...
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "ServeConfig": "medtk.runtime.serve.config",
-    "Destination": "medtk.runtime.serve.config",
-    "ServeNode": "medtk.runtime.serve.node",
+    "ServeConfig": "medtk.serve.config",
+    "Destination": "medtk.serve.config",
+    "ServeNode": "medtk.serve.node",
 }
 
 __all__ = ["ServeConfig", "Destination", "ServeNode"]
@@ -26,4 +26,4 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'medtk.runtime.serve' has no attribute {name!r}")
+    raise AttributeError(f"module 'medtk.serve' has no attribute {name!r}")

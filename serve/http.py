@@ -24,9 +24,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from medtk.errors import MedtkError
-from medtk.runtime.serve.metrics import Metrics
-from medtk.runtime.serve.processor import CONTENT_TYPES
-from medtk.runtime.serve.work import QueueFull
+from medtk.serve.metrics import Metrics
+from medtk.serve.processor import CONTENT_TYPES
+from medtk.serve.work import QueueFull
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medtk.runtime.serve.config import Destination
-from medtk.runtime.serve.metrics import Metrics
-from medtk.runtime.serve.spool import Spool
-from medtk.runtime.serve.tcp import tune_requested_association
+from medtk.serve.config import Destination
+from medtk.serve.metrics import Metrics
+from medtk.serve.spool import Spool
+from medtk.serve.tcp import tune_requested_association
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from medtk.runtime.prediction import Prediction
-from medtk.runtime.serve.identity import ModelIdentity
-from medtk.runtime.serve.uids import SR_SERIES_NUMBER, device_uid, result_uid, series_uid
+from medtk.runtime import Prediction
+from medtk.serve.identity import ModelIdentity
+from medtk.serve.uids import SR_SERIES_NUMBER, device_uid, result_uid, series_uid
 
 SCHEME = "99MEDTK"  # private coding scheme for the model's own labels and quantities
 NOTICE = "NOT FOR DIAGNOSTIC USE"
@@ -143,7 +143,7 @@ class ReportTemplate:
         """(SOP Instance UID, the Part 10 file) of the SR about `source`."""
         import datetime
 
-        from medtk.runtime.serve import template as t
+        from medtk.serve import template as t
 
         model = self.model
         scored = model.scored_class(prediction.label)
@@ -180,7 +180,7 @@ class _ReportShape:
     """One prototype SR split into encoded static parts and the slots an image fills."""
 
     def __init__(self, prototype: Any, charset: tuple[str, ...]) -> None:
-        from medtk.runtime.serve import template as t
+        from medtk.serve import template as t
 
         dynamic = t.COMMON_DYNAMIC | {EVIDENCE, CONTENT_SEQUENCE}
         self.prototype, self.charset = prototype, charset
@@ -200,13 +200,13 @@ class _ReportShape:
                 self.root.append(t.encode_dataset(item, charset))
 
     def _container(self, item: Any) -> dict[int, bytes]:
-        from medtk.runtime.serve import template as t
+        from medtk.serve import template as t
 
         return t.static_elements(item, {CONTENT_SEQUENCE}, self.charset)
 
     def _classify(self, item: Any) -> tuple[str, Any]:
         """("static", bytes) or (kind, the item's other elements) for a value filled per image."""
-        from medtk.runtime.serve import template as t
+        from medtk.serve import template as t
 
         if item.ValueType == "UIDREF" and _concept(item) == TRACKING_UID:
             return "tracking", t.static_elements(item, {UID_VALUE}, self.charset)
@@ -221,7 +221,7 @@ class _ReportShape:
     def content(self, source: Any, probability: float, tracking_uid: str) -> bytes:
         from pydicom.valuerep import DS
 
-        from medtk.runtime.serve import template as t
+        from medtk.serve import template as t
 
         bodies = []
         for kind, part in self.items:
@@ -250,7 +250,7 @@ def _concept(item: Any) -> str | None:
 
 def _evidence(source: Any, charset: tuple[str, ...]) -> bytes:
     """The Current Requested Procedure Evidence item: study > series > the source instance."""
-    from medtk.runtime.serve import template as t
+    from medtk.serve import template as t
 
     instance = t.join({0x00081150: t.element(0x00081150, "UI", str(source.SOPClassUID)),
                        0x00081155: t.element(0x00081155, "UI", str(source.SOPInstanceUID))})

@@ -7,11 +7,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from medtk.runtime.prediction import Prediction
-from medtk.runtime.serve.identity import ModelIdentity
-from medtk.runtime.serve.sr import MANUFACTURER, NOTICE
-from medtk.runtime.serve.template import CommonParts
-from medtk.runtime.serve.uids import SC_SERIES_NUMBER, result_uid, series_uid
+from medtk.runtime import Prediction
+from medtk.serve.identity import ModelIdentity
+from medtk.serve.sr import MANUFACTURER, NOTICE
+from medtk.serve.template import CommonParts
+from medtk.serve.uids import SC_SERIES_NUMBER, result_uid, series_uid
 
 
 def annotate(overlay_rgb: np.ndarray, prediction: Prediction, model: ModelIdentity, max_side: int) -> np.ndarray:
@@ -117,7 +117,7 @@ class CaptureTemplate:
         self._shape(())
 
     def _shape(self, charset: tuple[str, ...]) -> tuple[Any, dict[int, bytes], CommonParts]:
-        from medtk.runtime.serve import template as t
+        from medtk.serve import template as t
 
         shape = self._shapes.get(charset)
         if shape is None:
@@ -132,7 +132,7 @@ class CaptureTemplate:
         """(SOP Instance UID, the Part 10 file) of the SC holding `pixels_rgb` (H x W x 3 uint8)."""
         import datetime
 
-        from medtk.runtime.serve import template as t
+        from medtk.serve import template as t
 
         if pixels_rgb.ndim != 3 or pixels_rgb.shape[2] != 3 or pixels_rgb.dtype != np.uint8:
             raise ValueError(f"expected H x W x 3 uint8 pixels, got {pixels_rgb.shape} {pixels_rgb.dtype}")

@@ -16,19 +16,19 @@ from dataclasses import asdict
 from typing import Any
 
 from medtk.errors import ConfigError
-from medtk.runtime.backend import default_threads
-from medtk.runtime.serve.config import ServeConfig
-from medtk.runtime.serve.forwarder import Forwarder
-from medtk.runtime.serve.identity import ModelIdentity
-from medtk.runtime.serve.metrics import Metrics
-from medtk.runtime.serve.pool import ClassifierPool
-from medtk.runtime.serve.processor import Processor
-from medtk.runtime.serve.rules import load_rules
-from medtk.runtime.serve.scp import OUT_OF_RESOURCES, SUCCESS, StorageSCP
-from medtk.runtime.serve.spool import Spool, SpoolItem
-from medtk.runtime.serve.uids import SC_SERIES_NUMBER, SR_SERIES_NUMBER
-from medtk.runtime.serve.work import QueueFull, WorkQueue
-from medtk.runtime.serve.writer import ResultWriter
+from medtk.runtime import default_threads
+from medtk.serve.config import ServeConfig
+from medtk.serve.forwarder import Forwarder
+from medtk.serve.identity import ModelIdentity
+from medtk.serve.metrics import Metrics
+from medtk.serve.pool import ClassifierPool
+from medtk.serve.processor import Processor
+from medtk.serve.rules import load_rules
+from medtk.serve.scp import OUT_OF_RESOURCES, SUCCESS, StorageSCP
+from medtk.serve.spool import Spool, SpoolItem
+from medtk.serve.uids import SC_SERIES_NUMBER, SR_SERIES_NUMBER
+from medtk.serve.work import QueueFull, WorkQueue
+from medtk.serve.writer import ResultWriter
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ QUIET_LOGGERS = ("pynetdicom", "highdicom", "uvicorn.access")  # chatty at INFO,
 class ServeNode:
     def __init__(self, config: ServeConfig) -> None:
         from medtk import __version__
-        from medtk.runtime.classifier import Classifier
+        from medtk.runtime import Classifier
 
         self.config = config.validate()
         self.token = config.token()
@@ -54,7 +54,7 @@ class ServeNode:
                         "for cores (see docs/SERVE.md, Throughput)", config.workers, threads, default_threads())
         self.classifier = Classifier(config.model, num_threads=threads, max_pixels=config.max_pixels)
         self.classifiers = ClassifierPool(self.classifier, config.workers)
-        self.model = ModelIdentity.from_model(config.model, self.classifier.metadata)
+        self.model = ModelIdentity.of(self.classifier)
         self.metrics = Metrics()
         self.spool = Spool(config.spool, [d.slug for d in config.forward])
         self.queue = WorkQueue(config.queue_size, config.workers)
@@ -229,7 +229,7 @@ class ServeNode:
 
         import uvicorn
 
-        from medtk.runtime.serve.http import create_app
+        from medtk.serve.http import create_app
 
         tls = {}
         if self.config.tls_cert is not None:
@@ -268,4 +268,4 @@ def _preload() -> None:
     import pynetdicom.status  # noqa: F401
     from pydicom.uid import ExplicitVRLittleEndian  # noqa: F401
 
-    from medtk.runtime.cam import overlay  # noqa: F401
+    from medtk.runtime import overlay  # noqa: F401
