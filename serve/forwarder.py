@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medtk.serve.config import Destination
-from medtk.serve.metrics import Metrics
+from medtk.serve.metrics import NodeMetrics
 from medtk.serve.spool import Spool
 from medtk.serve.tcp import tune_requested_association
 
@@ -32,7 +32,7 @@ class DestinationDown(Exception):
 class Forwarder:
     destination: Destination
     spool: Spool
-    metrics: Metrics
+    metrics: NodeMetrics
     calling_ae: str
     retry_initial: float = 1.0
     retry_max: float = 60.0

@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from medtk.errors import MedtkError
-from medtk.serve.metrics import Metrics
+from medtk.serve.metrics import NodeMetrics
 from medtk.serve.processor import CONTENT_TYPES
 from medtk.serve.work import QueueFull
 
@@ -36,7 +36,7 @@ RETRY_AFTER_SECONDS = "1"
 class Service(Protocol):
     """What the HTTP layer needs from the node."""
 
-    metrics: Metrics
+    metrics: NodeMetrics
     max_body_bytes: int
     token: str | None
 

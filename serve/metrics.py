@@ -1,4 +1,6 @@
-"""Prometheus metrics of one node, in its own registry (two nodes in one process never collide)."""
+"""Prometheus metrics of one node, in its own registry (two nodes in one process never collide).
+
+Named `NodeMetrics`: `medtk.schema.metrics.Metrics` is the run folder's model metrics document."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 @dataclass
-class Metrics:
+class NodeMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:

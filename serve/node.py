@@ -17,10 +17,12 @@ from typing import Any
 
 from medtk.errors import ConfigError
 from medtk.runtime import default_threads
+from medtk.serve import standard
 from medtk.serve.config import ServeConfig
 from medtk.serve.forwarder import Forwarder
 from medtk.serve.identity import ModelIdentity
-from medtk.serve.metrics import Metrics
+from medtk.serve.metrics import NodeMetrics
+from medtk.serve.outcomes import Outcomes
 from medtk.serve.pool import ClassifierPool
 from medtk.serve.processor import Processor
 from medtk.serve.rules import load_rules
@@ -45,6 +47,7 @@ class ServeNode:
         self.max_body_bytes = config.max_body_bytes
         self.software_version = f"medtk {__version__}"
         _preload()
+        standard.check()
         rules = load_rules(config.rules_file)
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -55,7 +58,7 @@ class ServeNode:
         self.classifier = Classifier(config.model, num_threads=threads, max_pixels=config.max_pixels)
         self.classifiers = ClassifierPool(self.classifier, config.workers)
         self.model = ModelIdentity.of(self.classifier)
-        self.metrics = Metrics()
+        self.metrics = NodeMetrics()
         self.spool = Spool(config.spool, [d.slug for d in config.forward])
         self.queue = WorkQueue(config.queue_size, config.workers)
         self.metrics.track_queue(lambda: self.queue.depth, config.queue_size)
@@ -64,13 +67,13 @@ class ServeNode:
                       config.retry_max_seconds)
             for d in config.forward
         ]
+        self.outcomes = Outcomes(self.spool, self.metrics, on_results=self._wake_forwarders)
+        self.writer = ResultWriter(self.spool, self.outcomes)
         self.processor = Processor(
             classifiers=self.classifiers, model=self.model, spool=self.spool, metrics=self.metrics,
             software_version=self.software_version, max_pixels=config.max_pixels, sc_max_side=config.sc_max_side,
-            on_results=self._wake_forwarders,
+            writer=self.writer, outcomes=self.outcomes,
         )
-        self.writer = ResultWriter(self.spool, self.processor.committed, self.processor.failed)
-        self.processor.writer = self.writer
         self.scp = None
         if config.dicom_port is not None:
             self.scp = StorageSCP(

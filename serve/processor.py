@@ -10,27 +10,27 @@ named by `uid_tag`.
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import os
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 
 from medtk.errors import RuntimeInputError
-from medtk.runtime import load_decoded, load_dicom_dataset, overlay
+from medtk.runtime import Classifier, load_decoded, load_dicom_dataset, overlay
 from medtk.serve.identity import ModelIdentity
-from medtk.serve.metrics import Metrics
+from medtk.serve.metrics import NodeMetrics
+from medtk.serve.outcomes import Done, Outcomes
 from medtk.serve.pool import ClassifierPool
 from medtk.serve.sc import CaptureTemplate, annotate
 from medtk.serve.spool import Spool, SpoolItem
 from medtk.serve.sr import ReportTemplate
 from medtk.serve.uids import uid_tag
+from medtk.serve.writer import ResultWriter
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,12 @@ class Processor:
     classifiers: ClassifierPool  # one interpreter per worker
     model: ModelIdentity
     spool: Spool
-    metrics: Metrics
+    metrics: NodeMetrics
     software_version: str
     max_pixels: int
     sc_max_side: int
-    on_results: Callable[[], None] = lambda: None  # wakes the forwarders
-    writer: Any = None  # a ResultWriter (writer.py) that commits results off the workers' path, or None
+    writer: ResultWriter  # commits results off the workers' path (writer.py)
+    outcomes: Outcomes
 
     def __post_init__(self) -> None:
         self.scratch = self.spool.root / "http"
@@ -66,8 +66,7 @@ class Processor:
     def process_instance(self, item: SpoolItem, admitted: float) -> None:
         """Predict on one spooled instance and hand its SR and SC to the writer; a failure parks it in failed/.
 
-        The writer commits them (writer.py); the instance stays in queue/ until then. With no writer
-        (`writer` None) the worker commits them itself.
+        The writer commits them (writer.py); the instance stays in queue/ until then.
         """
         import pydicom
 
@@ -85,114 +84,36 @@ class Processor:
                                    self.sc_max_side)
                 results = dict([self.report.render(source, prediction), self.capture.render(source, picture)])
         except Exception as error:  # any failure of one instance must not stop the node
-            self.failed(item, error)
+            self.outcomes.failed(item, error)
             return
-        done = Done(item, results, admitted, tag, prediction.label, max(prediction.probabilities.values()))
-        if self.writer is not None:
-            self.writer.put(done)  # blocks while the writer is behind: back-pressure on the interpreter
-            return
-        try:
-            self.spool.commit(item, results)
-        except Exception as error:
-            self.failed(item, error)
-            return
-        self.committed([done])
-
-    def committed(self, batch: list["Done"]) -> None:
-        """Results of `batch` are durable in the outbox and pending folders."""
-        for done in batch:
-            self.metrics.images.labels("dicom", "ok").inc()
-            self.metrics.latency.labels("dicom").observe(time.time() - done.admitted)
-            log.info("instance %s: %s (p=%.3f)", done.tag, done.label, done.probability)
-        self.on_results()
-
-    def failed(self, item: SpoolItem, error: Exception) -> None:
-        log.warning("instance %s failed: %s", item.key[:12], _loggable(error))
-        self.metrics.errors.labels("process").inc()
-        self.metrics.images.labels("dicom", "error").inc()
-        self.spool.fail(item, f"{type(error).__name__}: {error}")  # beside the instance, not in the log
+        # blocks while the writer is behind: back-pressure on the interpreter
+        self.writer.put(Done(item, results, admitted, tag, prediction.label, max(prediction.probabilities.values())))
 
     # -- HTTP ----------------------------------------------------------------------------------------
     def predict_bytes(self, data: bytes, content_type: str, cam: bool) -> dict[str, Any]:
         """One HTTP image -> the JSON answer (with the CAM overlay as base64 PNG when asked)."""
-        suffix = CONTENT_TYPES[content_type]
-        check_dimensions(data, suffix, self.max_pixels)
         with self.classifiers.lease() as classifier:
-            return self._predict_bytes(classifier, data, suffix, cam)
+            return self._predict_bytes(classifier, data, CONTENT_TYPES[content_type], cam)
 
-    def _predict_bytes(self, classifier: Any, data: bytes, suffix: str, cam: bool) -> dict[str, Any]:
+    def _predict_bytes(self, classifier: Classifier, data: bytes, suffix: str, cam: bool) -> dict[str, Any]:
         started = time.perf_counter()
         handle, name = tempfile.mkstemp(dir=self.scratch, suffix=suffix)
         path = Path(name)
         try:
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
-            decoded = load_decoded(path, self.max_pixels, self.mapping)
+            decoded = load_decoded(path, self.max_pixels, self.mapping)  # the header is checked before decoding
         finally:
             path.unlink(missing_ok=True)
         prediction = classifier.predict(decoded)
         self.metrics.inference.observe(time.perf_counter() - started)
-        answer = {
-            "label": prediction.label,
-            "class_index": prediction.class_index,
-            "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
-            "threshold": prediction.threshold,
-            "positive": prediction.positive,
-            "positive_class": self.model.positive_class,
-            "warnings": list(prediction.warnings),
-            "model": {"name": self.model.name, "version": self.model.version,
-                      "weights_sha256": self.model.weights_sha256},
-        }
+        answer = prediction.to_dict()
+        answer["positive_class"] = self.model.positive_class
+        answer["model"] = {"name": self.model.name, "version": self.model.version,
+                           "weights_sha256": self.model.weights_sha256}
         if cam:
             ok, png = cv2.imencode(".png", cv2.cvtColor(overlay(decoded.pixels, prediction.cam), cv2.COLOR_RGB2BGR))
             if not ok:
                 raise RuntimeInputError("cannot encode the CAM overlay as PNG")
             answer["cam_overlay_png"] = base64.b64encode(png.tobytes()).decode("ascii")
         return answer
-
-
-@dataclass(frozen=True)
-class Done:
-    """One instance's results, built and not yet committed."""
-
-    item: SpoolItem
-    results: dict[str, bytes]  # SOP Instance UID -> Part 10 file
-    admitted: float
-    tag: str  # uid_tag of the source, for logs
-    label: str
-    probability: float
-
-
-def check_dimensions(data: bytes, suffix: str, max_pixels: int) -> None:
-    """Refuse an image whose header declares more pixels than allowed, before decoding it."""
-    if suffix == ".dcm":
-        import pydicom
-
-        try:
-            with warnings.catch_warnings():  # pydicom warns about each oddity of a malformed upload
-                warnings.simplefilter("ignore")
-                header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
-        except Exception as error:
-            raise RuntimeInputError(f"not a readable DICOM file ({type(error).__name__})") from None
-        rows, columns = int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0)
-        frames = int(header.get("NumberOfFrames", 1) or 1)
-    else:
-        from PIL import Image, UnidentifiedImageError
-
-        Image.MAX_IMAGE_PIXELS = None  # our own limit below applies; PIL's would only warn
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                columns, rows = image.size
-                frames = getattr(image, "n_frames", 1)
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            raise RuntimeInputError(f"not a readable image ({type(error).__name__})") from None
-    if rows * columns * max(frames, 1) > max_pixels:
-        raise RuntimeInputError(f"{columns}x{rows}x{frames} pixels is over the limit of {max_pixels}")
-
-
-def _loggable(error: Exception) -> str:
-    """A reason safe for logs: medtk's own messages name no patient data; others only by their type."""
-    if isinstance(error, RuntimeInputError):
-        return str(error).splitlines()[0][:300] if str(error) else "RuntimeInputError"
-    return f"{type(error).__name__} (details in the spool's failed/ folder)"
-

@@ -148,15 +148,13 @@ class CaptureTemplate:
         ))
         orientation = patient_orientation(source)
         height, width = pixels_rgb.shape[:2]
-        reference = t.join({0x00081150: t.element(0x00081150, "UI", str(source.SOPClassUID)),
-                            0x00081155: t.element(0x00081155, "UI", str(source.SOPInstanceUID))})
         elements.update({
             CAPTURE_DATE: t.element(CAPTURE_DATE, "DA", now.strftime("%Y%m%d")),
             CAPTURE_TIME: t.element(CAPTURE_TIME, "TM", now.strftime("%H%M%S.%f")),
             PATIENT_ORIENTATION: t.element(PATIENT_ORIENTATION, "CS", list(orientation) if orientation else None),
             ROWS: t.element(ROWS, "US", height),
             COLUMNS: t.element(COLUMNS, "US", width),
-            SOURCE_IMAGE_SEQUENCE: t.sequence(SOURCE_IMAGE_SEQUENCE, [reference]),
+            SOURCE_IMAGE_SEQUENCE: t.sequence(SOURCE_IMAGE_SEQUENCE, [t.referenced_sop(source)]),
             PIXEL_DATA: t.pixel_data(np.ascontiguousarray(pixels_rgb).tobytes()),  # PlanarConfiguration 0
         })
         return uid, t.file_bytes(prototype.file_meta, uid, t.join(elements))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from medtk.runtime import Prediction
+from medtk.serve import standard
 from medtk.serve.identity import ModelIdentity
 from medtk.serve.uids import SR_SERIES_NUMBER, device_uid, result_uid, series_uid
 
@@ -42,7 +43,19 @@ def threshold_code():
 def label_code(label: str):
     from highdicom.sr import CodedConcept
 
-    return CodedConcept(label[:16], SCHEME, label)
+    return CodedConcept(label_code_value(label), SCHEME, label)
+
+
+def label_code_value(label: str) -> str:
+    """A code value (SH, at most 16 characters) naming one label: the label itself when it fits in plain
+    ASCII, else its first 7 characters and 8 hex digits of its sha256, so two labels that share a
+    prefix never share a code."""
+    import hashlib
+
+    if len(label) <= 16 and label.isascii() and "\\" not in label:
+        return label
+    prefix = "".join(c for c in label if c.isascii() and c.isprintable() and c != "\\")[:7]
+    return f"{prefix}~{hashlib.sha256(label.encode('utf-8')).hexdigest()[:8]}"
 
 
 def build_sr(source: Any, prediction: Prediction, model: ModelIdentity, software_version: str) -> Any:
@@ -124,6 +137,8 @@ class ReportTemplate:
     prototype source and kept encoded; `render` fills one image's values. Same content as `build_sr`."""
 
     def __init__(self, model: ModelIdentity, software_version: str) -> None:
+        if len({label_code_value(label) for label in model.labels}) != len(model.labels):
+            raise ValueError(f"labels {list(model.labels)} do not have distinct SR code values")
         self.model, self.software_version = model, software_version
         self._shapes: dict[tuple, _ReportShape] = {}
 
@@ -154,7 +169,7 @@ class ReportTemplate:
         elements = dict(shape.static)
         elements.update(shape.common.render(
             source, sop_instance_uid=uid, series_instance_uid=series_uid(source.StudyInstanceUID, model.file_sha256, "sr"),
-            now=datetime.datetime.now(), copy_tags=t.patient_study_module_tags(str(source.SOPClassUID)),
+            now=datetime.datetime.now(), copy_tags=standard.patient_study_module_tags(str(source.SOPClassUID)),
         ))
         elements[EVIDENCE] = t.sequence(EVIDENCE, [_evidence(source, charset)])
         elements[CONTENT_SEQUENCE] = shape.content(source, float(prediction.probabilities[scored]),
@@ -164,12 +179,13 @@ class ReportTemplate:
     def _prototype(self, label: str, threshold: float | None, charset: tuple[str, ...]) -> Any:
         from pydicom.dataset import Dataset
 
+        from medtk.serve import template as t
+
         source = Dataset()
         source.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"  # CR; per image the source's own class is referenced
         source.SOPInstanceUID, source.StudyInstanceUID, source.SeriesInstanceUID = "1.2.3.4.5", "1.2.3", "1.2.3.4"
         source.Modality, source.Rows, source.Columns, source.SamplesPerPixel = "CR", 1, 1, 1
-        for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
-                        "StudyDate", "StudyTime", "ReferringPhysicianName"):
+        for keyword in t.PATIENT_STUDY_KEYWORDS:
             setattr(source, keyword, None)
         if charset:
             source.SpecificCharacterSet = list(charset) if len(charset) > 1 else charset[0]
@@ -235,9 +251,7 @@ class _ReportShape:
                                 NUMERIC_VALUE: t.element(NUMERIC_VALUE, "DS", DS(probability, auto_format=True))})
                 bodies.append(t.join({**outer, MEASURED_VALUE: t.sequence(MEASURED_VALUE, [value])}))
             else:  # the source image
-                reference = t.join({0x00081150: t.element(0x00081150, "UI", str(source.SOPClassUID)),
-                                    0x00081155: t.element(0x00081155, "UI", str(source.SOPInstanceUID))})
-                bodies.append(t.join({**part, REFERENCED_SOP: t.sequence(REFERENCED_SOP, [reference])}))
+                bodies.append(t.join({**part, REFERENCED_SOP: t.sequence(REFERENCED_SOP, [t.referenced_sop(source)])}))
         group = t.join({**self.group, CONTENT_SEQUENCE: t.sequence(CONTENT_SEQUENCE, bodies)})
         measurements = t.join({**self.measurements, CONTENT_SEQUENCE: t.sequence(CONTENT_SEQUENCE, [group])})
         return t.sequence(CONTENT_SEQUENCE, [measurements if body is None else body for body in self.root])
@@ -252,9 +266,7 @@ def _evidence(source: Any, charset: tuple[str, ...]) -> bytes:
     """The Current Requested Procedure Evidence item: study > series > the source instance."""
     from medtk.serve import template as t
 
-    instance = t.join({0x00081150: t.element(0x00081150, "UI", str(source.SOPClassUID)),
-                       0x00081155: t.element(0x00081155, "UI", str(source.SOPInstanceUID))})
-    series = t.join({0x00081199: t.sequence(0x00081199, [instance]),
+    series = t.join({0x00081199: t.sequence(0x00081199, [t.referenced_sop(source)]),
                      0x0020000E: t.element(0x0020000E, "UI", str(source.SeriesInstanceUID))})
     return t.join({0x00081115: t.sequence(0x00081115, [series]),
                    0x0020000D: t.element(0x0020000D, "UI", str(source.StudyInstanceUID))})

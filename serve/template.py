@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import datetime
 import functools
-import logging
 import struct
 from typing import Any, Iterable
 
-log = logging.getLogger(__name__)
+from medtk.serve import standard
 
 ITEM = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # (FFFE,E000), undefined length
 ITEM_END = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"  # (FFFE,E00D)
@@ -41,17 +40,18 @@ NOT_BUILT = object()  # a cache entry not there yet (None is a built answer: no 
 
 # Set by highdicom from the source on every result (SOPClass.__init__ and the SC/SR constructors):
 # patient and study, type 2 (present, empty when the source has no value).
-PATIENT_STUDY = (
-    0x00100010,  # PatientName
-    0x00100020,  # PatientID
-    0x00100030,  # PatientBirthDate
-    0x00100040,  # PatientSex
-    0x00080050,  # AccessionNumber
-    0x00200010,  # StudyID
-    0x00080020,  # StudyDate
-    0x00080030,  # StudyTime
-    0x00080090,  # ReferringPhysicianName
-)
+PATIENT_STUDY_KEYWORDS = {
+    "PatientName": 0x00100010,
+    "PatientID": 0x00100020,
+    "PatientBirthDate": 0x00100030,
+    "PatientSex": 0x00100040,
+    "AccessionNumber": 0x00080050,
+    "StudyID": 0x00200010,
+    "StudyDate": 0x00080020,
+    "StudyTime": 0x00080030,
+    "ReferringPhysicianName": 0x00080090,
+}
+PATIENT_STUDY = tuple(PATIENT_STUDY_KEYWORDS.values())
 # Per image in every result: identity, creation time, character set, the equipment that contributed.
 SPECIFIC_CHARACTER_SET = 0x00080005
 INSTANCE_CREATION_DATE, INSTANCE_CREATION_TIME = 0x00080012, 0x00080013
@@ -105,12 +105,30 @@ def header(tag: int, vr: str, length: int) -> bytes:
     return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
 
 
+# Longest value of each ASCII VR (PS3.5 6.2), in bytes.
+MAX_LENGTH = {"AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "TM": 14, "UI": 64}
+
+
+def _ascii_text(vr: str, value: str | int | float) -> str:
+    """One value as text within its VR's length: a DS number is formatted to fit, anything else too long
+    is an error (a result must never carry a value a receiver may refuse or truncate)."""
+    if vr == "DS" and isinstance(value, float) and not isinstance(value, str):
+        from pydicom.valuerep import format_number_as_ds
+
+        text = str(value)
+        return text if len(text) <= MAX_LENGTH["DS"] else format_number_as_ds(float(value))
+    text = str(value)
+    if len(text) > MAX_LENGTH[vr]:
+        raise ValueError(f"a {vr} value is at most {MAX_LENGTH[vr]} characters; got {len(text)}")
+    return text
+
+
 def _direct_value(vr: str, value: Any) -> bytes | None:
     """The encoded value, or None where pydicom must encode it."""
     values = [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
     if vr in ASCII_VRS and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
         try:
-            data = "\\".join(str(v) for v in values).encode("ascii")
+            data = "\\".join(_ascii_text(vr, v) for v in values).encode("ascii")
         except UnicodeEncodeError:
             return None
         return data + (b"\x00" if vr == "UI" else b" ") if len(data) % 2 else data
@@ -165,6 +183,12 @@ def pixel_data(data: bytes) -> bytes:
 def join(elements: dict[int, bytes]) -> bytes:
     """Encoded elements in ascending tag order (PS3.5 7.1: a data set's elements are ordered)."""
     return b"".join(elements[tag] for tag in sorted(elements))
+
+
+def referenced_sop(source: Any) -> bytes:
+    """The body of a Referenced SOP item (class and instance UID) pointing at `source`."""
+    return join({0x00081150: element(0x00081150, "UI", str(source.SOPClassUID)),
+                 0x00081155: element(0x00081155, "UI", str(source.SOPInstanceUID))})
 
 
 def file_bytes(meta: Any, sop_instance_uid: str, body: bytes) -> bytes:
@@ -302,7 +326,7 @@ def _acquisition_equipment(source: Any) -> Any:
     from pydicom.sr.codedict import codes
 
     manufacturer = source.get("Manufacturer")
-    if not _has_pixel_data(str(source.get("SOPClassUID", ""))) or manufacturer is None or manufacturer == "":
+    if not standard.iod_has_pixel_data(str(source.get("SOPClassUID", ""))) or manufacturer is None or manufacturer == "":
         return None
     when = source.get("AcquisitionDateTime")
     if when is None:
@@ -321,38 +345,3 @@ def _acquisition_equipment(source: Any) -> Any:
         )
     except Exception:  # a value highdicom refuses: it leaves the item out too
         return None
-
-
-@functools.lru_cache(maxsize=64)
-def _has_pixel_data(sop_class_uid: str) -> bool:
-    try:
-        from highdicom._standard_utils import does_iod_have_pixel_data
-
-        return bool(does_iod_have_pixel_data(sop_class_uid))
-    except Exception:  # an unknown SOP class: highdicom raises, and leaves the item out
-        return False
-
-
-@functools.lru_cache(maxsize=64)
-def patient_study_module_tags(sop_class_uid: str) -> tuple[int, ...]:
-    """Root attributes of the Patient and Study modules of the source's IOD: what highdicom's
-    `copy_patient_and_study_information` copies into an SR (from its bundled copy of the standard)."""
-    try:
-        from highdicom._standard_utils import get_iod_module_map, get_module_attribute_map, get_sop_class_iod_map
-        from pydicom.datadict import tag_for_keyword
-
-        iod = get_sop_class_iod_map()[sop_class_uid]
-        attributes = get_module_attribute_map()
-        tags = []
-        for module in get_iod_module_map()[iod]:
-            if module["ie"] not in ("Patient", "Study"):
-                continue
-            for item in attributes[module["key"]]:
-                if len(item["path"]) == 0:
-                    tag = tag_for_keyword(str(item["keyword"]))
-                    if tag is not None:
-                        tags.append(int(tag))
-        return tuple(dict.fromkeys(tags))
-    except (ImportError, KeyError):  # an unknown SOP class (highdicom would refuse it) or a changed highdicom
-        log.debug("no module table for SOP class %s; copying the type 2 patient/study attributes only", sop_class_uid)
-        return ()

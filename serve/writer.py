@@ -16,24 +16,25 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Any, Callable
+
+from medtk.serve.outcomes import Done, Outcomes
+from medtk.serve.spool import Spool
 
 log = logging.getLogger(__name__)
 
 
 class ResultWriter:
-    def __init__(self, spool: Any, committed: Callable[[list], None], failed: Callable[[Any, Exception], None],
-                 capacity: int = 8, batch: int = 8) -> None:
-        self.spool, self._committed, self._failed = spool, committed, failed
-        self._waiting: queue.Queue = queue.Queue(maxsize=capacity)
+    def __init__(self, spool: Spool, outcomes: Outcomes, capacity: int = 8, batch: int = 8) -> None:
+        self.spool, self.outcomes = spool, outcomes
+        self._waiting: queue.Queue[Done | None] = queue.Queue(maxsize=capacity)
         self._batch = batch
         self._thread = threading.Thread(target=self._run, name="medtk-serve-writer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, done: Any) -> None:
-        """Queue one image's results (`processor.Done`); waits while `capacity` are already waiting."""
+    def put(self, done: Done) -> None:
+        """Queue one image's results; waits while `capacity` are already waiting."""
         self._waiting.put(done)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -61,7 +62,7 @@ class ResultWriter:
             if stop:
                 return
 
-    def _commit(self, batch: list) -> None:
+    def _commit(self, batch: list[Done]) -> None:
         try:
             self.spool.commit_many([(done.item, done.results) for done in batch])
         except Exception:  # find the one that fails (a full disk fails them all): commit one by one
@@ -69,14 +70,14 @@ class ResultWriter:
                 try:
                     self.spool.commit(done.item, done.results)
                 except Exception as error:
-                    self._failed(done.item, error)
+                    self.outcomes.failed(done.item, error)
                     continue
                 self._report([done])
             return
         self._report(batch)
 
-    def _report(self, batch: list) -> None:
+    def _report(self, batch: list[Done]) -> None:
         try:
-            self._committed(batch)
+            self.outcomes.committed(batch)
         except Exception:  # metrics or a forwarder wake-up must not stop the writer
             log.exception("result writer: reporting a commit failed")

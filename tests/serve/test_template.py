@@ -41,3 +41,27 @@ def test_file_meta_equals_pydicom():
         write_file_meta_info(fp, expected, enforce_standard=True)
         assert t.file_bytes(meta, "1.2.3.4.5", b"") == t.PREAMBLE + fp.getvalue()
         assert pydicom.dcmread(io.BytesIO(t.file_bytes(meta, "1.2.3.4.5", b""))).file_meta == expected
+
+
+def test_ds_values_fit_their_vr():
+    encoded = t.element(0x0040A30A, "DS", 0.12345678901234567)  # str() of this float is 19 characters
+    value = encoded[8:].rstrip(b" ")
+    assert len(value) <= 16 and float(value) == pytest.approx(0.12345678901234567, abs=1e-13)
+    assert t.element(0x0040A30A, "DS", 1e-20)[8:].strip() == b"1e-20"
+
+
+def test_values_over_their_vr_length_are_refused():
+    with pytest.raises(ValueError, match="IS value is at most 12"):
+        t.element(0x00200013, "IS", 10**14)
+    with pytest.raises(ValueError, match="CS value is at most 16"):
+        t.element(0x00080060, "CS", "A" * 17)
+
+
+def test_labels_sharing_a_prefix_get_distinct_code_values():
+    from medtk.serve.sr import label_code_value
+
+    first, second = "pneumonia_bacterial_left", "pneumonia_bacterial_right"
+    codes = {label_code_value(first), label_code_value(second)}
+    assert len(codes) == 2 and all(len(code) <= 16 for code in codes)
+    assert label_code_value("pneumonia") == "pneumonia"  # short ASCII labels stay readable
+    assert len(label_code_value("Lungenentzündung")) <= 16
