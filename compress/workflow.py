@@ -9,86 +9,21 @@ variants stay on disk for inspection.
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from medtk.errors import ConfigError, DataError, ModelError, QualityGateError
+from medtk.compress.inputs import Inputs, load_inputs, training_intensity
+from medtk.compress.options import CompressOptions
+from medtk.errors import ModelError, QualityGateError
 from medtk.run import Run
 from medtk.schema import CompressReport, CompressionSteps, Gate, Reference, VariantResult
 from medtk.schema.compress import AccuracyControl, KerasReference
-from medtk.variants import PLAIN, REFERENCE, VARIANTS, compressed_variant, get_variant
+from medtk.variants import PLAIN, REFERENCE, VARIANTS, get_variant
 
 MIXED = next(variant.name for variant in VARIANTS if variant.mixed)
 
 log = logging.getLogger(__name__)
 SPARSITY_NOTE = "sparsity shrinks the compressed (gzip) file, not the latency on XNNPACK"
-
-
-@dataclass(frozen=True)
-class CompressOptions:
-    """Every default of `medtk compress` lives here; CLI flags that are not given do not override them."""
-
-    int8: bool = False
-    prune: bool = True
-    qat: bool = True
-    prune_sparsity: float = 0.5
-    prune_epochs: int = 2
-    prune_lr: float = 1e-4
-    qat_epochs: int = 2
-    qat_lr: float = 1e-5
-    batch_size: int | None = None  # None = the run's training batch size
-    calibration: int = 300
-    max_auc_drop: float = 0.01
-    max_sensitivity_drop: float | None = None  # binary: largest test-sensitivity loss at the operating point
-    min_cam_correlation: float | None = 0.9  # every variant's mean test CAM correlation with float32; None = not gated
-    max_cam_peak_shift: float | None = 0.5  # every variant's mean test CAM peak shift from float32 (cells); None = not gated
-    accuracy_control: bool = True  # int8 beyond the validation budget -> also int8_mixed (layers kept float)
-    max_val_drop: float = 0.005  # accuracy control's budget: validation AUC below float32 (NNCF's max_drop)
-    max_float_layers: int = 8  # accuracy control keeps at most this many int8 ops float
-    distill: bool = True  # pruning/QAT fine-tuning also learns the float model's probabilities and CAMs
-    positive_class: str | None = None  # None = the run's finding class
-    num_threads: int | None = None  # interpreter threads while evaluating
-
-    @classmethod
-    def given(cls, **values: Any) -> "CompressOptions":
-        """The defaults, overridden only by the values that were given (not None)."""
-        return cls(**{key: value for key, value in values.items() if value is not None})
-
-    def compressed_variant(self) -> str | None:
-        """Name of the pruned and/or QAT variant, None when neither step runs."""
-        return compressed_variant(self.prune, self.qat) if self.int8 else None
-
-    def check(self) -> None:
-        for option in fields(self):
-            value = getattr(self, option.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"--{option.name.replace('_', '-')} must be a finite number, got {value}")
-        if not 0.0 < self.prune_sparsity < 1.0:
-            raise ConfigError(f"--prune-sparsity must be between 0 and 1 (exclusive), got {self.prune_sparsity}")
-        if self.max_float_layers < 0:
-            raise ConfigError(f"--max-float-layers must be 0 or more, got {self.max_float_layers}")
-        if self.min_cam_correlation is not None and not -1 <= self.min_cam_correlation <= 1:
-            raise ConfigError(f"--min-cam-correlation must be between -1 and 1, got {self.min_cam_correlation}")
-        if self.max_cam_peak_shift is not None and self.max_cam_peak_shift < 0:
-            raise ConfigError(f"--max-cam-peak-shift must be 0 or more (cells), got {self.max_cam_peak_shift}")
-        for flag, value in (("--prune-epochs", self.prune_epochs), ("--calibration", self.calibration)):
-            if value < 1:
-                raise ConfigError(f"{flag} must be at least 1, got {value}")
-        if self.qat_epochs < 0:
-            raise ConfigError(f"--qat-epochs must be 0 or more, got {self.qat_epochs}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
-        for flag, value in (("--prune-lr", self.prune_lr), ("--qat-lr", self.qat_lr)):
-            if not value > 0:
-                raise ConfigError(f"{flag} must be positive, got {value}")
-        for flag, value in (("--max-auc-drop", self.max_auc_drop), ("--max-sensitivity-drop", self.max_sensitivity_drop),
-                            ("--max-val-drop", self.max_val_drop)):
-            if value is not None and not 0 <= value <= 1:
-                raise ConfigError(f"{flag} must be between 0 and 1, got {value}")
 
 
 @dataclass(frozen=True)
@@ -106,7 +41,7 @@ def compress_run(run_dir: Path, options: CompressOptions) -> CompressResult:
     run.require_complete()
     _check_writable(run)
     stale = _previous_variants(run)
-    inputs = _load_inputs(run, options)
+    inputs = load_inputs(run, options)
     staging = Staging(run)
     try:
         report = _export_all(run, inputs, options, staging)
@@ -152,106 +87,6 @@ def _previous_variants(run: Run) -> set[str]:
 
 
 @dataclass(frozen=True)
-class _Inputs:
-    model: Any
-    config: Any
-    config_text: str
-    class_names: tuple[str, ...]
-    source: str
-    size: int
-    channels: int
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    val_images: np.ndarray
-    val_labels: np.ndarray
-    calibration: np.ndarray
-    training: Any  # TrainingData or None
-    finding: Any  # medtk.clinical.Finding or None (multi-class)
-    temperature: float  # folded into the model at training time
-
-
-def _load_inputs(run: Run, options: CompressOptions) -> _Inputs:
-    from medtk.clinical import resolve_finding
-    from medtk.train.model import load_classifier
-    from medtk.train.pipeline import prepare_split
-
-    config = run.config()
-    log.info("loading %s", run.model_file)
-    model = load_classifier(run.model_file)
-    size, channels = int(model.input_shape[1]), int(model.input_shape[3])
-    dataset = run.dataset()
-    num_classes = int(model.outputs[0].shape[-1])
-    if len(dataset.class_names) != num_classes:
-        raise DataError(f"{config.data.src}: {len(dataset.class_names)} classes but the model predicts {num_classes}")
-    test, train, val = dataset.splits["test"], dataset.splits["train"], dataset.splits["val"]
-    finding = resolve_finding(options.positive_class or config.clinical.positive_class, dataset.class_names,
-                              dataset.finding)
-    if len(test) == 0:
-        raise DataError(f"{config.data.src}: the test split of {run.split_file} is empty; nothing to measure the variants on")
-    if options.int8 and len(train) == 0:
-        raise DataError(f"{config.data.src}: the train split is empty; int8 needs calibration images from it")
-    test_images = prepare_split(test, size, channels)
-    val_images = prepare_split(val, size, channels)
-    calibration = np.zeros((0, size, size, channels), np.uint8)
-    training = None
-    if options.int8:
-        picked = _calibration_indices(len(train), options.calibration, config.data.seed)
-        if options.prune or options.qat:
-            train_images = prepare_split(train, size, channels)
-            training = _training_data(train_images, train.labels, num_classes, config)
-            calibration = train_images[picked]
-        else:
-            calibration = prepare_split(_subset(train, picked), size, channels)
-        log.info("calibration: %d training images", len(calibration))
-    return _Inputs(
-        model=model, config=config, config_text=run.config_file.read_text(encoding="utf-8"),
-        class_names=tuple(dataset.class_names), source=config.data.src, size=size, channels=channels,
-        test_images=test_images, test_labels=np.asarray(test.labels), val_images=val_images,
-        val_labels=np.asarray(val.labels), calibration=calibration, training=training, finding=finding,
-        temperature=_temperature(run),
-    )
-
-
-def _intensity(run: Run):
-    """What training saw (data.json); a run trained before it was recorded exports without it."""
-    from medtk.runtime.intensity import Intensity
-
-    summary = run.data_summary()
-    return Intensity.from_dict(summary.intensity) if summary is not None and summary.intensity else None
-
-
-def _temperature(run: Run) -> float:
-    training = run.training()
-    return training.temperature if training else 1.0
-
-
-def _calibration_indices(count: int, wanted: int, seed: int) -> np.ndarray:
-    """A seeded random sample of the training split (all of it when it is smaller)."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.permutation(count)[: min(wanted, count)])
-
-
-def _subset(split, indices: np.ndarray):
-    from medtk.data.base import Split
-
-    return Split(
-        ids=[split.ids[i] for i in indices], labels=np.asarray(split.labels)[indices], load=lambda i: split.load(int(indices[i]))
-    )
-
-
-def _training_data(images: np.ndarray, labels: np.ndarray, num_classes: int, config):
-    from medtk.compress.finetune import TrainingData
-    from medtk.train.fit import class_weights
-
-    labels = np.asarray(labels, dtype=np.int64)
-    return TrainingData(
-        images=images, labels=labels, num_classes=num_classes,
-        class_weight=class_weights(labels, num_classes, config.train.class_weights),
-        augment=config.augment, seed=config.train.seed,
-    )
-
-
-@dataclass(frozen=True)
 class _Built:
     variant: str
     model: bytes
@@ -259,7 +94,7 @@ class _Built:
     float_layers: tuple[str, ...] = ()
 
 
-def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) -> CompressReport:
+def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> CompressReport:
     from medtk.compress.artifacts import gzip_size, model_metadata, provenance
     from medtk.compress.convert import Int8Calibration, convert
     from medtk.calibration import expected_calibration_error
@@ -270,7 +105,7 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
     from medtk.train.cam_geometry import cam_geometry
 
     origin = provenance(run.root, inputs.config_text, inputs.source)
-    intensity = _intensity(run)
+    intensity = training_intensity(run)
     geometry = cam_geometry(inputs.model)  # pruning and QAT keep the graph's strides and padding
     float_sparsity = kernel_sparsity(inputs.model)
 
@@ -348,7 +183,7 @@ def _export_all(run: Run, inputs: _Inputs, options: CompressOptions, staging) ->
     )
 
 
-def _measure(path: Path, inputs: _Inputs, options: CompressOptions):
+def _measure(path: Path, inputs: Inputs, options: CompressOptions):
     """Run one exported file on validation and test through the runtime: (val metrics, test outputs).
 
     A binary model's threshold is chosen on validation for this variant (int8 shifts probabilities),
@@ -398,7 +233,7 @@ def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, i
     return "no int8 variant passes every gate" if int8 else "no compressed variant passes every gate"
 
 
-def _accuracy_control(calibrated, built: list[_Built], inputs: _Inputs, options: CompressOptions, staging, metadata):
+def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: CompressOptions, staging, metadata):
     """Search int8_mixed on validation (`medtk.compress.accuracy_control`); (record, result or None).
 
     None when full int8 is already within `max_val_drop` of float32 on validation, or when the
@@ -433,7 +268,7 @@ def _accuracy_control(calibrated, built: list[_Built], inputs: _Inputs, options:
     return control, found
 
 
-def _val_auc(path: Path, inputs: _Inputs, options: CompressOptions) -> float | None:
+def _val_auc(path: Path, inputs: Inputs, options: CompressOptions) -> float | None:
     from medtk.clinical import split_metrics
     from medtk.compress.evaluate import run_model
 
@@ -451,7 +286,7 @@ def _keras_test(run: Run) -> KerasReference | None:
     return KerasReference(auc=test.auc, accuracy=test.accuracy) if test else None
 
 
-def _compressed_model(inputs: _Inputs, options: CompressOptions) -> tuple[bytes, float, CompressionSteps]:
+def _compressed_model(inputs: Inputs, options: CompressOptions) -> tuple[bytes, float, CompressionSteps]:
     """Prune and/or QAT a copy of the float model, then convert it to full int8."""
     from medtk.compress.convert import convert
     from medtk.compress.prune import copy_model, plan_schedule, prune

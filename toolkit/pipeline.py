@@ -138,7 +138,8 @@ def run_pipeline(settings: PipelineSettings, out: Path, *, force: bool = False, 
 
 def _compress(run: Run, settings: PipelineSettings, max_auc_drop: float | None) -> _CompressOutcome:
     """Run compress; a failed gate is a result to report (the variants and compress.json are written)."""
-    from medtk.compress.workflow import CompressOptions, compress_run
+    from medtk.compress.options import CompressOptions
+    from medtk.compress.workflow import compress_run
 
     options = CompressOptions.given(
         int8=True, prune_epochs=settings.prune_epochs, qat_epochs=settings.qat_epochs,

@@ -76,7 +76,7 @@ def test_bad_option_is_a_usage_error(run_copy: Path):
 
 
 def test_options_not_given_keep_the_library_defaults():
-    from medtk.compress.workflow import CompressOptions
+    from medtk.compress.options import CompressOptions
 
     defaults = CompressOptions()
     assert CompressOptions.given(min_cam_correlation=None, accuracy_control=None, distill=None) == defaults

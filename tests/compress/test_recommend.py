@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from medtk.compress.workflow import CompressOptions, _gate, recommend
+from medtk.compress.options import CompressOptions
+from medtk.compress.workflow import _gate, recommend
 from medtk.schema.compress import CamAgreement, Headline, VariantResult
 
 

@@ -40,7 +40,8 @@ def compress(
     Exit 3 when no compressed variant of the kind asked for (an int8 one with --int8) passes every gate;
     a variant that fails beside one that passes is reported and not recommended."""
     from medtk.compress.report import format_table
-    from medtk.compress.workflow import CompressOptions, compress_run
+    from medtk.compress.options import CompressOptions
+    from medtk.compress.workflow import compress_run
     from medtk.errors import QualityGateError
     from medtk.run import Run
 

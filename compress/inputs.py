@@ -1,0 +1,116 @@
+"""What compress works on, loaded once before any long step: the run's float model, its prepared test and
+validation images, and the int8 calibration images (a seeded sample of the training split)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from medtk.compress.options import CompressOptions
+from medtk.errors import DataError
+from medtk.run import Run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    model: Any
+    config: Any
+    config_text: str
+    class_names: tuple[str, ...]
+    source: str
+    size: int
+    channels: int
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+    calibration: np.ndarray
+    training: Any  # TrainingData or None
+    finding: Any  # medtk.clinical.Finding or None (multi-class)
+    temperature: float  # folded into the model at training time
+
+
+def load_inputs(run: Run, options: CompressOptions) -> Inputs:
+    from medtk.clinical import resolve_finding
+    from medtk.train.model import load_classifier
+    from medtk.train.pipeline import prepare_split
+
+    config = run.config()
+    log.info("loading %s", run.model_file)
+    model = load_classifier(run.model_file)
+    size, channels = int(model.input_shape[1]), int(model.input_shape[3])
+    dataset = run.dataset()
+    num_classes = int(model.outputs[0].shape[-1])
+    if len(dataset.class_names) != num_classes:
+        raise DataError(f"{config.data.src}: {len(dataset.class_names)} classes but the model predicts {num_classes}")
+    test, train, val = dataset.splits["test"], dataset.splits["train"], dataset.splits["val"]
+    finding = resolve_finding(options.positive_class or config.clinical.positive_class, dataset.class_names,
+                              dataset.finding)
+    if len(test) == 0:
+        raise DataError(f"{config.data.src}: the test split of {run.split_file} is empty; nothing to measure the variants on")
+    if options.int8 and len(train) == 0:
+        raise DataError(f"{config.data.src}: the train split is empty; int8 needs calibration images from it")
+    test_images = prepare_split(test, size, channels)
+    val_images = prepare_split(val, size, channels)
+    calibration = np.zeros((0, size, size, channels), np.uint8)
+    training = None
+    if options.int8:
+        picked = _calibration_indices(len(train), options.calibration, config.data.seed)
+        if options.prune or options.qat:
+            train_images = prepare_split(train, size, channels)
+            training = _training_data(train_images, train.labels, num_classes, config)
+            calibration = train_images[picked]
+        else:
+            calibration = prepare_split(_subset(train, picked), size, channels)
+        log.info("calibration: %d training images", len(calibration))
+    return Inputs(
+        model=model, config=config, config_text=run.config_file.read_text(encoding="utf-8"),
+        class_names=tuple(dataset.class_names), source=config.data.src, size=size, channels=channels,
+        test_images=test_images, test_labels=np.asarray(test.labels), val_images=val_images,
+        val_labels=np.asarray(val.labels), calibration=calibration, training=training, finding=finding,
+        temperature=_temperature(run),
+    )
+
+
+def training_intensity(run: Run):
+    """What training saw (data.json); a run trained before it was recorded exports without it."""
+    from medtk.runtime.intensity import Intensity
+
+    summary = run.data_summary()
+    return Intensity.from_dict(summary.intensity) if summary is not None and summary.intensity else None
+
+
+def _temperature(run: Run) -> float:
+    training = run.training()
+    return training.temperature if training else 1.0
+
+
+def _calibration_indices(count: int, wanted: int, seed: int) -> np.ndarray:
+    """A seeded random sample of the training split (all of it when it is smaller)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.permutation(count)[: min(wanted, count)])
+
+
+def _subset(split, indices: np.ndarray):
+    from medtk.data.base import Split
+
+    return Split(
+        ids=[split.ids[i] for i in indices], labels=np.asarray(split.labels)[indices], load=lambda i: split.load(int(indices[i]))
+    )
+
+
+def _training_data(images: np.ndarray, labels: np.ndarray, num_classes: int, config):
+    from medtk.compress.finetune import TrainingData
+    from medtk.train.fit import class_weights
+
+    labels = np.asarray(labels, dtype=np.int64)
+    return TrainingData(
+        images=images, labels=labels, num_classes=num_classes,
+        class_weight=class_weights(labels, num_classes, config.train.class_weights),
+        augment=config.augment, seed=config.train.seed,
+    )
