@@ -9,6 +9,10 @@ from typing import Any
 from medtk.errors import ConfigError
 from medtk.variants import compressed_variant
 
+# How far the measured kernel sparsity may be from --prune-sparsity: pruning raises beyond it, and after
+# QAT the pruned variant fails the gate.
+SPARSITY_TOLERANCE = 0.02
+
 
 @dataclass(frozen=True)
 class CompressOptions:

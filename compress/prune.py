@@ -12,13 +12,13 @@ import logging
 from dataclasses import dataclass
 
 from medtk.compress.finetune import Distillation, TrainingData, fine_tune, make_trainable
+from medtk.compress.options import SPARSITY_TOLERANCE
 from medtk.compress.sparsity import is_prunable, kernel_sparsity
 from medtk.errors import ModelError
 from medtk.train.model import custom_objects
 from medtk.train.tfenv import keras, tfmot
 
 log = logging.getLogger(__name__)
-SPARSITY_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)

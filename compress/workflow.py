@@ -14,9 +14,10 @@ from pathlib import Path
 
 from medtk.compress.inputs import Inputs, load_inputs, training_intensity
 from medtk.compress.options import CompressOptions
+from medtk.compress.recommend import apply_gates, recommend, unmet_request
 from medtk.errors import ModelError, QualityGateError
 from medtk.run import Run
-from medtk.schema import CompressReport, CompressionSteps, Gate, Reference, VariantResult
+from medtk.schema import CompressReport, CompressionSteps, Reference, VariantResult
 from medtk.schema.compress import AccuracyControl, KerasReference
 from medtk.variants import PLAIN, REFERENCE, VARIANTS, get_variant
 
@@ -161,7 +162,7 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
                 cam_agreement=cam_agreement(reference, outputs[entry.name]))
         for entry in entries
     ]
-    entries, gate, failures = _gate(entries, options, steps.sparsity_after_qat)
+    entries, gate, failures = apply_gates(entries, options, steps.sparsity_after_qat)
     recommended, not_recommended = recommend(entries, failures)
     keras_test = _keras_test(run)
     return CompressReport(
@@ -202,35 +203,6 @@ def _measure(path: Path, inputs: Inputs, options: CompressOptions):
     test = split_metrics(inputs.test_labels, test_out.probs, inputs.class_names, finding=inputs.finding,
                          rule=rule if threshold is not None else None, threshold=threshold, intervals_seed=seed)
     return val, replace(test_out, metrics=test)
-
-
-def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | None = None) -> tuple[str | None, dict[str, str]]:
-    """The variant to deploy, the smallest file that passes every gate (None when none passes), and why
-    each other variant was not chosen. `failures`: the gate's messages per variant (`_gate`)."""
-    failures = failures or {}
-    passed = [entry for entry in entries if entry.passed and not failures.get(entry.name)]
-    chosen = min(passed, key=lambda entry: entry.size_bytes) if passed else None
-    reasons = {}
-    for entry in entries:
-        if chosen is not None and entry.name == chosen.name:
-            continue
-        if failures.get(entry.name) or not entry.passed:
-            reasons[entry.name] = "failed the gate: " + ("; ".join(failures.get(entry.name, [])) or entry.status)
-        else:
-            reasons[entry.name] = (f"passed every gate but is larger than {chosen.name} "
-                                   f"({entry.size_bytes / 1e6:.2f} MB vs {chosen.size_bytes / 1e6:.2f} MB)")
-    return (chosen.name if chosen else None), reasons
-
-
-def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, int8: bool) -> str | None:
-    """Why the command failed what it was asked for, or None when a compressed variant of the requested
-    kind (an integer one with --int8) passes every gate. A failing variant beside a passing one is a
-    finding that compress.json and the table report, not a failed command: the user deploys the
-    recommended one. Without any, --int8 delivered nothing an integer accelerator can run (exit 3)."""
-    wanted = [entry for entry in entries if entry.name != REFERENCE and (not int8 or get_variant(entry.name).integer)]
-    if any(entry.passed for entry in wanted):
-        return None
-    return "no int8 variant passes every gate" if int8 else "no compressed variant passes every gate"
 
 
 def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: CompressOptions, staging, metadata):
@@ -321,49 +293,3 @@ def _compressed_model(inputs: Inputs, options: CompressOptions) -> tuple[bytes, 
 
 def _delta(value: float | None, reference: float | None) -> float | None:
     return None if value is None or reference is None else round(value - reference, 6)
-
-
-def _gate(entries: list[VariantResult], options: CompressOptions,
-          sparsity_after_qat: float | None) -> tuple[list[VariantResult], Gate, dict[str, list[str]]]:
-    from medtk.compress.prune import SPARSITY_TOLERANCE
-
-    failures: dict[str, list[str]] = {}
-    for entry in entries[1:]:
-        if entry.delta_auc is None:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: test AUC undefined (one class in the test split), the AUC gate cannot pass")
-        elif -entry.delta_auc > options.max_auc_drop:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: test AUC {entry.test.auc:.4f} is {-entry.delta_auc:.4f} below float32 "
-                f"(--max-auc-drop {options.max_auc_drop:g})"
-            )
-        if options.max_sensitivity_drop is not None and entry.delta_sensitivity is not None \
-                and -entry.delta_sensitivity > options.max_sensitivity_drop:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: test sensitivity at the operating point {entry.test.sensitivity:.4f} is "
-                f"{-entry.delta_sensitivity:.4f} below float32 (--max-sensitivity-drop {options.max_sensitivity_drop:g})"
-            )
-        cam = entry.cam_agreement
-        if options.min_cam_correlation is not None and cam is not None and cam.correlation is not None \
-                and cam.correlation < options.min_cam_correlation:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: CAM correlation with float32 {cam.correlation:.3f} on the test images is below "
-                f"--min-cam-correlation {options.min_cam_correlation:g}"
-            )
-        if options.max_cam_peak_shift is not None and cam is not None and cam.mean_peak_shift is not None \
-                and cam.mean_peak_shift > options.max_cam_peak_shift:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: the CAM peak moved {cam.mean_peak_shift:.2f} cells from float32's on average on the "
-                f"test images (--max-cam-peak-shift {options.max_cam_peak_shift:g}): the map points elsewhere"
-            )
-    compressed = options.compressed_variant()
-    if sparsity_after_qat is not None and abs(sparsity_after_qat - options.prune_sparsity) > SPARSITY_TOLERANCE:
-        failures.setdefault(compressed, []).append(
-            f"{compressed}: sparsity {sparsity_after_qat:.3f} after QAT, target {options.prune_sparsity:.3f} "
-            f"+/- {SPARSITY_TOLERANCE}"
-        )
-    gated = [replace(entry, status="failed") if entry.name in failures else entry for entry in entries]
-    messages = tuple(message for entry in entries for message in failures.get(entry.name, []))
-    gate = Gate(max_auc_drop=options.max_auc_drop, passed=not messages, failures=messages,
-                min_cam_correlation=options.min_cam_correlation, max_cam_peak_shift=options.max_cam_peak_shift)
-    return gated, gate, failures

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from medtk.compress.options import CompressOptions
-from medtk.compress.workflow import _gate, recommend
+from medtk.compress.recommend import apply_gates, recommend, unmet_request
 from medtk.schema.compress import CamAgreement, Headline, VariantResult
 
 
@@ -27,7 +27,7 @@ ENTRIES = [
 
 
 def test_cam_correlation_fails_the_gate_like_an_auc_drop():
-    entries, gate, failures = _gate(ENTRIES, CompressOptions(min_cam_correlation=0.9), None)
+    entries, gate, failures = apply_gates(ENTRIES, CompressOptions(min_cam_correlation=0.9), None)
     status = {entry.name: entry.status for entry in entries}
     assert status == {"float32": "passed", "float16": "passed", "int8": "failed", "int8_mixed": "passed",
                       "int8_pqat": "failed"}
@@ -40,25 +40,25 @@ def test_a_moved_cam_peak_fails_the_gate_even_with_a_high_correlation():
     """int8_pqat on the demo: CAM r 0.903 (passes --min-cam-correlation 0.9), peaks ~0.9 cells away."""
     moved = [ENTRIES[0], replace(ENTRIES[3], cam_agreement=CamAgreement(0.97, 0.93, 0.99, mean_peak_shift=0.1)),
              replace(ENTRIES[4], cam_agreement=CamAgreement(0.903, 0.20, 0.92, mean_peak_shift=0.93))]
-    entries, gate, failures = _gate(moved, CompressOptions(), None)
+    entries, gate, failures = apply_gates(moved, CompressOptions(), None)
     assert {entry.name: entry.status for entry in entries} == {"float32": "passed", "int8_mixed": "passed",
                                                               "int8_pqat": "failed"}
     assert gate.max_cam_peak_shift == 0.5
     assert failures["int8_pqat"] == ["int8_pqat: the CAM peak moved 0.93 cells from float32's on average on the "
                                      "test images (--max-cam-peak-shift 0.5): the map points elsewhere"]
-    entries, gate, _ = _gate(moved, CompressOptions(max_cam_peak_shift=None), None)
+    entries, gate, _ = apply_gates(moved, CompressOptions(max_cam_peak_shift=None), None)
     assert gate.passed and gate.max_cam_peak_shift is None
     older = [replace(entry, cam_agreement=replace(entry.cam_agreement, mean_peak_shift=None)) for entry in moved]
-    assert _gate(older, CompressOptions(), None)[1].passed  # a shift that could not be measured is not gated
+    assert apply_gates(older, CompressOptions(), None)[1].passed  # a shift that could not be measured is not gated
 
 
 def test_no_cam_gate_when_the_option_is_none():
-    entries, gate, _ = _gate(ENTRIES, CompressOptions(min_cam_correlation=None), None)
+    entries, gate, _ = apply_gates(ENTRIES, CompressOptions(min_cam_correlation=None), None)
     assert {entry.name for entry in entries if not entry.passed} == {"int8"}
 
 
 def test_recommended_is_the_smallest_passing_variant_and_every_other_has_a_reason():
-    entries, _, failures = _gate(ENTRIES, CompressOptions(min_cam_correlation=0.9), None)
+    entries, _, failures = apply_gates(ENTRIES, CompressOptions(min_cam_correlation=0.9), None)
     chosen, reasons = recommend(entries, failures)
     assert chosen == "int8_mixed"
     assert set(reasons) == {"float32", "float16", "int8", "int8_pqat"}
@@ -76,12 +76,11 @@ def test_nothing_recommended_when_nothing_passes():
 def test_compress_fails_only_when_nothing_of_the_requested_kind_passes():
     """One failing variant beside a passing one is reported, not a failed command; --int8 with no
     passing integer variant is (exit 3), even when float16 or dynamic pass."""
-    from medtk.compress.workflow import unmet_request
-
-    entries, _, _ = _gate(ENTRIES, CompressOptions(min_cam_correlation=0.9), None)
+    entries, _, _ = apply_gates(ENTRIES, CompressOptions(min_cam_correlation=0.9), None)
     assert unmet_request(entries, int8=True) is None  # int8_mixed passes beside the failed int8 and int8_pqat
     no_int8 = [entry for entry in entries if entry.name != "int8_mixed"]
     assert unmet_request(no_int8, int8=True) == "no int8 variant passes every gate"
     assert unmet_request(no_int8, int8=False) is None  # float16 passes
     only_reference = [entry for entry in entries if entry.name == "float32"]
     assert unmet_request(only_reference, int8=False) == "no compressed variant passes every gate"
+

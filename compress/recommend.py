@@ -1,0 +1,89 @@
+"""Which variants pass the gates and which one to deploy: pure decisions on what compress measured.
+
+No TensorFlow and no I/O: each function takes the measured `VariantResult`s (and the options) and
+returns a decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from medtk.compress.options import SPARSITY_TOLERANCE, CompressOptions
+from medtk.schema import Gate, VariantResult
+from medtk.variants import REFERENCE, get_variant
+
+
+def apply_gates(entries: list[VariantResult], options: CompressOptions,
+                sparsity_after_qat: float | None) -> tuple[list[VariantResult], Gate, dict[str, list[str]]]:
+    """Each entry marked "failed" where a gate fails it (the reference, first, is not gated), the gate
+    record, and the failure messages per variant."""
+    failures: dict[str, list[str]] = {}
+    for entry in entries[1:]:
+        if entry.delta_auc is None:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: test AUC undefined (one class in the test split), the AUC gate cannot pass")
+        elif -entry.delta_auc > options.max_auc_drop:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: test AUC {entry.test.auc:.4f} is {-entry.delta_auc:.4f} below float32 "
+                f"(--max-auc-drop {options.max_auc_drop:g})"
+            )
+        if options.max_sensitivity_drop is not None and entry.delta_sensitivity is not None \
+                and -entry.delta_sensitivity > options.max_sensitivity_drop:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: test sensitivity at the operating point {entry.test.sensitivity:.4f} is "
+                f"{-entry.delta_sensitivity:.4f} below float32 (--max-sensitivity-drop {options.max_sensitivity_drop:g})"
+            )
+        cam = entry.cam_agreement
+        if options.min_cam_correlation is not None and cam is not None and cam.correlation is not None \
+                and cam.correlation < options.min_cam_correlation:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: CAM correlation with float32 {cam.correlation:.3f} on the test images is below "
+                f"--min-cam-correlation {options.min_cam_correlation:g}"
+            )
+        if options.max_cam_peak_shift is not None and cam is not None and cam.mean_peak_shift is not None \
+                and cam.mean_peak_shift > options.max_cam_peak_shift:
+            failures.setdefault(entry.name, []).append(
+                f"{entry.name}: the CAM peak moved {cam.mean_peak_shift:.2f} cells from float32's on average on the "
+                f"test images (--max-cam-peak-shift {options.max_cam_peak_shift:g}): the map points elsewhere"
+            )
+    compressed = options.compressed_variant()
+    if sparsity_after_qat is not None and abs(sparsity_after_qat - options.prune_sparsity) > SPARSITY_TOLERANCE:
+        failures.setdefault(compressed, []).append(
+            f"{compressed}: sparsity {sparsity_after_qat:.3f} after QAT, target {options.prune_sparsity:.3f} "
+            f"+/- {SPARSITY_TOLERANCE}"
+        )
+    gated = [replace(entry, status="failed") if entry.name in failures else entry for entry in entries]
+    messages = tuple(message for entry in entries for message in failures.get(entry.name, []))
+    gate = Gate(max_auc_drop=options.max_auc_drop, passed=not messages, failures=messages,
+                min_cam_correlation=options.min_cam_correlation, max_cam_peak_shift=options.max_cam_peak_shift)
+    return gated, gate, failures
+
+
+def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | None = None) -> tuple[str | None, dict[str, str]]:
+    """The variant to deploy, the smallest file that passes every gate (None when none passes), and why
+    each other variant was not chosen. `failures`: the gate's messages per variant (`apply_gates`)."""
+    failures = failures or {}
+    passed = [entry for entry in entries if entry.passed and not failures.get(entry.name)]
+    chosen = min(passed, key=lambda entry: entry.size_bytes) if passed else None
+    reasons = {}
+    for entry in entries:
+        if chosen is not None and entry.name == chosen.name:
+            continue
+        if failures.get(entry.name) or not entry.passed:
+            reasons[entry.name] = "failed the gate: " + ("; ".join(failures.get(entry.name, [])) or entry.status)
+        else:
+            reasons[entry.name] = (f"passed every gate but is larger than {chosen.name} "
+                                   f"({entry.size_bytes / 1e6:.2f} MB vs {chosen.size_bytes / 1e6:.2f} MB)")
+    return (chosen.name if chosen else None), reasons
+
+
+def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, int8: bool) -> str | None:
+    """Why the command failed what it was asked for, or None when a compressed variant of the requested
+    kind (an integer one with --int8) passes every gate. A failing variant beside a passing one is a
+    finding that compress.json and the table report, not a failed command: the user deploys the
+    recommended one. Without any, --int8 delivered nothing an integer accelerator can run (exit 3)."""
+    wanted = [entry for entry in entries if entry.name != REFERENCE and (not int8 or get_variant(entry.name).integer)]
+    if any(entry.passed for entry in wanted):
+        return None
+    return "no int8 variant passes every gate" if int8 else "no compressed variant passes every gate"
+
