@@ -1,7 +1,7 @@
 """Which variants pass the gates and which one to deploy: pure decisions on what compress measured.
 
 No TensorFlow and no I/O: each function takes the measured `VariantResult`s (and the options) and
-returns a decision.
+returns a decision. Every comparison is against the reference variant (float32), found by its name.
 """
 
 from __future__ import annotations
@@ -13,12 +13,35 @@ from medtk.schema import Gate, VariantResult
 from medtk.variants import REFERENCE, get_variant
 
 
+def reference_entry(entries: list[VariantResult] | tuple[VariantResult, ...]) -> VariantResult:
+    """The float32 variant, which every delta and gate is measured against."""
+    for entry in entries:
+        if entry.name == REFERENCE:
+            return entry
+    names = ", ".join(entry.name for entry in entries) or "none"
+    raise ValueError(f"no {REFERENCE} variant among the measured variants ({names}): every delta and gate is "
+                     f"measured against {REFERENCE}")
+
+
+def with_deltas(entries: list[VariantResult]) -> list[VariantResult]:
+    """Each entry with its test AUC, accuracy and sensitivity differences to the reference variant."""
+    reference = reference_entry(entries).test
+    return [
+        replace(entry, delta_auc=_delta(entry.test.auc, reference.auc),
+                delta_accuracy=_delta(entry.test.accuracy, reference.accuracy),
+                delta_sensitivity=_delta(entry.test.sensitivity, reference.sensitivity))
+        for entry in entries
+    ]
+
+
 def apply_gates(entries: list[VariantResult], options: CompressOptions,
                 sparsity_after_qat: float | None) -> tuple[list[VariantResult], Gate, dict[str, list[str]]]:
-    """Each entry marked "failed" where a gate fails it (the reference, first, is not gated), the gate
-    record, and the failure messages per variant."""
+    """Each entry marked "failed" where a gate fails it (never the reference), the gate record, and
+    the failure messages per variant."""
     failures: dict[str, list[str]] = {}
-    for entry in entries[1:]:
+    for entry in entries:
+        if entry.name == REFERENCE:
+            continue
         if entry.delta_auc is None:
             failures.setdefault(entry.name, []).append(
                 f"{entry.name}: test AUC undefined (one class in the test split), the AUC gate cannot pass")
@@ -87,3 +110,6 @@ def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, i
         return None
     return "no int8 variant passes every gate" if int8 else "no compressed variant passes every gate"
 
+
+def _delta(value: float | None, reference: float | None) -> float | None:
+    return None if value is None or reference is None else round(value - reference, 6)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from medtk.compress.inputs import Inputs, load_inputs, training_intensity
 from medtk.compress.options import CompressOptions
-from medtk.compress.recommend import apply_gates, recommend, unmet_request
+from medtk.compress.recommend import apply_gates, recommend, reference_entry, unmet_request, with_deltas
 from medtk.errors import ModelError, QualityGateError
 from medtk.run import Run
 from medtk.schema import CompressReport, CompressionSteps, Reference, VariantResult
@@ -153,15 +153,9 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
             test=replace(headline(test), ece=expected_calibration_error(outputs[item.variant].probs, inputs.test_labels)),
             val=headline(val), operating_point=test.operating_point, ci=test.ci, float_layers=item.float_layers,
         ))
-    reference = outputs[REFERENCE]
-    ref_test = entries[0].test
-    entries = [
-        replace(entry, delta_auc=_delta(entry.test.auc, ref_test.auc),
-                delta_accuracy=_delta(entry.test.accuracy, ref_test.accuracy),
-                delta_sensitivity=_delta(entry.test.sensitivity, ref_test.sensitivity),
-                cam_agreement=cam_agreement(reference, outputs[entry.name]))
-        for entry in entries
-    ]
+    ref_test = reference_entry(entries).test
+    entries = [replace(entry, cam_agreement=cam_agreement(outputs[REFERENCE], outputs[entry.name]))
+               for entry in with_deltas(entries)]
     entries, gate, failures = apply_gates(entries, options, steps.sparsity_after_qat)
     recommended, not_recommended = recommend(entries, failures)
     keras_test = _keras_test(run)
@@ -289,7 +283,3 @@ def _compressed_model(inputs: Inputs, options: CompressOptions) -> tuple[bytes, 
         log.info("sparsity after QAT: %.3f (target %.3f)", sparsity, options.prune_sparsity)
     log.info("converting %s", options.compressed_variant())
     return convert(model, "int8", list(inputs.calibration)), sparsity, steps
-
-
-def _delta(value: float | None, reference: float | None) -> float | None:
-    return None if value is None or reference is None else round(value - reference, 6)

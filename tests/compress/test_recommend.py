@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from medtk.compress.options import CompressOptions
-from medtk.compress.recommend import apply_gates, recommend, unmet_request
+from medtk.compress.recommend import apply_gates, recommend, unmet_request, with_deltas
 from medtk.schema.compress import CamAgreement, Headline, VariantResult
 
 
@@ -84,3 +86,15 @@ def test_compress_fails_only_when_nothing_of_the_requested_kind_passes():
     only_reference = [entry for entry in entries if entry.name == "float32"]
     assert unmet_request(only_reference, int8=False) == "no compressed variant passes every gate"
 
+
+def test_deltas_and_gates_find_float32_by_name_wherever_it_stands():
+    int8_first = [replace(entry, delta_auc=None) for entry in (ENTRIES[2], ENTRIES[0], ENTRIES[1])]
+    entries = with_deltas(int8_first)
+    assert {entry.name: entry.delta_auc for entry in entries} == {"int8": -0.25, "float32": 0.0, "float16": 0.0}
+    _, _, failures = apply_gates(entries, CompressOptions(), None)
+    assert set(failures) == {"int8"}  # gated although it comes first; float32 is the one never gated
+
+
+def test_a_missing_float32_is_an_error_not_a_silent_choice_of_another_reference():
+    with pytest.raises(ValueError, match=r"no float32 variant among the measured variants \(int8, float16\)"):
+        with_deltas([ENTRIES[2], ENTRIES[1]])
