@@ -75,8 +75,8 @@ class Int8Calibration:
 
     The final SOFTMAX always stays float (DEQUANTIZE -> SOFTMAX, builtin ops): an 8-bit softmax gives
     probabilities in steps of 1/256, a confident model's outputs pile up at 0 and 1, ties cost AUC
-    (-0.018 on the demo model) and high-confidence thresholds become impossible, while the int8 logits
-    still rank like float32. Selective quantization returns a float32 input, which `uint8_input` turns
+    and high-confidence thresholds become impossible, while the int8 logits still rank like float32
+    (measured: benchmarks/RESULTS.md). Selective quantization returns a float32 input, which `uint8_input` turns
     back into uint8. `layer_errors` ranks the ops by how much 8-bit arithmetic hurts each of them
     (`LayerError`), for `medtk.compress.accuracy_control`.
     """

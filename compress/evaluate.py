@@ -4,8 +4,8 @@ CAM agreement compares each variant's class activation maps with the float32 var
 the float32 model predicts (so both maps answer the same question): Pearson correlation per image
 (averaged over images whose maps are not constant), how often the peak cell is the same cell or
 within one cell (Chebyshev distance <= 1), and how far the peak moved on average (cells, Euclidean).
-A correlation can stay high while every peak moves a row (pruning + QAT did that on the demo): the
-shift is what says the map now points elsewhere.
+A correlation can stay high while every peak moves a row (benchmarks/RESULTS.md): the shift is what
+says the map now points elsewhere.
 """
 
 from __future__ import annotations

@@ -7,8 +7,7 @@ layer objects, and a shared layer's `.output` belongs to the first model it was 
 With a teacher (the float model, `Distillation`), the student learns the labels and also the teacher's
 probabilities (KL divergence) and class activation maps (1 - Pearson correlation of each class's map
 over the cells, so where the model looks is trained, not only what it answers): pruning and QAT
-otherwise keep the AUC but move the CAM (demo model: correlation 0.71 with the float CAM after pruning
-+ QAT, 0.999 for plain int8).
+otherwise keep the AUC but move the CAM (measured: benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
