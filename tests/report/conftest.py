@@ -30,7 +30,8 @@ def _train(out: Path, overrides: dict) -> Path:
 
 
 def _compress(run: Path) -> None:
-    from medtk.compress.workflow import CompressOptions, compress_run
+    from medtk.compress.options import CompressOptions
+    from medtk.compress.workflow import compress_run
 
     compress_run(run, CompressOptions(int8=True, prune=False, qat=False, calibration=16, max_auc_drop=1.0,
                                       min_cam_correlation=None, max_cam_peak_shift=None))  # the gates are not what the report tests
