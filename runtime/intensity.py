@@ -1,7 +1,7 @@
 """The intensity mapping: how stored pixel values become the 0..255 the model was trained on.
 
 It is a property of the model, recorded in its metadata (`ModelMetadata.intensity`) and applied by the
-same code in training and on the device (imaging.py calls `to_uint8`). Two mappings exist:
+same code in training and on the device (imaging.py and dicom.py call `to_uint8`). Two mappings exist:
 
 `full-range/1` (models exported with metadata schema 3 and later): deterministic, never per image.
 - uint8: kept.
@@ -12,7 +12,7 @@ same code in training and on the device (imaging.py calls `to_uint8`). Two mappi
   refused (its bit depth is ambiguous: pass uint16 with the full 16-bit range, or the DICOM file).
 - floats: finite values only; all in [0, 1] -> x255 and rounded; else all in [0, 255] -> rounded;
   anything else is refused. (An image whose values all lie in [0, 1] is read as a [0, 1] image.)
-- DICOM (imaging.py): modality LUT / rescale, then the VOI LUT or window when the file has one, else
+- DICOM (dicom.py): modality LUT / rescale, then the VOI LUT or window when the file has one, else
   the stored range (BitsStored, signed or not) through the modality LUT, mapped linearly onto 0..255.
 
 `minmax-per-image` (models exported before schema 3, whose training did this): non-uint8 pixels
@@ -33,24 +33,11 @@ from typing import Any, Iterable
 import numpy as np
 
 from medtk.errors import ImageDecodeError
+from medtk.runtime.headers import COLOUR, GRAY, ImageKind, probe  # ImageKind lives with the header readers
 
 FULL_RANGE = "full-range/1"
 MINMAX = "minmax-per-image"
 MAPPINGS = (FULL_RANGE, MINMAX)
-GRAY, COLOUR = "MONOCHROME2", "RGB"
-
-
-@dataclass(frozen=True)
-class ImageKind:
-    """What an image is, before any mapping: the facts training and the device compare."""
-
-    bit_depth: int | None  # bits per sample as stored (8, 12, 16, ...); None for float pixels
-    photometric: str  # "MONOCHROME2" (gray), "MONOCHROME1", "RGB", a DICOM "YBR_..." value
-    modality: str = ""  # the DICOM Modality ("CR", "DX", "CT", ...); "" when the source does not say
-
-    def describe(self) -> str:
-        depth = "float" if self.bit_depth is None else f"{self.bit_depth}-bit"
-        return " ".join(part for part in (depth, self.photometric, self.modality) if part)
 
 
 @dataclass(frozen=True)
@@ -104,8 +91,6 @@ def describe_intensity(sources: Iterable[ImageKind | str | Path | np.ndarray]) -
     (only their headers are read) or arrays (their dtype and channels). Training calls this and passes
     the result to the exported metadata (compress's `model_metadata(intensity=...)`).
     """
-    from medtk.runtime.imaging import probe
-
     kinds = set()
     for source in sources:
         if isinstance(source, ImageKind):
