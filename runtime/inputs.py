@@ -46,10 +46,14 @@ def load_dicom_dataset(dataset: Any, name: str, max_pixels: int, mapping: str = 
         raise RuntimeInputError(str(error)) from None
 
 
-def find_images(folder: Path, max_files: int = DEFAULT_MAX_FILES) -> list[Path]:
+def find_images(folder: Path, max_files: int | None = DEFAULT_MAX_FILES) -> list[Path]:
     """Image files under `folder`: recursive, sorted, hidden entries skipped; image suffixes, DICOM by suffix
-    or (suffixless) by its 'DICM' magic. More than `max_files` is a `ConfigError` before anything runs."""
-    if max_files < 1:
+    or (suffixless) by its 'DICM' magic. More than `max_files` is a `ConfigError` before anything runs;
+    `None` finds them all (a training data folder, `medtk.data`).
+
+    The one definition of "the images in a folder", for `medtk predict DIR` and the data sources alike.
+    """
+    if max_files is not None and max_files < 1:
         raise ConfigError(f"max_files={max_files}: must be at least 1")
     found: list[Path] = []
     for path in sorted(Path(folder).rglob("*")):
@@ -58,7 +62,7 @@ def find_images(folder: Path, max_files: int = DEFAULT_MAX_FILES) -> list[Path]:
         suffix = path.suffix.lower()
         if suffix in IMAGE_SUFFIXES or suffix in DICOM_SUFFIXES or (not suffix and is_dicom(path)):
             found.append(path)
-            if len(found) > max_files:
+            if max_files is not None and len(found) > max_files:
                 raise ConfigError(
                     f"{folder}: more than {max_files} image files; pass a smaller folder or raise --max-files"
                 )

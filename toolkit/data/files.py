@@ -1,22 +1,14 @@
-"""Finding image files and naming them: what counts as an image, and ids relative to the data root."""
+"""Naming and loading image files: ids relative to the data root, a loader by index.
+
+Which files in a folder are images is the runtime's rule (`medtk.runtime.inputs.find_images`, with
+`max_files=None` for a data folder), so `medtk predict DIR` and training see the same files.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from medtk.runtime.imaging import DICOM_SUFFIXES, IMAGE_SUFFIXES, decode_image, is_dicom
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Image files under `folder` (recursive, sorted, hidden files skipped); DICOM files may lack a suffix."""
-    found = []
-    for path in sorted(folder.rglob("*")):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():
-            continue
-        suffix = path.suffix.lower()
-        if suffix in IMAGE_SUFFIXES or suffix in DICOM_SUFFIXES or (not suffix and is_dicom(path)):
-            found.append(path)
-    return found
+from medtk.runtime.imaging import decode_image
 
 
 def relative_id(path: Path, root: Path) -> str:

@@ -13,8 +13,9 @@ import numpy as np
 
 from medtk.data.base import SPLITS
 from medtk.data.catalog import Catalog
-from medtk.data.files import file_loader, image_files, relative_id
+from medtk.data.files import file_loader, relative_id
 from medtk.errors import DataError
+from medtk.runtime.inputs import find_images
 
 
 def load_folder(root: Path, source: str | None = None) -> Catalog:
@@ -51,7 +52,7 @@ def _class_files(root: Path, folder: Path, class_names: tuple[str, ...]) -> tupl
     files, labels = [], []
     for label, name in enumerate(class_names):
         if (folder / name).is_dir():
-            found = image_files(folder / name)
+            found = find_images(folder / name, max_files=None)
             files += found
             labels += [label] * len(found)
     return files, labels
