@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from medtk.errors import ConfigError, MissingExtraError, ModelError
+from medtk.runtime.messages import first_line
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def make_interpreter(backend: Backend, model: bytes, name: str, num_threads: int
             interpreter = _build(backend, model, name, threads, [external])
             return interpreter, Placement(delegate=delegate, num_threads=threads)
         except (ValueError, RuntimeError, OSError) as error:
-            reason = f"{delegate} delegate unavailable ({_first_line(error)})"
+            reason = f"{delegate} delegate unavailable ({first_line(error)})"
             if delegate == "auto":
                 log.debug("%s: %s; running on the CPU", name, reason)
             else:
@@ -138,10 +139,5 @@ def _build(backend: Backend, model: bytes, name: str, threads: int, delegates: l
     except (ValueError, RuntimeError) as error:
         if delegates:  # a delegate that loads but rejects the graph: the caller falls back to the CPU
             raise
-        raise ModelError(f"{name}: not a usable TFLite model ({_first_line(error)})") from None
+        raise ModelError(f"{name}: not a usable TFLite model ({first_line(error)})") from None
     return interpreter
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

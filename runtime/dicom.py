@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from medtk.errors import ImageDecodeError
-from medtk.runtime.headers import dicom_header, first_line
+from medtk.runtime.headers import dicom_header
 from medtk.runtime.intensity import FULL_RANGE, MINMAX, to_uint8
+from medtk.runtime.messages import first_line
 from medtk.runtime.pixels import DEFAULT_MAX_PIXELS, Decoded, check_limit, check_shape, map_pixels
 
 __all__ = ["read_dicom", "read_dicom_dataset"]

@@ -6,8 +6,8 @@ here: PNG IHDR, JPEG SOF, TIFF IFD0, BMP info header, DICOM Rows/Columns/NumberO
 SamplesPerPixel/BitsStored/PhotometricInterpretation/Modality via pydicom without its pixel data.
 Other formats are refused.
 
-This module imports no other part of the runtime: the decoders and the intensity mapping both stand
-on it (`ImageKind` is defined here for that reason).
+Nothing here imports the decoders or the intensity mapping: both stand on this module (which is why
+`ImageKind` is defined here).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtk.errors import ImageDecodeError
+from medtk.runtime.messages import first_line
 
 __all__ = [
     "COLOUR",
@@ -26,7 +27,6 @@ __all__ = [
     "ImageHeader",
     "ImageKind",
     "dicom_header",
-    "first_line",
     "is_dicom",
     "probe",
 ]
@@ -92,12 +92,6 @@ def probe(path: Path) -> ImageHeader:
     if not start:
         raise ImageDecodeError(f"{path}: not a readable image (empty file)")
     raise ImageDecodeError(f"{path}: not a readable image (not a PNG, JPEG, TIFF, BMP or DICOM file)")
-
-
-def first_line(error: BaseException) -> str:
-    """An exception's message for a one-line error: its first line, or its type when it has none."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _dicom_file_header(path: Path) -> ImageHeader:

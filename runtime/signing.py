@@ -25,6 +25,7 @@ from typing import Any, Iterable
 from medtk.errors import ConfigError, ModelError
 from medtk.runtime import integrity
 from medtk.runtime.flatbuffer import load
+from medtk.runtime.messages import first_line
 
 KeySource = str | Path | bytes | Any  # a PEM file, PEM bytes, or a cryptography key object
 METADATA_NAME = "medtk"  # metadata.METADATA_NAME (not imported: metadata imports this package's integrity)
@@ -65,7 +66,7 @@ def load_private_key(source: KeySource):
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as error:
-        raise ConfigError(f"{label}: not an unencrypted PEM private key ({_first_line(error)})") from None
+        raise ConfigError(f"{label}: not an unencrypted PEM private key ({first_line(error)})") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"{label}: a {type(key).__name__}; medtk signs with ed25519 keys only")
     return key
@@ -84,7 +85,7 @@ def load_public_key(source: KeySource):
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as error:
-        raise ConfigError(f"{label}: not a PEM public key ({_first_line(error)})") from None
+        raise ConfigError(f"{label}: not a PEM public key ({first_line(error)})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise ConfigError(f"{label}: a {type(key).__name__}; medtk verifies ed25519 keys only")
     return key
@@ -141,8 +142,3 @@ def _pem(source: KeySource, what: str) -> tuple[bytes, str]:
         return path.read_bytes(), str(path)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the {what} ({error.strerror or error})") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
