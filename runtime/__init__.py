@@ -15,6 +15,7 @@ from medtk.errors import MedtkError, ModelError, RuntimeInputError
 _LAZY = {
     "Classifier": "medtk.runtime.classifier",
     "Prediction": "medtk.runtime.prediction",
+    "JSON_DIGITS": "medtk.runtime.prediction",
     "overlay": "medtk.runtime.cam",
     "ModelMetadata": "medtk.runtime.metadata",
     "read_metadata": "medtk.runtime.metadata",
@@ -28,6 +29,7 @@ _LAZY = {
 __all__ = [
     "Classifier",
     "Prediction",
+    "JSON_DIGITS",
     "overlay",
     "ModelMetadata",
     "read_metadata",

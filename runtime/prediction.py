@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+# Decimal places of the probabilities in medtk's JSON answers (`medtk predict --json`, `medtk serve`).
+JSON_DIGITS = 6
+
 
 @dataclass(frozen=True, eq=False)
 class Prediction:
@@ -30,13 +33,17 @@ class Prediction:
         self.cam.setflags(write=False)
         self.raw_cam.setflags(write=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (without the maps)."""
+    def to_dict(self, digits: int | None = None) -> dict[str, Any]:
+        """JSON-ready summary (without the maps): the one JSON form of a prediction.
+
+        `digits` rounds the probabilities (`medtk predict --json` uses `JSON_DIGITS`); None keeps them whole.
+        """
+        probabilities = {label: p if digits is None else round(p, digits) for label, p in self.probabilities.items()}
         return {
             "source": self.source,
             "label": self.label,
             "class_index": self.class_index,
-            "probabilities": dict(self.probabilities),
+            "probabilities": probabilities,
             "threshold": self.threshold,
             "positive": self.positive,
             "warnings": list(self.warnings),

@@ -65,6 +65,15 @@ def test_json_and_cam_overlays(models, images, tmp_path):
     assert sorted(p.name for p in cams.iterdir()) == ["a_cam.png", "a_cam_2.png"]  # no temporary files left
 
 
+def test_json_rows_are_the_predictions_own_json_form(models, images):
+    from medtk.runtime import JSON_DIGITS, Classifier
+
+    result = runner.invoke(app, ["predict", str(models["float32"]), str(images["c"]), "--json", "--threads", "1"])
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)["predictions"]
+    expected = Classifier(models["float32"], num_threads=1).predict(images["c"]).to_dict(digits=JSON_DIGITS)
+    assert row == {"image": str(images["c"]), **expected, "cam_overlay": None}
+
 def test_one_bad_image_is_reported_and_the_rest_run(models, images):
     args = ["predict", str(models["float32"]), str(images["a"]), str(images["bad"]), str(images["c"]), "--json"]
     result = runner.invoke(app, args)

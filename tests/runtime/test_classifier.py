@@ -159,6 +159,16 @@ def test_prediction_is_immutable(gray_image, float_clf):
     assert prediction.to_dict()["cam_shape"] == [90, 120]
 
 
+def test_the_json_form_keeps_its_keys_and_rounds_only_when_asked(gray_image, float_clf):
+    prediction = float_clf.predict(gray_image)
+    whole, rounded = prediction.to_dict(), prediction.to_dict(digits=2)
+    assert list(whole) == ["source", "label", "class_index", "probabilities", "threshold", "positive", "warnings",
+                           "cam_shape"]
+    assert whole["probabilities"] == prediction.probabilities
+    assert rounded["probabilities"] == {label: round(p, 2) for label, p in prediction.probabilities.items()}
+    assert {key: value for key, value in rounded.items() if key != "probabilities"} == {
+        key: value for key, value in whole.items() if key != "probabilities"}
+
 def test_thread_safe(gray_image, rgb_image, float_clf):
     rng = np.random.default_rng(5)
     images = [gray_image, rgb_image, 255 - gray_image] + [

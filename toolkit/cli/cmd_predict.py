@@ -42,6 +42,7 @@ def predict(
     from medtk.errors import MedtkError
     from medtk.runtime.classifier import Classifier
     from medtk.runtime.inputs import DEFAULT_MAX_FILES
+    from medtk.runtime.prediction import JSON_DIGITS
 
     if model.is_dir():
         raise MedtkError(f"{model}: is a directory; give the .tflite model file first, then images or folders")
@@ -61,7 +62,8 @@ def predict(
             typer.echo(f"medtk: error: {error}", err=True)
             failures.append({"image": str(image), "error": str(error)})
             continue
-        rows.append({"image": str(image), **_summary(prediction), "cam_overlay": overlay_path and str(overlay_path)})
+        summary = prediction.to_dict(digits=JSON_DIGITS)
+        rows.append({"image": str(image), **summary, "cam_overlay": overlay_path and str(overlay_path)})
     if json_output:
         typer.echo(json.dumps(_report(classifier, rows, failures), indent=2))
     else:
@@ -88,17 +90,6 @@ def _expand(images: list[Path], max_files: int) -> list[Path]:
         if len(files) > max_files:
             raise ConfigError(f"{len(files)}+ image files: more than --max-files {max_files}; raise it or give fewer")
     return files
-
-
-def _summary(prediction) -> dict:
-    return {
-        "label": prediction.label,
-        "class_index": prediction.class_index,
-        "probabilities": {label: round(p, 6) for label, p in prediction.probabilities.items()},
-        "threshold": prediction.threshold,
-        "positive": prediction.positive,
-        "warnings": list(prediction.warnings),
-    }
 
 
 def _report(classifier, rows: list[dict], failures: list[dict]) -> dict:
