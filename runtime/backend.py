@@ -3,8 +3,8 @@
 The backend is LiteRT (`ai_edge_litert`), imported only here and only when a model is loaded, so
 `import medtk.runtime` stays light (docs/ARCHITECTURE.md). It is the only one: `tflite_runtime` is
 not a fallback. Its last release is from 2023, it needs numpy<2 (which conflicts with our base
-dependencies), it ran int8 ResNet50 about 8x slower than LiteRT here, and LiteRT ships wheels for the
-aarch64 devices we profile (Jetson, Raspberry Pi). A backend we cannot test end to end is not one we
+dependencies), its int8 kernels are much slower (benchmarks/RESULTS.md, "Notes moved from code"), and
+LiteRT ships wheels for the aarch64 devices we profile (Jetson, Raspberry Pi). A backend we cannot test end to end is not one we
 advertise. `tf.lite` is never used (deprecated, and the runtime must not import TensorFlow).
 
 Delegates: on CPU LiteRT applies XNNPACK itself (threads from `num_threads`); a GPU delegate is the

@@ -70,8 +70,8 @@ def overlay(
     """Blend a colour-mapped CAM over the image; returns uint8 RGB at the image's size.
 
     `image` is what was predicted on (a path or an array, decoded the way the classifier decodes it);
-    `cam` is `Prediction.cam` (any size: it is resized to the image). Every step is one OpenCV pass
-    (the node draws one per image: numpy's clip/round/repeat took ~2 ms at 512x512, this ~0.3).
+    `cam` is `Prediction.cam` (any size: it is resized to the image). Every step is one OpenCV pass,
+    because `medtk serve` draws one per image (benchmarks/RESULTS.md, "Notes moved from code").
     """
     if not 0.0 <= alpha <= 1.0:
         raise RuntimeInputError(f"overlay alpha={alpha!r} must be between 0 and 1")

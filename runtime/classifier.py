@@ -16,7 +16,7 @@ training saw.
 Per call the hot path is `set_tensor` / `invoke` / `get_tensor` on indices resolved once, behind one
 lock: a TFLite interpreter is not thread-safe. For latency one interpreter with every core is fastest;
 for throughput several single-threaded ones side by side are (`replica`; benchmarks/RESULTS.md,
-"medtk serve": 2 x 1 thread 73 img/s against 1 x 2 threads 64 on 2 cores).
+"medtk serve").
 """
 
 from __future__ import annotations
