@@ -57,7 +57,34 @@ class Verification:
 
 
 class Classifier:
-    """Load a medtk `.tflite` model once; predict on paths or arrays (see docs/ARCHITECTURE.md, runtime API)."""
+    """Load a medtk `.tflite` model once; predict on paths or arrays (see docs/ARCHITECTURE.md, runtime API).
+
+    `model_int8.tflite` is a variant `medtk compress` exported, `chest.png` any gray or RGB image
+    (tests/runtime/test_examples.py runs this on a small real model)::
+
+        >>> from medtk.runtime import Classifier
+        >>> clf = Classifier("model_int8.tflite", num_threads=1)
+        >>> clf.labels
+        ('normal', 'pneumonia')
+        >>> prediction = clf.predict("chest.png")
+        >>> prediction.label in clf.labels, prediction.cam.shape
+        (True, (90, 120))
+
+    Raises (each a `medtk.errors.MedtkError`: one line naming the file or the argument):
+        ModelError: `model_path` is a directory or missing; the file is not a TFLite model; its seal,
+            or with `trusted_keys` its signature, does not verify (the file changed after export, is
+            unsigned or signed by another key); its medtk metadata is malformed or disagrees with its
+            tensors; it lacks the `probs`/`cam` outputs; the interpreter cannot run it.
+        ConfigError: `num_threads` is not 1 up to the CPUs this process may use; `delegate` is not
+            "auto", "cpu", "gpu" or a delegate library file; `max_pixels` is not a whole number of
+            at least 1; `trusted_keys` is empty or holds an unreadable or non-ed25519 public key.
+        MissingExtraError: no TFLite interpreter (`ai-edge-litert`) is installed.
+
+    Loads with a `UserWarning` saying so: a model without medtk metadata or one sealed the older way
+    (schema 1-2: only its weights are checked), both refused when `trusted_keys` are given, and one
+    without `cam_geometry`. A delegate asked for by name that cannot run falls back to the CPU with a
+    `RuntimeWarning` (`placement.fallback` says why).
+    """
 
     def __init__(
         self,
@@ -144,7 +171,25 @@ class Classifier:
 
     def predict(self, image: ImageSource) -> Prediction:
         """Decode with the model's intensity mapping, preprocess exactly as in training, run, and map the CAM
-        back onto the image; `warnings` says how the input differs from the training data, if it does."""
+        back onto the image; `warnings` says how the input differs from the training data, if it does.
+
+        `image`: a path (PNG, JPEG, TIFF, BMP or DICOM, 8 or 16 bit), a numpy array (HxW gray or
+        HxWx3 RGB: uint8, uint16, or floats in [0, 1] or [0, 255]) or a `Decoded`. Safe to call from
+        several threads (they take turns on the interpreter; `replica` gives each its own)::
+
+            >>> import numpy as np
+            >>> from medtk.runtime import Classifier
+            >>> prediction = Classifier("model_int8.tflite", num_threads=1).predict(np.zeros((40, 60), np.uint8))
+            >>> prediction.source, prediction.cam.shape, prediction.cam.dtype.name
+            ('array', (40, 60), 'float32')
+
+        Raises:
+            RuntimeInputError: the image cannot be used: neither a path nor an array, no such file or
+                a directory, a format medtk does not read, corrupt, over `max_pixels` (checked on the
+                header, before decoding), or pixels whose meaning is ambiguous (floats outside [0, 1]
+                and [0, 255], NaN or infinity, integers above 255 that are not uint16). The message
+                names the file; the classifier stays usable.
+        """
         intensity = self.metadata.intensity
         decoded = load_decoded(image, self.max_pixels, intensity.mapping)
         pixels = decoded.pixels

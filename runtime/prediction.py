@@ -17,6 +17,20 @@ class Prediction:
 
     `cam` is the predicted class's map, float32 in [0, 1] at the input image's size; `raw_cam` is the
     model's [h, w, K] per-cell class logits (mean over cells = the logits behind `probabilities`).
+    `Classifier.predict` makes it; `to_dict` is its JSON form::
+
+        >>> from medtk.runtime import Classifier
+        >>> prediction = Classifier("model_int8.tflite", num_threads=1).predict("chest.png")
+        >>> round(sum(prediction.probabilities.values()), 3)
+        1.0
+        >>> 0.0 <= float(prediction.cam.min()) <= float(prediction.cam.max()) <= 1.0
+        True
+        >>> sorted(prediction.to_dict(digits=6))
+        ['cam_shape', 'class_index', 'label', 'positive', 'probabilities', 'source', 'threshold', 'warnings']
+
+    Raises no `medtk.errors` type of its own (the errors are `Classifier.predict`'s). It is frozen:
+    assigning a field raises `dataclasses.FrozenInstanceError`, writing into `cam` or `raw_cam` a
+    numpy `ValueError`.
     """
 
     label: str
