@@ -36,9 +36,10 @@ from medtk.runtime import integrity
 from medtk.runtime.backend import Backend, load_backend, make_interpreter, resolve_threads
 from medtk.runtime.cam import class_map
 from medtk.runtime.flatbuffer import check_identifier, weights_sha256
-from medtk.runtime.imaging import DEFAULT_MAX_PIXELS, Decoded, prepare_input
+from medtk.runtime.imaging import prepare_input
 from medtk.runtime.inputs import from_tensor, load_decoded, to_tensor
 from medtk.runtime.metadata import METADATA_NAME, ModelInput, ModelMetadata, read_metadata
+from medtk.runtime.pixels import DEFAULT_MAX_PIXELS, Decoded
 from medtk.runtime.prediction import Prediction
 from medtk.runtime.signature import ModelIO, resolve_io
 

@@ -1,8 +1,9 @@
 """What the user passes in -> what the model's input tensor holds, with runtime errors on bad input.
 
-Decoding and resizing are `imaging.py`'s (shared with training); this module only maps its errors to
-`RuntimeInputError` (the classifier stays usable after one) and casts raw 0..255 pixels to the
-input tensor's dtype: `uint8` for int8 models, `float32` otherwise, quantized if the model asks.
+Decoding and resizing are `imaging.py`'s (shared with training); this module maps its errors to
+`RuntimeInputError` (the classifier stays usable after one), finds the images in a folder
+(`find_images`, the data sources' rule too) and casts raw 0..255 pixels to the input tensor's dtype:
+`uint8` for int8 models, `float32` otherwise, quantized if the model asks.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Any
 import numpy as np
 
 from medtk.errors import ConfigError, ImageDecodeError, RuntimeInputError
-from medtk.runtime.imaging import DICOM_SUFFIXES, IMAGE_SUFFIXES, Decoded, is_dicom, read_dicom_dataset, read_image
+from medtk.runtime.dicom import read_dicom_dataset
+from medtk.runtime.headers import DICOM_SUFFIXES, IMAGE_SUFFIXES, is_dicom
+from medtk.runtime.imaging import read_image
 from medtk.runtime.intensity import FULL_RANGE
+from medtk.runtime.pixels import Decoded
 from medtk.runtime.signature import Tensor
 
 # `medtk predict DIR`: more files than this is refused unless --max-files says otherwise.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from pydicom.data import get_testdata_file
 
-from medtk.errors import RuntimeInputError
-from medtk.runtime.inputs import from_tensor, load_image, to_tensor
+from medtk.errors import ConfigError, RuntimeInputError
+from medtk.runtime.inputs import find_images, from_tensor, load_image, to_tensor
 from medtk.runtime.signature import Tensor
 
 PIXELS = np.array([[[0], [1]], [[128], [255]]], np.uint8)
@@ -48,3 +51,19 @@ def test_load_image_maps_decode_errors(tmp_path):
         load_image(tmp_path / "absent.png", 1000)
     with pytest.raises(RuntimeInputError, match="expected an image path or a numpy array, got int"):
         load_image(3, 1000)
+
+
+def test_find_images_is_bounded_unless_told_to_find_them_all(tmp_path):
+    """`medtk predict DIR` bounds the search; a data source (max_files=None) takes every image."""
+    dicom = get_testdata_file("CT_small.dcm")
+    for name in ("b/2.png", "a.jpg", ".hidden/x.png", "b/.x.tif", "notes.txt", "c/scan"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(Path(dicom).read_bytes() if name == "c/scan" else b"bytes")
+    expected = [tmp_path / "a.jpg", tmp_path / "b/2.png", tmp_path / "c/scan"]  # suffixless DICOM by its magic
+    assert find_images(tmp_path, max_files=None) == expected
+    assert find_images(tmp_path, max_files=3) == expected
+    with pytest.raises(ConfigError, match="more than 2 image files"):
+        find_images(tmp_path, max_files=2)
+    with pytest.raises(ConfigError, match="max_files=0: must be at least 1"):
+        find_images(tmp_path, max_files=0)
