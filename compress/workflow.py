@@ -98,7 +98,7 @@ class _Built:
 def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> CompressReport:
     from medtk.compress.artifacts import gzip_size, model_metadata, provenance
     from medtk.compress.convert import Int8Calibration, convert
-    from medtk.calibration import expected_calibration_error
+    from medtk.clinical.calibration import expected_calibration_error
     from medtk.compress.evaluate import cam_agreement, headline
     from medtk.compress.sparsity import kernel_sparsity
     from medtk.progress import track

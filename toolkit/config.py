@@ -140,7 +140,7 @@ def check_config(config: RunConfig, origin: str) -> None:
                           f"{config.data.val_fraction} + {config.data.test_fraction}")
     if config.model.channels == 2:
         raise ConfigError(f"{origin}: model.channels = 2 is not valid; expected 0 (from the data), 1 or 3")
-    from medtk.operating_point import parse_rule
+    from medtk.clinical import parse_rule
 
     try:
         parse_rule(config.clinical.operating_point)

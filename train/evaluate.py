@@ -37,7 +37,7 @@ def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None
     `temperature`: the one folded into `model` (default: the run's training.json). `positive_class`
     replaces the run's finding class (binary tasks).
     """
-    from medtk.calibration import softmax
+    from medtk.clinical.calibration import softmax
     from medtk.clinical import resolve_finding, split_metrics
     from medtk.plots import confusion_plot, reliability_plot, roc_plot
     from medtk.train.model import load_classifier

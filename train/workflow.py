@@ -185,7 +185,7 @@ def _precise_batchnorm(model, phases, images, config: RunConfig) -> PreciseBatch
 
 def _calibrate(model, x_val, y_val, config: RunConfig) -> float:
     """Temperature scaling fitted on validation (NLL), folded into the `cam` layer: zero runtime cost."""
-    from medtk.calibration import fit_temperature
+    from medtk.clinical import fit_temperature
     from medtk.train.head_folds import fold_temperature
     from medtk.train.evaluate import predict_outputs
 

@@ -4,7 +4,7 @@ into the `cam` convolution (probs = softmax(logits / T), CAM / T, same shape).""
 import numpy as np
 import pytest
 
-from medtk.calibration import softmax
+from medtk.clinical.calibration import softmax
 from medtk.errors import ConfigError, ModelError
 from medtk.train.head_folds import center_class_maps, fold_temperature
 from medtk.train.model import ModelSpec, build_classifier

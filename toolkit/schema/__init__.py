@@ -6,10 +6,12 @@ raw dicts. The bench document lives with bench (`medtk.runtime.bench`), which mu
 
 from medtk.schema.compress import CamAgreement, CompressReport, CompressionSteps, Gate, Headline, Reference, VariantResult
 from medtk.schema.data import DataSummary
-from medtk.schema.metrics import ClassMetrics, Metrics, OperatingPointMetrics, SplitMetrics
+from medtk.schema.metrics import BootstrapIntervals, Calibration, ClassMetrics, Metrics, OperatingPointMetrics, SplitMetrics
 from medtk.schema.training import TrainingSummary
 
 __all__ = [
+    "BootstrapIntervals",
+    "Calibration",
     "CamAgreement",
     "ClassMetrics",
     "CompressReport",

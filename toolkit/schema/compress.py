@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from medtk.bootstrap import BootstrapIntervals
 from medtk.jsondoc import Document
-from medtk.schema.metrics import OperatingPointMetrics
+from medtk.schema.metrics import BootstrapIntervals, OperatingPointMetrics
 
 
 @dataclass(frozen=True)

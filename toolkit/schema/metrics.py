@@ -7,12 +7,12 @@ averages at argmax and `positive_class` is None.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
-from medtk.bootstrap import BootstrapIntervals
-from medtk.calibration import Calibration
 from medtk.jsondoc import Document
+
+Interval = tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,47 @@ class OperatingPointMetrics:
     fp: int | None = None
     tn: int | None = None
     fn: int | None = None
+
+
+@dataclass(frozen=True)
+class BootstrapIntervals:
+    """Percentile intervals [lo, hi]; None where the metric is undefined on this data (`medtk.clinical.bootstrap`)."""
+
+    auc: Interval | None
+    sensitivity: Interval | None
+    specificity: Interval | None
+    ppv: Interval | None
+    npv: Interval | None
+    threshold: float | None  # the decision `score >= threshold` the rates are about
+    level: float
+    resamples: int
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: intervals as [lo, hi] lists (None stays None, never NaN)."""
+        def pair(value: Interval | None) -> list[float] | None:
+            return None if value is None else [value[0], value[1]]
+
+        return {
+            "auc": pair(self.auc), "sensitivity": pair(self.sensitivity), "specificity": pair(self.specificity),
+            "ppv": pair(self.ppv), "npv": pair(self.npv), "threshold": self.threshold,
+            "level": self.level, "resamples": self.resamples, "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Temperature fitted on validation; ECE and Brier on the evaluated split without and with it
+    (`medtk.clinical.calibration`)."""
+
+    temperature: float
+    ece_before: float
+    ece_after: float
+    brier_before: float
+    brier_after: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -13,43 +13,13 @@ taken over the resamples where they are defined, and is None when they never are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from medtk.errors import ConfigError
+from medtk.schema.metrics import BootstrapIntervals, Interval
 
 MIN_RESAMPLES = 1000
 _CHUNK_ELEMENTS = 4_000_000  # resamples x images per chunk: about 32 MB of float64 per array
-
-Interval = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class BootstrapIntervals:
-    """Percentile intervals [lo, hi]; None where the metric is undefined on this data."""
-
-    auc: Interval | None
-    sensitivity: Interval | None
-    specificity: Interval | None
-    ppv: Interval | None
-    npv: Interval | None
-    threshold: float | None  # the decision `score >= threshold` the rates are about
-    level: float
-    resamples: int
-    seed: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: intervals as [lo, hi] lists (None stays None, never NaN)."""
-        def pair(value: Interval | None) -> list[float] | None:
-            return None if value is None else [value[0], value[1]]
-
-        return {
-            "auc": pair(self.auc), "sensitivity": pair(self.sensitivity), "specificity": pair(self.specificity),
-            "ppv": pair(self.ppv), "npv": pair(self.npv), "threshold": self.threshold,
-            "level": self.level, "resamples": self.resamples, "seed": self.seed,
-        }
 
 
 def bootstrap_intervals(

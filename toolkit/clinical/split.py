@@ -9,41 +9,18 @@ point chosen on validation; multi-class tasks are decided by argmax (macro avera
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from medtk.errors import ConfigError
+from medtk.clinical.bootstrap import bootstrap_intervals
+from medtk.clinical.calibration import measure_calibration
+from medtk.clinical.classification import classification_metrics
+from medtk.clinical.finding import Finding
+from medtk.clinical.operating_point import at_threshold, choose_operating_point
 from medtk.schema.metrics import OperatingPointMetrics, SplitMetrics
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """The positive class of a binary task, and where that choice came from (shown to the user)."""
-
-    name: str
-    index: int
-    origin: str  # "--positive-class", "the data source's catalogue" or "the last class"
-
-
-def resolve_finding(requested: str, class_names: tuple[str, ...] | list[str], catalogued: str | None) -> Finding | None:
-    """The finding class of a binary task (None for more classes); a name not among the classes is refused."""
-    names = [str(name) for name in class_names]
-    if len(names) != 2:
-        if requested:
-            raise ConfigError(f"--positive-class {requested!r}: only binary tasks have one; this task has "
-                              f"{len(names)} classes ({', '.join(names)}) and is decided by argmax")
-        return None
-    if requested:
-        if requested not in names:
-            raise ConfigError(f"--positive-class {requested!r} is not a class of this data; expected one of "
-                              f"{', '.join(repr(n) for n in names)}")
-        return Finding(requested, names.index(requested), "--positive-class")
-    if catalogued in names:
-        return Finding(catalogued, names.index(catalogued), "the data source's catalogue")
-    return Finding(names[1], 1, "the last class")
 
 
 def split_metrics(
@@ -66,11 +43,6 @@ def split_metrics(
     `chosen_here=True`). `logits`/`temperature`: uncalibrated logits and the fitted temperature, for
     ECE and Brier before/after. `intervals_seed`: add 95% stratified bootstrap intervals (test).
     """
-    from medtk.bootstrap import bootstrap_intervals
-    from medtk.calibration import measure_calibration
-    from medtk.metrics import classification_metrics
-    from medtk.operating_point import at_threshold, choose_operating_point
-
     labels = np.asarray(labels).astype(int)
     metrics = classification_metrics(labels, probs, class_names, positive_index=finding.index if finding else None)
     if logits is not None and temperature is not None and len(labels):

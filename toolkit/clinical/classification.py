@@ -1,7 +1,7 @@
 """Threshold-free and argmax classification metrics (AUC, accuracy, F1, per class), by scikit-learn.
 
 For two classes sensitivity is the recall of the positive (finding) class `positive_index` and
-specificity the recall of the other, at argmax; `medtk.clinical` adds the operating point. For more
+specificity the recall of the other, at argmax; `medtk.clinical.split` adds the operating point. For more
 classes: macro one-vs-rest AUC and per-class numbers.
 """
 

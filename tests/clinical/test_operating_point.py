@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
 
+from medtk.clinical.operating_point import OperatingRule, at_threshold, choose_operating_point, parse_rule
 from medtk.errors import ConfigError
-from medtk.operating_point import OperatingRule, at_threshold, choose_operating_point, parse_rule
 from tests.realscores import pneumonia_logits
 
 

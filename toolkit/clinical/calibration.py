@@ -16,28 +16,13 @@ Logits are the `gap` layer's output, i.e. the CAM averaged over the map (`cam.me
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
 from medtk.errors import ConfigError
+from medtk.schema.metrics import Calibration
 
 TEMPERATURE_BOUNDS = (0.05, 20.0)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Temperature fitted on validation; ECE and Brier on the evaluated split without and with it."""
-
-    temperature: float
-    ece_before: float
-    ece_after: float
-    brier_before: float
-    brier_after: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

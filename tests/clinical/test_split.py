@@ -1,30 +1,13 @@
-"""The finding class and the operating point: whatever the class order, every sensitivity is about the
-finding; the threshold comes from validation and test only reports at it."""
+"""One split's metrics: whatever the class order, every sensitivity is about the finding; the threshold
+comes from validation and test only reports at it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from medtk.clinical import Finding, resolve_finding, split_metrics
-from medtk.errors import ConfigError
-from medtk.metrics import classification_metrics
-
-
-def test_finding_comes_from_the_flag_then_the_catalogue_then_the_last_class():
-    names = ("malignant", "normal, benign")
-    assert resolve_finding("malignant", names, None) == Finding("malignant", 0, "--positive-class")
-    assert resolve_finding("", names, "malignant") == Finding("malignant", 0, "the data source's catalogue")
-    assert resolve_finding("", names, None) == Finding("normal, benign", 1, "the last class")
-    assert resolve_finding("", ("a", "b", "c"), None) is None  # multi-class: argmax, no finding
-
-
-def test_a_finding_that_is_not_a_class_is_refused_with_the_options():
-    with pytest.raises(ConfigError, match=r"--positive-class 'cancer' is not a class of this data; expected one of "
-                                          r"'malignant', 'normal, benign'"):
-        resolve_finding("cancer", ("malignant", "normal, benign"), None)
-    with pytest.raises(ConfigError, match="only binary tasks have one"):
-        resolve_finding("a", ("a", "b", "c"), None)
+from medtk.clinical import Finding, split_metrics
+from medtk.clinical.classification import classification_metrics
 
 
 def _scores(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +54,7 @@ def test_the_threshold_is_chosen_on_validation_and_test_is_reported_at_it():
 
 
 def test_calibration_is_reported_before_and_after_the_temperature():
-    from medtk.calibration import fit_temperature, softmax
+    from medtk.clinical.calibration import fit_temperature, softmax
 
     labels, probs = _scores(500, 3)
     logits = np.log(probs) * 4.0  # over-confident

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
-from medtk.calibration import (
+from medtk.clinical.calibration import (
     brier_score,
     expected_calibration_error,
     fit_temperature,

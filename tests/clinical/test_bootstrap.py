@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from medtk.bootstrap import bootstrap_intervals, rank_auc
+from medtk.clinical.bootstrap import bootstrap_intervals, rank_auc
+from medtk.clinical.operating_point import at_threshold
 from medtk.errors import ConfigError
-from medtk.operating_point import at_threshold
 from tests.realscores import pneumonia_logits
 
 
@@ -33,7 +33,7 @@ def test_rank_auc_equals_sklearn_with_ties(test_split):
 
 def test_vectorised_resamples_equal_sklearn_on_the_same_draws(test_split):
     """The count-vector AUC of each resample is sklearn's AUC of the images that resample drew."""
-    from medtk.bootstrap import _resample_chunk
+    from medtk.clinical.bootstrap import _resample_chunk
 
     y, s = test_split
     positives, negatives = np.sort(s[y]), np.sort(s[~y])
@@ -66,7 +66,7 @@ def test_intervals_contain_the_point_values_and_are_seeded(test_split):
 
 def test_resamples_keep_the_class_counts(test_split):
     """Stratified: sensitivity is always a multiple of 1/n_pos, and never undefined."""
-    from medtk.bootstrap import _resample_chunk
+    from medtk.clinical.bootstrap import _resample_chunk
 
     y, s = test_split
     values = _resample_chunk(np.random.default_rng(0), np.sort(s[y]), np.sort(s[~y]), 200, 0.5)
