@@ -28,20 +28,12 @@ from typing import Sequence
 import numpy as np
 
 from medtk.runtime.geometry import CellGeometry
+from medtk.schema.localization import Scores
 
 MARGIN_PIXELS = 2
 IOU_THRESHOLD = 0.5
 CHANCE_PERMUTATIONS = 16
 CHANCE_SEED = 0
-
-
-@dataclass(frozen=True)
-class Scores:
-    """The three scores (means over images, each in [0, 1]); also their chance rates."""
-
-    pointing_game: float
-    energy: float
-    iou: float
 
 
 @dataclass(frozen=True)

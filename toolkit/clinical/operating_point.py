@@ -17,12 +17,12 @@ threshold that calls every image positive for a sensitivity target, none for a s
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from medtk.errors import ConfigError
+from medtk.schema.metrics import OperatingPointMetrics
 
 RULE_KINDS = ("youden", "sensitivity", "specificity", "threshold")
 _VALID = "youden, sensitivity:X, specificity:X (0 < X <= 1), threshold:T (0 <= T <= 1)"
@@ -53,23 +53,6 @@ class ConfusionAtThreshold:
     specificity: float | None
     ppv: float | None
     npv: float | None
-
-
-@dataclass(frozen=True)
-class OperatingPoint:
-    """The chosen threshold and what it gives on the data it was chosen on (validation)."""
-
-    rule: str
-    threshold: float
-    sensitivity: float | None
-    specificity: float | None
-    ppv: float | None
-    npv: float | None
-    met: bool  # False when the rule's target could not be reached on this data (see `note`)
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def parse_rule(text: str) -> OperatingRule:
@@ -105,7 +88,20 @@ def at_threshold(y_positive: np.ndarray, scores: np.ndarray, threshold: float) -
     )
 
 
-def choose_operating_point(rule: OperatingRule | str, y_positive: np.ndarray, scores: np.ndarray) -> OperatingPoint:
+def operating_point_at(rule: OperatingRule | str, y_positive: np.ndarray, scores: np.ndarray, threshold: float, *,
+                       met: bool | None = None, note: str = "") -> OperatingPointMetrics:
+    """The operating point `threshold` (chosen by `rule`) and what the decision `score >= threshold` gives on
+    these data; `met`/`note` say whether the rule's target was reached where it was chosen (None elsewhere)."""
+    c = at_threshold(y_positive, scores, threshold)
+    images = c.tp + c.fp + c.tn + c.fn
+    return OperatingPointMetrics(
+        rule=str(rule), threshold=c.threshold, sensitivity=c.sensitivity, specificity=c.specificity,
+        ppv=c.ppv, npv=c.npv, met=met, note=note, accuracy=(c.tp + c.tn) / images if images else None,
+        tp=c.tp, fp=c.fp, tn=c.tn, fn=c.fn,
+    )
+
+
+def choose_operating_point(rule: OperatingRule | str, y_positive: np.ndarray, scores: np.ndarray) -> OperatingPointMetrics:
     """Choose the threshold for `rule` on validation data (`scores`: the positive class's probability).
 
     `sensitivity:X`: the highest threshold whose sensitivity >= X (the best specificity meeting X);
@@ -133,7 +129,7 @@ def choose_operating_point(rule: OperatingRule | str, y_positive: np.ndarray, sc
     return _point(rule, y, s, float(thresholds[index]), met=True)
 
 
-def _degenerate(rule: OperatingRule, y: np.ndarray, s: np.ndarray, missing: str) -> OperatingPoint:
+def _degenerate(rule: OperatingRule, y: np.ndarray, s: np.ndarray, missing: str) -> OperatingPointMetrics:
     """One class absent: apply the rule as closely as possible and say that it was not met."""
     if rule.kind == "sensitivity":
         threshold = float(s.min()) if len(s) else 0.0  # every image positive: the most sensitive choice
@@ -146,16 +142,13 @@ def _degenerate(rule: OperatingRule, y: np.ndarray, s: np.ndarray, missing: str)
 
 
 def _point(rule: OperatingRule, y: np.ndarray, s: np.ndarray, threshold: float, met: bool,
-           note: str = "") -> OperatingPoint:
-    c = at_threshold(y, s, threshold)
-    reached = {"sensitivity": c.sensitivity, "specificity": c.specificity}.get(rule.kind)
+           note: str = "") -> OperatingPointMetrics:
+    point = operating_point_at(rule, y, s, threshold, met=met, note=note)
+    reached = {"sensitivity": point.sensitivity, "specificity": point.specificity}.get(rule.kind)
     if met and rule.value is not None and reached is not None and reached < rule.value - 1e-12:
-        met, note = False, (f"{rule.kind} {reached:.3f} at the highest threshold a probability allows (1.0): "
-                            "images scored exactly 1.0 are always called positive")
-    return OperatingPoint(
-        rule=str(rule), threshold=threshold, sensitivity=c.sensitivity, specificity=c.specificity,
-        ppv=c.ppv, npv=c.npv, met=met, note=note,
-    )
+        point = replace(point, met=False, note=(f"{rule.kind} {reached:.3f} at the highest threshold a probability "
+                                                "allows (1.0): images scored exactly 1.0 are always called positive"))
+    return point
 
 
 def _above(scores: np.ndarray) -> float:

@@ -17,8 +17,8 @@ from medtk.clinical.bootstrap import bootstrap_intervals
 from medtk.clinical.calibration import measure_calibration
 from medtk.clinical.classification import classification_metrics
 from medtk.clinical.finding import Finding
-from medtk.clinical.operating_point import at_threshold, choose_operating_point
-from medtk.schema.metrics import OperatingPointMetrics, SplitMetrics
+from medtk.clinical.operating_point import choose_operating_point, operating_point_at
+from medtk.schema.metrics import SplitMetrics
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +54,12 @@ def split_metrics(
     if threshold is None:
         if not chosen_here:
             raise ValueError("an operating point is chosen on validation data only (chosen_here=True)")
-        point = choose_operating_point(rule, truth, scores)
-        threshold, met, note = point.threshold, point.met, point.note
-        if not point.met:
-            log.warning("operating point %s not met on validation: %s", rule, point.note)
-    rates = at_threshold(truth, scores, threshold)
-    decided = (scores >= threshold) == truth
-    metrics = replace(
-        metrics,
-        sensitivity=rates.sensitivity,
-        specificity=rates.specificity,
-        operating_point=OperatingPointMetrics(
-            rule=rule, threshold=float(threshold), sensitivity=rates.sensitivity, specificity=rates.specificity,
-            ppv=rates.ppv, npv=rates.npv, met=met, note=note, accuracy=float(decided.mean()) if len(labels) else None,
-            tp=rates.tp, fp=rates.fp, tn=rates.tn, fn=rates.fn,
-        ),
-    )
+        chosen = choose_operating_point(rule, truth, scores)
+        threshold, met, note = chosen.threshold, chosen.met, chosen.note
+        if not chosen.met:
+            log.warning("operating point %s not met on validation: %s", rule, chosen.note)
+    point = operating_point_at(rule, truth, scores, threshold, met=met, note=note)
+    metrics = replace(metrics, sensitivity=point.sensitivity, specificity=point.specificity, operating_point=point)
     if intervals_seed is not None and truth.any() and (~truth).any():
         metrics = replace(metrics, ci=bootstrap_intervals(truth, scores, threshold, seed=intervals_seed))
     return metrics

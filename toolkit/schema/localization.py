@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from medtk.jsondoc import Document
-from medtk.localization import Scores
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The three scores (means over images, each in [0, 1]); also their chance rates."""
+
+    pointing_game: float
+    energy: float
+    iou: float
+
 
 ChanceRates = Scores  # the scores of the same map with its cells shuffled (no location, same values, same grid)
 

@@ -26,7 +26,12 @@ class ClassMetrics:
 
 @dataclass(frozen=True)
 class OperatingPointMetrics:
-    """The decision threshold chosen on validation by `rule`, and what it gives on this split."""
+    """A chosen operating point and what it gives on a split: the decision threshold chosen on validation
+    by `rule` (`medtk.clinical.operating_point`), and the rates of `score >= threshold` on this split.
+
+    What a model file carries of it (rule and threshold) is the runtime's `OperatingPoint`
+    (`medtk.runtime.metadata`).
+    """
 
     rule: str
     threshold: float
@@ -34,13 +39,16 @@ class OperatingPointMetrics:
     specificity: float | None
     ppv: float | None
     npv: float | None
-    met: bool | None = None  # validation only: whether the rule's target was reached (see `note`)
+    met: bool | None = None  # on the split it was chosen on: whether the rule's target was reached (see `note`)
     note: str = ""
     accuracy: float | None = None  # of the thresholded decision
     tp: int | None = None
     fp: int | None = None
     tn: int | None = None
     fn: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
