@@ -5,7 +5,7 @@
 For a run trained before medtk centred the class maps, the lesion class's `cam` output still holds
 the part every class shares; its centred map (lesion minus the class mean) is the lesion's share of
 the decision. Both are scored on the run's test lesions exactly like `medtk explain --localization`
-(`medtk.localization.score_maps`). A run trained with centring prints the same number twice.
+(`medtk.train.explain.scoring.score_maps`). A run trained with centring prints the same number twice.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def lesion_batch(folder: str):
 
 
 def main(runs: list[str]) -> int:
-    from medtk.localization import score_maps
+    from medtk.train.explain.scoring import score_maps
 
     for folder in runs:
         model, data, batch = lesion_batch(folder)

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/cam_geometry.py RUN [RUN ...]
 
 For the CAM and Grad-CAM on the conv4 layer of each run's Keras model, scores the test lesions exactly
-like `medtk explain --localization` (`medtk.localization.score_maps`) twice: with cell i taken as an
+like `medtk explain --localization` (`medtk.train.explain.scoring.score_maps`) twice: with cell i taken as an
 even grid's (centred at stride * i + (stride - 1) / 2, how medtk drew every map before) and on the
 geometry `medtk.train.cam_geometry` reads from the graph (ResNet50: stride * i). Also prints the mean
 offset, in cells, from each single-lesion image's lesion centroid to its CAM's peak cell under either
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main(runs: list[str]) -> int:
     from cam_centring import lesion_batch
-    from medtk.localization import score_maps
+    from medtk.train.explain.scoring import score_maps
     from medtk.train.cam_geometry import cell_geometry
     from medtk.train.explain.maps import explain, finer_layer
 
@@ -46,7 +46,7 @@ def _offset(maps, masks, geometry) -> str:
     """Mean (rows, columns) offset of the peak cell's centre from the lesion centroid, +- its standard error."""
     from scipy import ndimage
 
-    from medtk.localization import peak_cell
+    from medtk.train.explain.scoring import peak_cell
 
     offsets = []
     for cells, mask in zip(maps, masks):

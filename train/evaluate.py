@@ -39,7 +39,7 @@ def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None
     """
     from medtk.clinical.calibration import softmax
     from medtk.clinical import resolve_finding, split_metrics
-    from medtk.plots import confusion_plot, reliability_plot, roc_plot
+    from medtk.train.plots import confusion_plot, reliability_plot, roc_plot
     from medtk.train.model import load_classifier
     from medtk.train.pipeline import prepare_split
 

@@ -4,7 +4,7 @@ Each 64x64 grayscale image has a smooth background, a body ellipse, a heart shad
 lung fields (their size and place vary, apices reach the top of the image) with rib-like stripes
 and noise. Class "lesion" adds one soft Gaussian nodule (sometimes two) anywhere in a lung, its
 periphery and apex included, of several sizes (sigma 2-5 px) and contrasts (some faint), and keeps
-its mask so explanations can be scored (`medtk.localization`). Both classes get the same distractors
+its mask so explanations can be scored (`medtk.train.explain.scoring`). Both classes get the same distractors
 at the same rates: bright spots outside the lungs, ring-shaped ECG electrodes anywhere (inside the
 lungs too) and a bright tube crossing the image, so neither "any bright spot", "something in the
 lung" nor a whole-image statistic separates the classes: the model has to find the nodule, and a

@@ -1,7 +1,7 @@
-"""The gallery's CAM hit rate (the pointing game of `medtk.localization`) for each exported variant.
+"""The gallery's CAM hit rate (the pointing game of `medtk.train.explain.scoring`) for each variant.
 
-Definitions live in `medtk.localization`; this module keeps the gallery's small `Localization` record
-(hits, chance, grid). The full scores (pointing game, energy, IoU, every explanation method) are
+Definitions live in `medtk.train.explain.scoring`; this module keeps the gallery's small `Localization`
+record (hits, chance, grid). The full scores (pointing game, energy, IoU, every explanation method) are
 `medtk explain RUN --localization` -> RUN/localization.json, shown by `medtk.report.explain`.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medtk.localization import MARGIN_PIXELS, cell_bounds, lesion_region, overlapping_cells, peak_cell, score_maps
+from medtk.train.explain.scoring import MARGIN_PIXELS, cell_bounds, lesion_region, overlapping_cells, peak_cell, score_maps
 from medtk.runtime.geometry import CellGeometry
 
 __all__ = ["MARGIN_PIXELS", "Localization", "cell_bounds", "lesion_region", "overlapping_cells", "peak_cell", "score"]

@@ -70,7 +70,7 @@ def _samples(dataset, classes: list[str]) -> Html:
 
 
 def training_section(art: RunArtifacts, workdir: Path) -> Html:
-    from medtk.plots import history_plot
+    from medtk.train.plots import history_plot
 
     facts = []
     if art.config is not None:

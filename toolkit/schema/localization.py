@@ -3,7 +3,7 @@
 One entry per explanation method on the Keras model (`kind` "explanation": the CAM, Grad-CAM and
 Grad-CAM++ on a named layer) and per exported variant's in-graph CAM run through `medtk.runtime`
 (`kind` "export"), each with `pointing_game`, `energy`, `iou`, the `grid` [h, w] of its map and the
-`chance` rates of that grid. Definitions: `medtk.localization` (the report prints them).
+`chance` rates of that grid. Definitions: `medtk.train.explain.scoring` (the report prints them).
 """
 
 from __future__ import annotations

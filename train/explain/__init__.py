@@ -1,5 +1,6 @@
 """Explanations on the workstation: CAM, Grad-CAM, Grad-CAM++ and feature maps (maps.py), their pictures
-(render.py), and localisation scored against lesion masks for a run (localize.py)."""
+(render.py), and localisation scored against lesion masks for a run (localize.py) by the TensorFlow-free
+scores the report shares (scoring.py)."""
 
 from medtk.train.explain.localize import localize_run
 from medtk.train.explain.maps import (

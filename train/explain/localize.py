@@ -3,7 +3,7 @@ images that carry a lesion mask, write RUN/localization.json and a few compariso
 
 Methods on the Keras model: the CAM, Grad-CAM and Grad-CAM++ on the finer layer (ResNet50
 `conv4_block6_out`, or `layer`). Exported variants: each `.tflite` in compress.json run through
-`medtk.runtime.Classifier` (the device's own CAM). Scores and chance rates: `medtk.localization`.
+`medtk.runtime.Classifier` (the device's own CAM). Scores and chance rates: scoring.py.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from medtk.errors import DataError
-from medtk.localization import CHANCE_PERMUTATIONS, IOU_THRESHOLD, MARGIN_PIXELS, MapScores, score_maps
 from medtk.run import Run
 from medtk.runtime.geometry import CellGeometry
 from medtk.schema.localization import ChanceRates, LocalizationReport, LocalizationScore
+from medtk.train.explain.scoring import CHANCE_PERMUTATIONS, IOU_THRESHOLD, MARGIN_PIXELS, MapScores, score_maps
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from medtk.errors import ModelError
-from medtk.localization import energy, iou, score_maps, shown_map
+from medtk.train.explain.scoring import energy, iou, score_maps, shown_map
 from medtk.run import Run
 from medtk.schema.localization import ChanceRates, LocalizationReport, LocalizationScore
 

@@ -1,4 +1,8 @@
-"""Evaluation plots as PNG files (matplotlib, headless); the report inlines the same files."""
+"""A run's plots as PNG files (matplotlib, headless), TensorFlow-free.
+
+ROC, reliability and confusion plots are what `medtk eval` (train/evaluate.py) writes to RUN/plots; the
+report inlines those files and draws the training history (`history_plot`) itself.
+"""
 
 from __future__ import annotations
 
