@@ -31,13 +31,19 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    """The model's defaults, written once: `medtk.train.model.ModelSpec` takes its defaults from here."""
+
     arch: str = "resnet50"
     input_size: int = 224
     channels: int = 0  # 0 = from the data (1 for grayscale, 3 for colour)
-    dropout: float = 0.3
-    weights: str = "none"  # "none", "imagenet" or a weights file
-    batchnorm_momentum: float = 0.0  # 0 = the backbone's own (precise BatchNorm makes short runs sound)
-    output_stride: Literal[16, 32] = 32  # 16: last stage dilated, a 2x finer CAM at 1.4-1.5x the latency (RESULTS, issue 13)
+    dropout: float = 0.3  # SpatialDropout2D before the `cam` head: whole channels, i.e. Dropout on the pooled features
+    weights: str = "none"  # "none", "imagenet", a medtk run folder (its backbone) or a weights file
+    # 0 = the backbone's own (0.99 ResNet, 0.999 MobileNetV2): precise BatchNorm recomputes the statistics
+    # a short run's moving averages would lag behind.
+    batchnorm_momentum: float = 0.0
+    # 32: the backbone as published. 16: last stage dilated, a 2x finer CAM at 1.4-1.5x the latency, a
+    # per-deployment choice (benchmarks/RESULTS.md, "The cost of output stride 16").
+    output_stride: Literal[16, 32] = 32
 
 
 @dataclass

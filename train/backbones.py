@@ -19,7 +19,6 @@ from typing import Any, Callable
 
 from medtk.errors import ConfigError
 
-DEFAULT_OUTPUT_STRIDE = 32
 LayerRewrite = Callable[[dict[str, Any]], dict[str, Any]]  # a layer's Keras config -> the stride-16 config
 
 

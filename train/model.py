@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from medtk.config import ModelConfig
 from medtk.errors import ConfigError, ModelError
-from medtk.train.backbones import DEFAULT_OUTPUT_STRIDE, check_output_stride, get_backbone
+from medtk.train.backbones import check_output_stride, get_backbone
 from medtk.train.tfenv import keras, tensorflow
 
 INPUT_NAME = "pixels"
@@ -36,16 +37,17 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    arch: str = "resnet50"
-    input_size: int = 224
-    channels: int = 1
+    """The graph `build_classifier` builds. Its defaults are the run configuration's (`medtk.config.ModelConfig`,
+    where each is written and explained once); `channels` and `num_classes` are resolved from the data."""
+
+    arch: str = ModelConfig.arch
+    input_size: int = ModelConfig.input_size
+    channels: int = 1  # 1 or 3 (ModelConfig's 0, "from the data", is resolved before a spec is made)
     num_classes: int = 2
-    dropout: float = 0.3
-    weights: str = "none"  # "none", "imagenet" or a path to a weights file
-    batchnorm_momentum: float = 0.0  # 0 = the Keras application's own (0.99 ResNet, 0.999 MobileNetV2)
-    # 32: the backbone as published; 16: last stage dilated, a 2x finer CAM at about 1.3-1.6x the latency
-    # (benchmarks/RESULTS.md, "Localization"). The default is here, once.
-    output_stride: int = DEFAULT_OUTPUT_STRIDE
+    dropout: float = ModelConfig.dropout
+    weights: str = ModelConfig.weights  # "none", "imagenet" or a Keras weights file (run folders load after the build)
+    batchnorm_momentum: float = ModelConfig.batchnorm_momentum
+    output_stride: int = ModelConfig.output_stride
 
 
 def _pixel_preprocess_class():
