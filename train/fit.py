@@ -5,14 +5,13 @@ Phase one trains the head on a frozen backbone; phase two unfreezes the backbone
 useless, so there is one phase with the whole network (BatchNorm included) trainable.
 
 Resume: Keras' BackupAndRestore keeps the weights, optimizer and epoch of the phase in progress (one
-backup folder per phase, since the trainable set differs); `checkpoints/state.json` records finished
-phases and the best validation AUC so far, so the best checkpoint of an earlier session is never
-overwritten by a worse one after a restart.
+backup folder per phase, since the trainable set differs); `checkpoints/state.json` (state.py) records
+finished phases and the best validation AUC so far, so the best checkpoint of an earlier session is
+never overwritten by a worse one after a restart.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -23,9 +22,9 @@ import numpy as np
 
 from medtk.config import RunConfig
 from medtk.errors import ConfigError
-from medtk.io import atomic_write_json
 from medtk.progress import keras_verbosity
 from medtk.run import Run
+from medtk.train.state import TrainingState
 from medtk.train.tfenv import keras
 
 log = logging.getLogger(__name__)
@@ -78,21 +77,7 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> dict[int, 
     return {int(k): float(w) for k, w in zip(present, weights) if k < num_classes}
 
 
-class _State:
-    """checkpoints/state.json: finished phases and the best monitored value across sessions."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        self.done: list[str] = data.get("done", [])
-        self.best: float = data.get("best", -math.inf)
-        self.epochs: int = data.get("epochs", 0)
-
-    def save(self) -> None:
-        atomic_write_json(self.path, {"done": self.done, "best": self.best, "epochs": self.epochs})
-
-
-def _atomic_best_checkpoint(path: Path, state: _State):
+def _atomic_best_checkpoint(path: Path, state: TrainingState):
     """Save weights when val AUC improves, via a temp file + rename (ModelCheckpoint writes in place).
 
     `state.epochs` is set from the epoch index, not incremented: an epoch redone after a kill counts once.
@@ -113,7 +98,7 @@ def _atomic_best_checkpoint(path: Path, state: _State):
     return AtomicBestCheckpoint()
 
 
-def _phase_done_marker(name: str, state: _State):
+def _phase_done_marker(name: str, state: TrainingState):
     """Record the phase as finished at train end, *before* BackupAndRestore deletes its backup (it is
     after this callback in the list): a kill between the two never makes a resume redo the phase."""
     k = keras()
@@ -202,7 +187,7 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
 
     k = keras()
     run.checkpoints.mkdir(parents=True, exist_ok=True)
-    state = _State(run.checkpoints / "state.json")
+    state = TrainingState.load(run)
     best_path = run.checkpoints / "best.h5"
     initial_epoch = 0
     for phase in phases:

@@ -14,6 +14,7 @@ from medtk.errors import ConfigError, DataError
 from medtk.run import Run
 from medtk.schema import Metrics, TrainingSummary
 from medtk.schema.training import PlacementSummary, PreciseBatchNormSummary
+from medtk.train.state import TrainingState
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,8 @@ def _abandoned(run: Run) -> bool:
     """A medtk run folder (config.toml) with no finished epoch and no model: nothing to lose."""
     if not run.config_file.is_file() or run.model_file.exists():
         return False
-    state = run.checkpoints / "state.json"
-    if not state.is_file():
-        return True
     try:
-        return int(json.loads(state.read_text()).get("epochs", 0)) == 0
+        return int(TrainingState.load(run).epochs) == 0
     except (ValueError, TypeError, AttributeError):
         return False
 
