@@ -36,7 +36,7 @@ class ModelConfig:
     arch: str = "resnet50"
     input_size: int = 224
     channels: int = 0  # 0 = from the data (1 for grayscale, 3 for colour)
-    dropout: float = 0.3  # SpatialDropout2D before the `cam` head: whole channels, i.e. Dropout on the pooled features
+    dropout: float = 0.3
     weights: str = "none"  # "none", "imagenet", a medtk run folder (its backbone) or a weights file
     # 0 = the backbone's own (0.99 ResNet, 0.999 MobileNetV2): precise BatchNorm recomputes the statistics
     # a short run's moving averages would lag behind.

@@ -39,14 +39,11 @@ class PipelineSettings:
     output_stride: int = 32
 
 
-# ResNet50 from scratch at 96 px with output stride 16 (a 6 x 6 CAM) on 1200 synthetic phantoms. With the
-# default augmentation (rotations, shifts, flips) its CAMs point at the lesions far more often than
-# without (0.88 vs 0.62 pointing game on the earlier phantoms, 10 epochs), at the price of slower
-# learning: 20 epochs. 1200 phantoms rather than 600: the CAM's pointing game 0.82 -> 0.93, test AUC
-# 0.96 -> 0.99, at twice the training time (see benchmarks/RESULTS.md, issue 13). The backbone's own
-# BatchNorm momentum: precise BatchNorm recomputes the statistics the short run's moving averages would
-# lag behind. Four pruning epochs: with two, this model could not recover from 50% sparsity (pruned int8
-# -0.034 test AUC, with QAT -0.14; with four -0.007, CAM r 0.93; RESULTS, issue 11).
+# The demo favours CAMs that point at the lesions over speed: output stride 16 at 96 px (a 6 x 6 CAM); the
+# default augmentation, which localises far better but learns more slowly, hence 20 epochs; 1200 phantoms,
+# which localise better than 600; the backbone's own BatchNorm momentum, since precise BatchNorm recomputes
+# the statistics the moving averages lag behind; four pruning epochs, since with two pruning + QAT did not
+# recover from 50% sparsity. The runs: benchmarks/RESULTS.md, "Notes moved from code".
 DEMO = PipelineSettings(data="synthetic:1200", arch="resnet50", input_size=96, epochs=20, batch_size=16, augment=True,
                         batchnorm_momentum=0.0, output_stride=16,
                         prune_epochs=4, qat_epochs=1, calibration=100, bench_runs=30, bench_warmup=3)

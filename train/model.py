@@ -151,9 +151,8 @@ def cam_grid(model) -> tuple[int, int]:
 
 def _set_batchnorm_momentum(backbone_model, momentum: float) -> None:
     """Keras applications use 0.99-0.999, tuned for long ImageNet schedules. In a short run from scratch
-    the moving statistics then lag the weights and inference drifts from training (MobileNetV2
-    predicted a constant after a few dozen steps; the 10-epoch synthetic demo reached AUC 0.99 at
-    accuracy 0.77 with 0.99 and 0.95 with 0.9). 0.9 is PyTorch's default."""
+    the moving statistics then lag the weights and inference drifts from training (benchmarks/RESULTS.md,
+    "Notes moved from code"). 0.9 is PyTorch's default."""
     k = keras()
     for layer in backbone_model.layers:
         if isinstance(layer, k.layers.BatchNormalization):
