@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from medtk.config import ModelConfig
 from medtk.errors import ConfigError, MedtkError, QualityGateError
 from medtk.run import Run
 from medtk.schema import SplitMetrics
@@ -36,7 +37,7 @@ class PipelineSettings:
     calibration: int
     bench_runs: int
     bench_warmup: int
-    output_stride: int = 32
+    output_stride: int = ModelConfig.output_stride
 
 
 # The demo favours CAMs that point at the lesions over speed: output stride 16 at 96 px (a 6 x 6 CAM); the
