@@ -71,6 +71,8 @@ class ServeConfig:
     retry_max_seconds: float = 60.0
     min_free_bytes: int = 256 * 1024 * 1024  # refuse new instances (0xA700) below this much free disk
     sc_max_side: int = 2048  # the CAM Secondary Capture is downscaled to at most this many pixels per side
+    # durability (issue 21)
+    forward_attempts: int = 3  # 0x0110-like failures of one result, while its destination takes others, before it is set aside
 
     def validate(self) -> "ServeConfig":
         if not Path(self.model).is_file():
@@ -106,6 +108,7 @@ class ServeConfig:
                 raise ConfigError(f"{name} {str(path)!r}: no such file")
         if len({d.slug for d in self.forward}) != len(self.forward):
             raise ConfigError("--forward: the same destination is given twice")
+        _bounded("--forward-attempts", self.forward_attempts, 1, 100)
         return self
 
     def interpreter_threads(self) -> int:

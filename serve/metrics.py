@@ -43,6 +43,14 @@ class NodeMetrics:
         self.forward_pending = Gauge(
             "medtk_serve_forward_pending", "Results waiting for a destination", ["destination"], registry=r
         )
+        self.set_aside = Counter(
+            "medtk_serve_set_aside", "Results a destination will never take, moved to rejected/, by reason",
+            ["destination", "reason"], registry=r,
+        )
+        self.destination_up = Gauge(
+            "medtk_serve_destination_up", "1 while the last attempt reached the destination and it took work",
+            ["destination"], registry=r,
+        )
 
     def track_queue(self, depth: Callable[[], int], capacity: int) -> None:
         self.queue_depth.set_function(depth)

@@ -64,7 +64,7 @@ class ServeNode:
         self.metrics.track_queue(lambda: self.queue.depth, config.queue_size)
         self.forwarders = [
             Forwarder(d, self.spool, self.metrics, config.ae_title, config.retry_initial_seconds,
-                      config.retry_max_seconds)
+                      config.retry_max_seconds, max_attempts=config.forward_attempts)
             for d in config.forward
         ]
         self.outcomes = Outcomes(self.spool, self.metrics, on_results=self._wake_forwarders)

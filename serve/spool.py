@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from medtk.serve.faults import describe_disk_fault
+
 log = logging.getLogger(__name__)
 
 
@@ -103,14 +105,15 @@ class Spool:
             item.path.unlink(missing_ok=True)
         return paths
 
-    def fail(self, item: SpoolItem, reason: str) -> None:
-        """Keep an instance that cannot be processed (with the reason) out of the queue."""
+    def fail(self, item: SpoolItem, reason: str) -> bool:
+        """Keep an instance that cannot be processed (with the reason) out of the queue.
+
+        False, with the instance still in queue/, when the disk would not take the reason or the move:
+        the caller tries again later. Never raises.
+        """
         if not item.path.exists():
-            return
-        durable_write(self.failed / f"{item.key}.txt", (reason + "\n").encode("utf-8"))
-        os.replace(item.path, self.failed / f"{item.key}.dcm")
-        _fsync_dir(self.failed)
-        _fsync_dir(self.queue)
+            return True
+        return _set_aside(item.path, self.failed, item.key, reason)
 
     # -- results ------------------------------------------------------------------------------------
     def pending_dir(self, slug: str) -> Path:
@@ -128,15 +131,38 @@ class Spool:
     def sent(self, path: Path) -> None:
         path.unlink(missing_ok=True)
 
-    def reject(self, slug: str, path: Path, reason: str) -> None:
-        folder = self.root / "rejected" / slug
-        folder.mkdir(parents=True, exist_ok=True)
-        durable_write(folder / f"{path.stem}.txt", (reason + "\n").encode("utf-8"))
-        os.replace(path, folder / path.name)
-        _fsync_dir(path.parent)
+    def reject(self, slug: str, path: Path, reason: str) -> bool:
+        """Move a result a destination will never take to rejected/<dest>/ beside its reason.
+
+        False, with the result still pending, when the disk would not take it. Never raises.
+        """
+        return _set_aside(path, self.rejected_dir(slug), path.stem, reason)
+
+    def rejected_dir(self, slug: str) -> Path:
+        return self.root / "rejected" / slug
 
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free
+
+
+def _set_aside(source: Path, folder: Path, stem: str, reason: str) -> bool:
+    """`folder/<stem>.txt` holding `reason`, then `source` renamed to `folder/<stem>.dcm`; False when an
+    OSError (a full disk) stopped it before the rename: `source` is where it was, no reason file is left."""
+    note, moved = folder / f"{stem}.txt", False
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        durable_write(note, (reason + "\n").encode("utf-8", "replace"))
+        os.replace(source, folder / f"{stem}.dcm")
+        moved = True
+        _fsync_dir(folder)
+        _fsync_dir(source.parent)
+    except OSError as error:
+        log.warning("cannot set %s aside in %s/: %s", stem[-12:], folder.name, describe_disk_fault(error))
+        if moved:  # only an fsync failed: a rename lost to a power cut is retried after the restart
+            return True
+        note.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def durable_write(path: Path, data: bytes, scratch: Path | None = None) -> None:

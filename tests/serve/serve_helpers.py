@@ -5,6 +5,7 @@ A plain module (not a conftest) so the benchmark can use it too.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -277,3 +278,55 @@ def iter_sr_items(ds) -> Iterator:
     for item in ds.get("ContentSequence", []):
         yield item
         yield from iter_sr_items(item)
+
+
+# -- faults made real: a destination that answers as the test says (issue 21) -----------------------------
+@dataclass
+class RecordingSCP:
+    """A pynetdicom Storage SCP a test starts as a destination: it accepts only `sop_classes`, answers
+    each C-STORE with `answer(dataset)` and records every attempt (SOP Instance UID, status)."""
+
+    answer: Callable[[object], int] = lambda dataset: 0x0000
+    sop_classes: tuple[str, ...] = ("Comprehensive3DSRStorage", "SecondaryCaptureImageStorage")
+    ae_title: str = "RECORDER"
+    attempts: list[tuple[str, int]] = field(default_factory=list)
+    port: int = 0
+
+    def start(self) -> "RecordingSCP":
+        from pynetdicom import AE, evt, sop_class
+
+        ae = AE(ae_title=self.ae_title)
+        for name in self.sop_classes:
+            ae.add_supported_context(getattr(sop_class, name))
+        self._server = ae.start_server((LOOPBACK, self.port), block=False,
+                                       evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
+        self.port = self._server.server_address[1]
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+    @property
+    def destination(self):
+        from medtk.serve.config import Destination
+
+        return Destination(self.ae_title, LOOPBACK, self.port)
+
+    def stored(self) -> list[str]:
+        """SOP Instance UIDs answered with success, once per success."""
+        return [uid for uid, status in list(self.attempts) if status == 0]
+
+    def tries(self, uid: str) -> int:
+        return sum(1 for seen, _ in list(self.attempts) if seen == uid)
+
+    def _on_store(self, event) -> int:
+        dataset = event.dataset
+        status = self.answer(dataset)
+        self.attempts.append((str(dataset.SOPInstanceUID), status))
+        return status
+
+
+def first_answers(count: int, status: int) -> Callable[[object], int]:
+    """An `answer` giving `status` to the first `count` C-STOREs, then success."""
+    seen = itertools.count()
+    return lambda dataset: status if next(seen) < count else 0x0000

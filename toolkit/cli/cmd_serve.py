@@ -44,6 +44,9 @@ def serve(
     tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="PEM certificate: TLS on HTTP and DICOM.")] = None,
     tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="PEM private key for --tls-cert.")] = None,
     retry_max: Annotated[float, typer.Option("--retry-max", help="Longest wait between resends (s).")] = 60.0,
+    forward_attempts: Annotated[int, typer.Option(
+        "--forward-attempts", help="Processing failures (0x0110) of one result, while its destination takes "
+        "others, before it is set aside.")] = 3,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the AI node: DICOM in (Storage SCP), SR + CAM Secondary Capture out, and an HTTP API."""
@@ -73,6 +76,7 @@ def serve(
         workers=workers, threads=threads, max_body_bytes=max_body_bytes, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
         max_associations=max_associations, tls_cert=tls_cert, tls_key=tls_key,
         retry_max_seconds=retry_max, retry_initial_seconds=min(1.0, retry_max),
+        forward_attempts=forward_attempts,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
