@@ -73,6 +73,7 @@ class ServeConfig:
     sc_max_side: int = 2048  # the CAM Secondary Capture is downscaled to at most this many pixels per side
     # durability (issue 21)
     forward_attempts: int = 3  # 0x0110-like failures of one result, while its destination takes others, before it is set aside
+    stall_seconds: float = 120.0  # /healthz answers 503 when work waits and nothing completes for this long
 
     def validate(self) -> "ServeConfig":
         if not Path(self.model).is_file():
@@ -109,6 +110,7 @@ class ServeConfig:
         if len({d.slug for d in self.forward}) != len(self.forward):
             raise ConfigError("--forward: the same destination is given twice")
         _bounded("--forward-attempts", self.forward_attempts, 1, 100)
+        _bounded("--stall-seconds", self.stall_seconds, 1, 86400)
         return self
 
     def interpreter_threads(self) -> int:

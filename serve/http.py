@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from medtk.errors import MedtkError
+from medtk.serve.health import HealthReport
 from medtk.serve.metrics import NodeMetrics
 from medtk.serve.processor import CONTENT_TYPES
 from medtk.serve.work import QueueFull
@@ -44,6 +45,8 @@ class Service(Protocol):
     def ready(self) -> bool: ...
 
     def model_card(self) -> dict[str, Any]: ...
+
+    def check_health(self) -> HealthReport: ...
 
     def reserve(self) -> None: ...  # raises QueueFull
 
@@ -71,9 +74,8 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        if service.ready:
-            return answer("/healthz", 200, {"status": "ready"})
-        return answer("/healthz", 503, {"status": "not ready"})
+        report = service.check_health()  # memory and one statvfs: cheap, and open to probes without a token
+        return answer("/healthz", 200 if report.ready else 503, report.to_dict())
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:

@@ -51,10 +51,19 @@ class NodeMetrics:
             "medtk_serve_destination_up", "1 while the last attempt reached the destination and it took work",
             ["destination"], registry=r,
         )
+        self.commit_retries = Counter(
+            "medtk_serve_commit_retries", "Commits of results retried because the spool's disk refused them",
+            registry=r,
+        )
+        self.ready = Gauge("medtk_serve_ready", "1 while /healthz answers 200 (the node can make progress)",
+                           registry=r)
 
     def track_queue(self, depth: Callable[[], int], capacity: int) -> None:
         self.queue_depth.set_function(depth)
         self.queue_capacity.set(capacity)
+
+    def track_health(self, ready: Callable[[], bool]) -> None:
+        self.ready.set_function(lambda: float(ready()))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

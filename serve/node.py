@@ -3,6 +3,7 @@
 Start order makes "ready" true: the model loads and is checked, the spool is opened and what an
 earlier run acknowledged but did not process is queued again, workers and forwarders start, then
 the listeners open. Stop order is the reverse; queued instances stay in the spool for the next start.
+Ready also means able to make progress: `health.py` decides, for /healthz and for new HTTP work.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Any
 from medtk.errors import ConfigError
 from medtk.runtime import default_threads
 from medtk.serve import standard
+from medtk.serve.backoff import Backoff
 from medtk.serve.config import ServeConfig
 from medtk.serve.forwarder import Forwarder
+from medtk.serve.health import Blockers, Health, HealthReport
 from medtk.serve.identity import ModelIdentity
 from medtk.serve.metrics import NodeMetrics
 from medtk.serve.outcomes import Outcomes
@@ -67,8 +70,13 @@ class ServeNode:
                       config.retry_max_seconds, max_attempts=config.forward_attempts)
             for d in config.forward
         ]
-        self.outcomes = Outcomes(self.spool, self.metrics, on_results=self._wake_forwarders)
-        self.writer = ResultWriter(self.spool, self.outcomes)
+        self.blockers = Blockers()
+        self.outcomes = Outcomes(self.spool, self.metrics, self.blockers, on_results=self._wake_forwarders)
+        self.writer = ResultWriter(self.spool, self.outcomes, self.blockers, self.metrics, retry=self._retry)
+        self.health = Health(self.blockers, self.queue, self.spool, self.forwarders, self._threads,
+                             stall_seconds=config.stall_seconds, min_free_bytes=config.min_free_bytes)
+        self.metrics.track_health(lambda: self.health.check().ready)
+        self._stopping = threading.Event()
         self.processor = Processor(
             classifiers=self.classifiers, model=self.model, spool=self.spool, metrics=self.metrics,
             software_version=self.software_version, max_pixels=config.max_pixels, sc_max_side=config.sc_max_side,
@@ -100,6 +108,7 @@ class ServeNode:
             forwarder.start()
         if self.scp is not None:
             self.scp.start()
+        self.health.running = True
         if self.config.http_port is not None:
             self._start_http()
         self._ready = True
@@ -109,6 +118,9 @@ class ServeNode:
 
     def stop(self) -> None:
         self._ready = False
+        self.health.running = False
+        self._stopping.set()
+        self.writer.give_up_on_failure()  # no worker may wait on a disk that cannot take its results
         if self._http is not None:
             self._http.should_exit = True
             if self._http_thread is not None:
@@ -129,7 +141,11 @@ class ServeNode:
 
     @property
     def ready(self) -> bool:
-        return self._ready
+        """Started, and able to make progress (health.py): new HTTP work is refused with 503 otherwise."""
+        return self._ready and self.health.check().ready
+
+    def check_health(self) -> HealthReport:
+        return self.health.check()
 
     @property
     def dicom_port(self) -> int | None:
@@ -138,7 +154,7 @@ class ServeNode:
     # -- work ---------------------------------------------------------------------------------------
     def admit(self, sop_instance_uid: str, data: bytes) -> int:
         """Reserve a slot, spool durably, queue; the C-STORE status to answer."""
-        if self.spool.free_bytes() < self.config.min_free_bytes:
+        if self.health.disk_problem() is not None:
             self.metrics.errors.labels("disk_low").inc()
             return OUT_OF_RESOURCES
         try:
@@ -157,7 +173,21 @@ class ServeNode:
         return SUCCESS
 
     def _instance_job(self, item: SpoolItem, admitted: float):
-        return lambda: self.processor.process_instance(item, admitted)
+        def job() -> None:
+            """Process `item`; while the spool's disk holds it (outcomes.py), again after a backoff."""
+            self.outcomes.retry_while_held(item, lambda: self.processor.process_instance(item, admitted),
+                                           Backoff(*self._retry), self._stopping)
+
+        return job
+
+    @property
+    def _retry(self) -> tuple[float, float]:
+        """The backoff for everything that waits for a peer to recover: a destination, the spool's disk."""
+        return self.config.retry_initial_seconds, self.config.retry_max_seconds
+
+    def _threads(self) -> list[threading.Thread]:
+        """Every thread the node needs while it runs (health reports one that is not alive)."""
+        return [*self.queue.threads, self.writer.thread, *(f.thread for f in self.forwarders)]
 
     def reserve(self) -> None:
         self.queue.reserve()

@@ -9,75 +9,129 @@ Bounded: at most `capacity` finished images wait for it; a worker that finds it 
 interpreter pauses, the work queue fills, and the Storage SCP answers 0xA700 to new instances). An
 instance stays in queue/ until its results are committed, so a crash loses nothing: a restart
 processes it again, with the same result UIDs.
+
+A disk that cannot take the results (full, failing: faults.py) is waited out, never blamed on the
+images: the batch stays in memory and is committed again with backoff until the disk recovers, while
+health reports the condition (503) and the hand-off's bound turns it into back-pressure. Only an error
+that is not the disk's sets an instance aside, found by committing that batch one image at a time.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+from collections import deque
 
+from medtk.serve.backoff import Backoff
+from medtk.serve.faults import describe_disk_fault, is_disk_fault
+from medtk.serve.health import Blockers
+from medtk.serve.metrics import NodeMetrics
 from medtk.serve.outcomes import Done, Outcomes
 from medtk.serve.spool import Spool
+from medtk.serve.threads import supervised_thread
 
 log = logging.getLogger(__name__)
 
 
 class ResultWriter:
-    def __init__(self, spool: Spool, outcomes: Outcomes, capacity: int = 8, batch: int = 8) -> None:
-        self.spool, self.outcomes = spool, outcomes
-        self._waiting: queue.Queue[Done | None] = queue.Queue(maxsize=capacity)
-        self._batch = batch
-        self._thread = threading.Thread(target=self._run, name="medtk-serve-writer", daemon=True)
+    def __init__(self, spool: Spool, outcomes: Outcomes, blockers: Blockers, metrics: NodeMetrics,
+                 retry: tuple[float, float] = (1.0, 60.0), capacity: int = 8, batch: int = 8) -> None:
+        self.spool, self.outcomes, self.blockers, self.metrics = spool, outcomes, blockers, metrics
+        self._retry, self._capacity, self._batch = retry, capacity, batch
+        self._waiting: deque[Done] = deque()  # committed ones leave it only after their commit
+        self._room = threading.Condition()
+        self._giving_up = threading.Event()  # stopping: a failed commit is left to the next start
+        self._closed = False
+        self.thread = supervised_thread(self._run, "medtk-serve-writer")
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
-    def put(self, done: Done) -> None:
-        """Queue one image's results; waits while `capacity` are already waiting."""
-        self._waiting.put(done)
+    def put(self, done: Done) -> bool:
+        """Queue one image's results; waits while `capacity` are already waiting. False once the writer
+        has stopped: the instance stays in queue/ and the next start processes it again."""
+        with self._room:
+            while len(self._waiting) >= self._capacity and not self._closed:
+                self._room.wait()
+            if self._closed:
+                return False
+            self._waiting.append(done)
+            self._room.notify_all()
+            return True
+
+    def give_up_on_failure(self) -> None:
+        """The node is stopping: stop waiting for a disk that cannot take results (call before stopping
+        the workers, so none waits on a full hand-off)."""
+        self._giving_up.set()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Commit everything already queued, then stop (call after the workers stopped)."""
-        if self._thread.is_alive():
-            self._waiting.put(None)
-            self._thread.join(timeout)
+        """Commit what is already queued (once), then stop; call after the workers stopped."""
+        self._giving_up.set()
+        with self._room:
+            self._closed = True
+            self._room.notify_all()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
 
     def _run(self) -> None:
         while True:
-            first = self._waiting.get()
-            if first is None:
-                return
-            batch, stop = [first], False
-            while len(batch) < self._batch:
-                try:
-                    more = self._waiting.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
+            with self._room:
+                while not self._waiting and not self._closed:
+                    self._room.wait()
+                if not self._waiting:
+                    return
+                batch = [self._waiting[i] for i in range(min(self._batch, len(self._waiting)))]
             self._commit(batch)
-            if stop:
-                return
+            with self._room:
+                for _ in batch:
+                    self._waiting.popleft()
+                self._room.notify_all()
 
     def _commit(self, batch: list[Done]) -> None:
-        try:
-            self.spool.commit_many([(done.item, done.results) for done in batch])
-        except Exception:  # find the one that fails (a full disk fails them all): commit one by one
-            for done in batch:
-                try:
-                    self.spool.commit(done.item, done.results)
-                except Exception as error:
-                    self.outcomes.failed(done.item, error)
-                    continue
-                self._report([done])
+        """Commit `batch`; if it fails for a reason other than the disk, one image at a time, so only the
+        image that fails is set aside."""
+        error = self._commit_waiting_out_the_disk(batch)
+        if error is None:
             return
-        self._report(batch)
+        if len(batch) == 1:
+            item = batch[0].item
+            self.outcomes.retry_while_held(item, lambda: self.outcomes.failed(item, error), Backoff(*self._retry),
+                                           self._giving_up)
+            return
+        for done in batch:
+            self._commit([done])
+
+    def _commit_waiting_out_the_disk(self, batch: list[Done]) -> Exception | None:
+        """Commit, retrying with backoff while the disk cannot take it; the error when it is not the disk's.
+
+        None also when the node stops during a disk fault: the instances stay in queue/ for the next start.
+        """
+        backoff = Backoff(*self._retry)
+        while True:
+            try:
+                self.spool.commit_many([(done.item, done.results) for done in batch])
+            except Exception as error:
+                if not is_disk_fault(error):
+                    return error
+                self._disk_fault(error)  # type: ignore[arg-type]
+                if self._giving_up.wait(backoff.next()):
+                    log.warning("stopping with %d image(s) uncommitted; they stay queued for the next start",
+                                len(batch))
+                    return None
+                continue
+            self.blockers.clear("writer")
+            self._report(batch)
+            return None
+
+    def _disk_fault(self, error: OSError) -> None:
+        why, images = describe_disk_fault(error), len(self._waiting)
+        self.metrics.commit_retries.inc()
+        self.blockers.block("writer", f"results cannot be committed: the spool's disk answered {why}; "
+                                      f"{images} image(s) held in memory and retried")
+        log.warning("cannot commit %d image(s) (%s); retrying with backoff", images, why)
 
     def _report(self, batch: list[Done]) -> None:
         try:
             self.outcomes.committed(batch)
-        except Exception:  # metrics or a forwarder wake-up must not stop the writer
-            log.exception("result writer: reporting a commit failed")
+        except Exception as error:  # metrics or a forwarder wake-up must not stop the writer
+            log.error("result writer: reporting a commit failed (%s)", type(error).__name__)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -280,7 +281,38 @@ def iter_sr_items(ds) -> Iterator:
         yield from iter_sr_items(item)
 
 
-# -- faults made real: a destination that answers as the test says (issue 21) -----------------------------
+# -- faults made real: a small disk, a destination that answers as the test says (issue 21) ------------
+@contextmanager
+def small_disk(folder: Path, size: str = "16m") -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `folder` (needs root, as in CI), unmounted afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)], check=True,
+                   capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write one file until the disk under `folder` is full (ENOSPC); unlink it to free the space."""
+    import errno
+
+    filler = folder / "filler"
+    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(descriptor, b"\0" * chunk)
+            except OSError as error:
+                if error.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(descriptor)
+    return filler
+
+
 @dataclass
 class RecordingSCP:
     """A pynetdicom Storage SCP a test starts as a destination: it accepts only `sop_classes`, answers
@@ -330,3 +362,11 @@ def first_answers(count: int, status: int) -> Callable[[object], int]:
     """An `answer` giving `status` to the first `count` C-STOREs, then success."""
     seen = itertools.count()
     return lambda dataset: status if next(seen) < count else 0x0000
+
+
+def healthz(port: int) -> tuple[int, dict]:
+    """GET /healthz: the status code and the JSON body."""
+    import httpx
+
+    response = httpx.get(f"http://{LOOPBACK}:{port}/healthz", timeout=10)
+    return response.status_code, response.json()

@@ -5,7 +5,7 @@ and the rest flows (issue 21, findings 2 and 3)."""
 from __future__ import annotations
 
 import pytest
-from tests.serve.serve_helpers import RecordingSCP, first_answers, radiograph, send_datasets, wait_until
+from tests.serve.serve_helpers import RecordingSCP, first_answers, healthz, radiograph, send_datasets, wait_until
 
 from medtk.errors import ConfigError
 from medtk.serve.config import ServeConfig
@@ -59,6 +59,9 @@ def test_a_destination_without_sr_gets_every_capture_and_the_reports_are_set_asi
                "three captures delivered, three reports set aside")
     assert set(_set_aside(node).values()) == {"destination does not accept Comprehensive 3D SR Storage\n"}
     assert {path.stem for path in node.spool.outbox.glob("*.dcm")} == set(scp.stored()) | set(_set_aside(node))
+    code, body = healthz(node.http_port)
+    assert code == 200  # the node still takes and keeps work
+    assert body["destinations"][str(scp.destination)] == {"pending": 0, "set_aside": 3, "state": "idle"}
     metrics = node.metrics.render().decode()
     assert (f'medtk_serve_set_aside_total{{destination="{scp.destination}",reason="not_accepted"}} 3.0'
             in metrics)

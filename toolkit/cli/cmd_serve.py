@@ -47,6 +47,8 @@ def serve(
     forward_attempts: Annotated[int, typer.Option(
         "--forward-attempts", help="Processing failures (0x0110) of one result, while its destination takes "
         "others, before it is set aside.")] = 3,
+    stall_seconds: Annotated[float, typer.Option(
+        "--stall-seconds", help="/healthz answers 503 when work waits and nothing completes for this long.")] = 120.0,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the AI node: DICOM in (Storage SCP), SR + CAM Secondary Capture out, and an HTTP API."""
@@ -76,7 +78,7 @@ def serve(
         workers=workers, threads=threads, max_body_bytes=max_body_bytes, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
         max_associations=max_associations, tls_cert=tls_cert, tls_key=tls_key,
         retry_max_seconds=retry_max, retry_initial_seconds=min(1.0, retry_max),
-        forward_attempts=forward_attempts,
+        forward_attempts=forward_attempts, stall_seconds=stall_seconds,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
