@@ -3,14 +3,17 @@
 DICOM instances come from the spool (acknowledged, durable); HTTP images come from a request body and
 only get JSON back. Decoding is the runtime's own (`load_decoded`; `load_dicom_dataset` for a spooled
 instance, which is read whole once for its header and pixels), with the model's intensity mapping, so
-the node sees exactly the pixels `medtk predict` would. Nothing here logs patient data: instances are
-named by `uid_tag`.
+the node sees exactly the pixels `medtk predict` would. What the results say about an image (a finding,
+or none and why, and every warning) is decided once, by assessment.py, for DICOM and HTTP alike.
+Nothing here logs patient data: instances are named by `uid_tag`, and an HTTP upload that cannot be
+read is "the uploaded image" (never the scratch file's path) with no header value quoted.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import math
 import os
 import tempfile
 import time
@@ -19,16 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from medtk.errors import RuntimeInputError
-from medtk.runtime import Classifier, load_decoded, load_dicom_dataset, overlay
+from medtk.runtime import Classifier, Decoded, Prediction, load_decoded, load_dicom_dataset, overlay
+from medtk.serve.assessment import Assessment, assess, modality_withheld, withheld
+from medtk.serve.caption import caption_lines, compose
 from medtk.serve.identity import ModelIdentity
 from medtk.serve.metrics import NodeMetrics
 from medtk.serve.outcomes import Done, Outcomes
 from medtk.serve.pool import ClassifierPool
-from medtk.serve.sc import CaptureTemplate, annotate
+from medtk.serve.sc import CaptureTemplate
 from medtk.serve.spool import Spool, SpoolItem
-from medtk.serve.sr import ReportTemplate
+from medtk.serve.sr import NOTICE, ReportTemplate
 from medtk.serve.uids import uid_tag
 from medtk.serve.writer import ResultWriter
 
@@ -60,7 +66,18 @@ class Processor:
         self.capture = CaptureTemplate(self.model, self.software_version)
         self.report.prepare()
         self.capture.prepare()
-        self.mapping = self.classifiers.primary.metadata.intensity.mapping
+        self.intensity = self.classifiers.primary.metadata.intensity  # the mapping and what training saw
+        self.mapping = self.intensity.mapping
+
+    def judge(self, classifier: Classifier, decoded: Decoded) -> tuple[Assessment, np.ndarray, Prediction | None]:
+        """(what the results say, the picture the SC shows, the prediction): an image whose modality the
+        model was not trained on is not run at all and its picture is the bare image (assessment.py)."""
+        modality, trained = decoded.kind.modality, self.intensity.modalities
+        reason = modality_withheld(modality, trained)
+        if reason is not None:
+            return withheld(reason, self.intensity.warnings(decoded.kind)), decoded.pixels, None
+        prediction = classifier.predict(decoded)  # decoded once, with the model's own mapping
+        return assess(prediction, self.model, modality, trained), overlay(decoded.pixels, prediction.cam), prediction
 
     # -- DICOM ---------------------------------------------------------------------------------------
     def process_instance(self, item: SpoolItem, admitted: float) -> None:
@@ -78,16 +95,16 @@ class Processor:
                 source = pydicom.dcmread(item.path)  # read once: its header for the results, its pixels for the model
                 tag = uid_tag(str(source.SOPInstanceUID))
                 decoded = load_dicom_dataset(source, str(item.path), self.max_pixels, self.mapping)
-                prediction = classifier.predict(decoded)  # decoded once, with the model's own mapping
+                assessment, picture, _ = self.judge(classifier, decoded)
                 self.metrics.inference.observe(time.perf_counter() - started)
-                picture = annotate(overlay(decoded.pixels, prediction.cam), prediction, self.model,
-                                   self.sc_max_side)
-                results = dict([self.report.render(source, prediction), self.capture.render(source, picture)])
+                picture = compose(picture, caption_lines(assessment, NOTICE), self.sc_max_side)
+                results = dict([self.report.render(source, assessment), self.capture.render(source, picture)])
         except Exception as error:  # any failure of one instance must not stop the node
             self.outcomes.failed(item, error)
             return
         # blocks while the writer is behind: back-pressure on the interpreter
-        self.writer.put(Done(item, results, admitted, tag, prediction.label, max(prediction.probabilities.values())))
+        self.writer.put(Done(item, results, admitted, tag, assessment.label or "finding withheld",
+                             math.nan if assessment.probability is None else assessment.probability))
 
     # -- HTTP ----------------------------------------------------------------------------------------
     def predict_bytes(self, data: bytes, content_type: str, cam: bool) -> dict[str, Any]:
@@ -97,23 +114,38 @@ class Processor:
 
     def _predict_bytes(self, classifier: Classifier, data: bytes, suffix: str, cam: bool) -> dict[str, Any]:
         started = time.perf_counter()
+        decoded = self._decode_upload(data, suffix)
+        assessment, picture, prediction = self.judge(classifier, decoded)
+        self.metrics.inference.observe(time.perf_counter() - started)
+        answer = prediction.to_dict() if prediction is not None else dict.fromkeys(WITHHELD_KEYS)
+        answer.update(warnings=list(assessment.warnings), withheld=assessment.withheld,
+                      positive_class=self.model.positive_class,
+                      model={"name": self.model.name, "version": self.model.version,
+                             "weights_sha256": self.model.weights_sha256})
+        if cam and prediction is not None:
+            ok, png = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise RuntimeInputError("cannot encode the CAM overlay as PNG")
+            answer["cam_overlay_png"] = base64.b64encode(png.tobytes()).decode("ascii")
+        return answer
+
+    def _decode_upload(self, data: bytes, suffix: str) -> Decoded:
+        """The upload decoded through a scratch file; any failure is a `RuntimeInputError` (HTTP 400) about
+        "the uploaded image": never the scratch path, never a header value an exception may quote."""
         handle, name = tempfile.mkstemp(dir=self.scratch, suffix=suffix)
         path = Path(name)
         try:
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
-            decoded = load_decoded(path, self.max_pixels, self.mapping)  # the header is checked before decoding
+            return load_decoded(path, self.max_pixels, self.mapping)  # the header is checked before decoding
+        except RuntimeInputError as error:  # medtk's own message, naming the file it read
+            raise RuntimeInputError(str(error).replace(str(path), UPLOAD)) from None
+        except Exception as error:  # a library's message may quote the header: only its type is kept
+            raise RuntimeInputError(f"{UPLOAD} is not readable ({type(error).__name__})") from None
         finally:
             path.unlink(missing_ok=True)
-        prediction = classifier.predict(decoded)
-        self.metrics.inference.observe(time.perf_counter() - started)
-        answer = prediction.to_dict()
-        answer["positive_class"] = self.model.positive_class
-        answer["model"] = {"name": self.model.name, "version": self.model.version,
-                           "weights_sha256": self.model.weights_sha256}
-        if cam:
-            ok, png = cv2.imencode(".png", cv2.cvtColor(overlay(decoded.pixels, prediction.cam), cv2.COLOR_RGB2BGR))
-            if not ok:
-                raise RuntimeInputError("cannot encode the CAM overlay as PNG")
-            answer["cam_overlay_png"] = base64.b64encode(png.tobytes()).decode("ascii")
-        return answer
+
+
+UPLOAD = "the uploaded image"
+# The keys of `Prediction.to_dict` an answer has as null when the finding is withheld.
+WITHHELD_KEYS = ("label", "class_index", "probabilities", "threshold", "positive", "cam_shape")

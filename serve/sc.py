@@ -1,40 +1,22 @@
-"""The Secondary Capture of one prediction: the image with the CAM overlay and a burned-in notice."""
+"""The Secondary Capture of one prediction: the image with the CAM overlay and the burned-in text (caption.py).
+
+The anatomy the source states (Body Part Examined, Laterality, Image Laterality) is copied: the SC
+shows the same body part. General Series' Laterality is type 2C, required for a paired body part
+without Image Laterality; when the source names neither a body part nor a side, the SC cannot know
+either and writes Laterality empty ("unknown"), as type 2 allows; otherwise the source's own choice
+(present or absent) is kept.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 
-from medtk.runtime import Prediction
 from medtk.serve.identity import ModelIdentity
 from medtk.serve.sr import MANUFACTURER, NOTICE
 from medtk.serve.template import CommonParts
 from medtk.serve.uids import SC_SERIES_NUMBER, result_uid, series_uid
-
-
-def annotate(overlay_rgb: np.ndarray, prediction: Prediction, model: ModelIdentity, max_side: int) -> np.ndarray:
-    """Downscale to at most `max_side` and burn in the finding and the notice (top-left, white on black)."""
-    height, width = overlay_rgb.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
-    image = overlay_rgb
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image = cv2.resize(overlay_rgb, size, interpolation=cv2.INTER_AREA)
-    image = np.ascontiguousarray(image)
-    scored = model.scored_class(prediction.label)
-    lines = [f"{prediction.label}  p({scored})={prediction.probabilities[scored]:.3f}", f"AI - {NOTICE}"]
-    font_scale = max(0.3, image.shape[1] / 900)
-    thickness = max(1, round(font_scale * 1.5))
-    y = 0
-    for line in lines:
-        (text_width, text_height), baseline = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        y += text_height + baseline + 2
-        cv2.rectangle(image, (0, y - text_height - baseline - 2), (text_width + 4, y + 2), (0, 0, 0), -1)
-        cv2.putText(image, line, (2, y - baseline // 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255),
-                    thickness, cv2.LINE_AA)
-    return image
 
 
 def build_sc(source: Any, pixels_rgb: np.ndarray, model: ModelIdentity, software_version: str) -> Any:
@@ -62,9 +44,25 @@ def build_sc(source: Any, pixels_rgb: np.ndarray, model: ModelIdentity, software
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.DerivationDescription = f"class activation map overlay by {model.name} {model.version}"[:1024]
     sc.SoftwareVersions = software_version
+    for keyword in ANATOMY_KEYWORDS:
+        if keyword in source:
+            setattr(sc, keyword, source[keyword].value)
+    if laterality_unknown(source):
+        sc.Laterality = None
     reference = _reference(source)
     sc.SourceImageSequence = [reference]
     return sc
+
+
+ANATOMY_KEYWORDS = {"BodyPartExamined": 0x00180015, "Laterality": 0x00200060, "ImageLaterality": 0x00200062}
+LATERALITY = ANATOMY_KEYWORDS["Laterality"]
+
+
+def laterality_unknown(source: Any) -> bool:
+    """Laterality must be written empty: the source has none and names no body part or image side."""
+    if "Laterality" in source:
+        return False
+    return not any(str(source.get(keyword) or "").strip() for keyword in ("BodyPartExamined", "ImageLaterality"))
 
 
 def _reference(source: Any) -> Any:
@@ -105,27 +103,34 @@ CAPTURE_DATE, CAPTURE_TIME = 0x00181012, 0x00181014
 
 
 class CaptureTemplate:
-    """The Secondary Capture of one model, built by highdicom once per character set from a prototype
-    and kept encoded; `render` fills one image's values and pixels. Same content as `build_sc`."""
+    """The Secondary Capture of one model, built by highdicom once from a prototype (without a character
+    set, as the SR's: see `ReportTemplate`) and kept encoded per character set; `render` fills one
+    image's values and pixels. Same content as `build_sc`."""
+
+    MAX_SHAPES = 32  # character sets kept encoded
 
     def __init__(self, model: ModelIdentity, software_version: str) -> None:
         self.model, self.software_version = model, software_version
-        self._shapes: dict[tuple[str, ...], tuple[Any, dict[int, bytes], CommonParts]] = {}
+        self._prototype: Any = None
+        self._shapes: dict[tuple[str, ...], tuple[dict[int, bytes], CommonParts]] = {}
 
     def prepare(self) -> None:
         """Build the shape for the default character set now, not for the first image."""
         self._shape(())
 
-    def _shape(self, charset: tuple[str, ...]) -> tuple[Any, dict[int, bytes], CommonParts]:
+    def _shape(self, charset: tuple[str, ...]) -> tuple[dict[int, bytes], CommonParts]:
         from medtk.serve import template as t
 
         shape = self._shapes.get(charset)
         if shape is None:
-            prototype = self._prototype(charset)
+            if self._prototype is None:
+                self._prototype = self._build_prototype()
             dynamic = t.COMMON_DYNAMIC | {ROWS, COLUMNS, PIXEL_DATA, PATIENT_ORIENTATION, SOURCE_IMAGE_SEQUENCE,
-                                          CAPTURE_DATE, CAPTURE_TIME}
-            shape = self._shapes[charset] = (prototype, t.static_elements(prototype, dynamic, charset),
-                                             t.CommonParts(prototype, charset))
+                                          CAPTURE_DATE, CAPTURE_TIME, *ANATOMY_KEYWORDS.values()}
+            if len(self._shapes) >= self.MAX_SHAPES:
+                self._shapes.clear()
+            shape = self._shapes[charset] = (t.static_elements(self._prototype, dynamic, charset),
+                                             t.CommonParts(self._prototype, charset))
         return shape
 
     def render(self, source: Any, pixels_rgb: np.ndarray) -> tuple[str, bytes]:
@@ -137,7 +142,7 @@ class CaptureTemplate:
         if pixels_rgb.ndim != 3 or pixels_rgb.shape[2] != 3 or pixels_rgb.dtype != np.uint8:
             raise ValueError(f"expected H x W x 3 uint8 pixels, got {pixels_rgb.shape} {pixels_rgb.dtype}")
         charset = t.charset_key(source)
-        prototype, static, common = self._shape(charset)
+        static, common = self._shape(charset)
         model = self.model
         uid = result_uid(source.SOPInstanceUID, model.file_sha256, "sc")
         now = datetime.datetime.now()
@@ -146,6 +151,10 @@ class CaptureTemplate:
             source, sop_instance_uid=uid, now=now,
             series_instance_uid=series_uid(source.StudyInstanceUID, model.file_sha256, "sc"),
         ))
+        elements.update({tag: t.source_element(source, tag, charset) for tag in ANATOMY_KEYWORDS.values()
+                         if tag in source})
+        if laterality_unknown(source):
+            elements[LATERALITY] = t.header(LATERALITY, "CS", 0)
         orientation = patient_orientation(source)
         height, width = pixels_rgb.shape[:2]
         elements.update({
@@ -157,15 +166,13 @@ class CaptureTemplate:
             SOURCE_IMAGE_SEQUENCE: t.sequence(SOURCE_IMAGE_SEQUENCE, [t.referenced_sop(source)]),
             PIXEL_DATA: t.pixel_data(np.ascontiguousarray(pixels_rgb).tobytes()),  # PlanarConfiguration 0
         })
-        return uid, t.file_bytes(prototype.file_meta, uid, t.join(elements))
+        return uid, t.file_bytes(self._prototype.file_meta, uid, t.join(elements))
 
-    def _prototype(self, charset: tuple[str, ...]) -> Any:
+    def _build_prototype(self) -> Any:
         from pydicom.dataset import Dataset
 
         source = Dataset()
         source.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
         source.SOPInstanceUID, source.StudyInstanceUID, source.SeriesInstanceUID = "1.2.3.4.5", "1.2.3", "1.2.3.4"
         source.PatientOrientation = ["L", "F"]
-        if charset:
-            source.SpecificCharacterSet = list(charset) if len(charset) > 1 else charset[0]
         return build_sc(source, np.zeros((2, 2, 3), np.uint8), self.model, self.software_version)

@@ -7,19 +7,23 @@
           Tracking Identifier / UID
           Algorithm Identification: name, version, parameters (weights sha256, operating point, ...)
           Source: the received image (SOP Class / Instance UID)
-          Finding (DCM 121071) = <label> (99MEDTK)
-          Probability of <class> (99MEDTK) = p {1}
-          Decision threshold (99MEDTK) = t {1}           (models with an operating point)
+          Finding (DCM 121071) = <label> (99MEDTK)                 } none of these three when the
+          Probability of <class> (99MEDTK) = p {1}                  } finding is withheld
+          Decision threshold (99MEDTK) = t {1}  (models with an operating point)
+          Comment (DCM 121106) = "No finding issued: <why>"    (withheld: assessment.py)
+          Comment (DCM 121106) = <warning>                     one TEXT item per warning
 
-The series description and the document title say "not for diagnostic use".
+Comment (DCM 121106, CID 12101) is the standard's concept for free text about an observation: viewers
+show TEXT content items as they are, and the group's findings are read together with them. The series
+description and the document title say "not for diagnostic use".
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from medtk.runtime import Prediction
 from medtk.serve import standard
+from medtk.serve.assessment import Assessment
 from medtk.serve.identity import ModelIdentity
 from medtk.serve.uids import SR_SERIES_NUMBER, device_uid, result_uid, series_uid
 
@@ -58,29 +62,39 @@ def label_code_value(label: str) -> str:
     return f"{prefix}~{hashlib.sha256(label.encode('utf-8')).hexdigest()[:8]}"
 
 
-def build_sr(source: Any, prediction: Prediction, model: ModelIdentity, software_version: str) -> Any:
+def build_sr(source: Any, assessment: Assessment, model: ModelIdentity, software_version: str) -> Any:
     """A Comprehensive 3D SR about `source` (a pydicom header of the received image), built by highdicom.
 
     The reference `ReportTemplate` reproduces; the node itself uses the template (built once per model).
     """
-    scored = model.scored_class(prediction.label)
-    return _report(source, prediction.label, float(prediction.probabilities[scored]), prediction.threshold, model,
-                   software_version)
+    return _report(source, assessment.label, assessment.probability, assessment.threshold, model, software_version,
+                   assessment.notes)
 
 
-def _report(source: Any, label: str, probability: float, threshold: float | None, model: ModelIdentity,
-            software_version: str) -> Any:
+def note_item(text: str) -> Any:
+    """One warning (or the reason a finding is withheld) as a TEXT content item a viewer shows."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    return hd.sr.TextContentItem(name=codes.DCM.Comment, value=text,
+                                 relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
+
+
+def _report(source: Any, label: str | None, probability: float | None, threshold: float | None,
+            model: ModelIdentity, software_version: str, notes: tuple[str, ...] = ()) -> Any:
+    """`label` None: the finding is withheld, so no finding, probability or threshold is recorded."""
     import highdicom as hd
     from highdicom.sr import CodedConcept
     from pydicom.sr.codedict import codes
 
-    scored = model.scored_class(label)
-    measurements = [
-        hd.sr.Measurement(name=probability_code(scored), value=float(probability), unit=codes.UCUM.NoUnits)
-    ]
-    if threshold is not None:
-        measurements.append(hd.sr.Measurement(name=threshold_code(), value=float(threshold),
-                                              unit=codes.UCUM.NoUnits))
+    measurements, evaluations = [], []
+    if label is not None:
+        measurements.append(hd.sr.Measurement(name=probability_code(model.scored_class(label)),
+                                              value=float(probability), unit=codes.UCUM.NoUnits))
+        evaluations.append(hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=label_code(label)))
+        if threshold is not None:
+            measurements.append(hd.sr.Measurement(name=threshold_code(), value=float(threshold),
+                                                  unit=codes.UCUM.NoUnits))
     parameters = [f"weights_sha256={model.weights_sha256}", f"variant={model.variant}",
                   f"decision={'threshold ' + model.rule if model.rule else 'argmax'}", f"medtk={software_version}"]
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
@@ -91,9 +105,10 @@ def _report(source: Any, label: str, probability: float, threshold: float | None
             name=model.name, version=model.version, parameters=parameters, manufacturer=MANUFACTURER
         ),
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
-        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=label_code(label))],
-        measurements=measurements,
+        qualitative_evaluations=evaluations or None,
+        measurements=measurements or None,
     )
+    group[0].ContentSequence.extend(note_item(text) for text in notes)
     observer = hd.sr.ObserverContext(
         observer_type=codes.cid270.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -133,37 +148,45 @@ IMAGING_MEASUREMENTS, MEASUREMENT_GROUP, TRACKING_UID = "126010", "125007", "112
 
 
 class ReportTemplate:
-    """The SR of one model, built by highdicom once per (label, threshold, character set) from a
-    prototype source and kept encoded; `render` fills one image's values. Same content as `build_sr`."""
+    """The SR of one model, built by highdicom once per (label or withheld, threshold) from a prototype
+    source and kept encoded per character set; `render` fills one image's values. Same content as `build_sr`.
+
+    Prototypes are built without a character set: highdicom refuses some valid ones (an empty first
+    value, `ISO 2022 IR 149`), and only the encoding depends on it, which `template` does with pydicom.
+    """
+
+    MAX_SHAPES = 64  # encoded shapes kept (labels x character sets a sender may use)
 
     def __init__(self, model: ModelIdentity, software_version: str) -> None:
         if len({label_code_value(label) for label in model.labels}) != len(model.labels):
             raise ValueError(f"labels {list(model.labels)} do not have distinct SR code values")
         self.model, self.software_version = model, software_version
         self._shapes: dict[tuple, _ReportShape] = {}
+        self._prototypes: dict[tuple, Any] = {}
 
     def prepare(self) -> None:
-        """Build the shapes for every label in the default character set now, not for the first images."""
-        for label in self.model.labels:
-            self._shape(label, self.model.threshold if self.model.positive_class else None, ())
+        """Build the shapes for every label (and a withheld finding) in the default character set now."""
+        for label in (*self.model.labels, None):
+            self._shape(label, self.model.threshold if self.model.positive_class and label else None, ())
 
-    def _shape(self, label: str, threshold: float | None, charset: tuple[str, ...]) -> "_ReportShape":
+    def _shape(self, label: str | None, threshold: float | None, charset: tuple[str, ...]) -> "_ReportShape":
         key = (label, threshold, charset)
         shape = self._shapes.get(key)
         if shape is None:  # a race builds it twice, harmlessly
-            shape = self._shapes[key] = _ReportShape(self._prototype(label, threshold, charset), charset)
+            if len(self._shapes) >= self.MAX_SHAPES:
+                self._shapes.clear()
+            shape = self._shapes[key] = _ReportShape(self._prototype(label, threshold), charset)
         return shape
 
-    def render(self, source: Any, prediction: Prediction) -> tuple[str, bytes]:
+    def render(self, source: Any, assessment: Assessment) -> tuple[str, bytes]:
         """(SOP Instance UID, the Part 10 file) of the SR about `source`."""
         import datetime
 
         from medtk.serve import template as t
 
         model = self.model
-        scored = model.scored_class(prediction.label)
         charset = t.charset_key(source)
-        shape = self._shape(prediction.label, prediction.threshold, charset)
+        shape = self._shape(assessment.label, assessment.threshold, charset)
         source_uid = str(source.SOPInstanceUID)
         uid = result_uid(source_uid, model.file_sha256, "sr")
         elements = dict(shape.static)
@@ -172,11 +195,19 @@ class ReportTemplate:
             now=datetime.datetime.now(), copy_tags=standard.patient_study_module_tags(str(source.SOPClassUID)),
         ))
         elements[EVIDENCE] = t.sequence(EVIDENCE, [_evidence(source, charset)])
-        elements[CONTENT_SEQUENCE] = shape.content(source, float(prediction.probabilities[scored]),
-                                                   result_uid(source_uid, model.file_sha256, "tracking"))
+        elements[CONTENT_SEQUENCE] = shape.content(source, assessment.probability,
+                                                   result_uid(source_uid, model.file_sha256, "tracking"),
+                                                   assessment.notes)
         return uid, t.file_bytes(shape.prototype.file_meta, uid, t.join(elements))
 
-    def _prototype(self, label: str, threshold: float | None, charset: tuple[str, ...]) -> Any:
+    def _prototype(self, label: str | None, threshold: float | None) -> Any:
+        key = (label, threshold)
+        prototype = self._prototypes.get(key)
+        if prototype is None:  # at most one per label and one withheld
+            prototype = self._prototypes[key] = self._build_prototype(label, threshold)
+        return prototype
+
+    def _build_prototype(self, label: str | None, threshold: float | None) -> Any:
         from pydicom.dataset import Dataset
 
         from medtk.serve import template as t
@@ -187,8 +218,6 @@ class ReportTemplate:
         source.Modality, source.Rows, source.Columns, source.SamplesPerPixel = "CR", 1, 1, 1
         for keyword in t.PATIENT_STUDY_KEYWORDS:
             setattr(source, keyword, None)
-        if charset:
-            source.SpecificCharacterSet = list(charset) if len(charset) > 1 else charset[0]
         return _report(source, label, 0.5, threshold, self.model, self.software_version)
 
 
@@ -234,7 +263,7 @@ class _ReportShape:
             return "image", t.static_elements(item, {REFERENCED_SOP}, self.charset)
         return "static", t.encode_dataset(item, self.charset)
 
-    def content(self, source: Any, probability: float, tracking_uid: str) -> bytes:
+    def content(self, source: Any, probability: float | None, tracking_uid: str, notes: tuple[str, ...]) -> bytes:
         from pydicom.valuerep import DS
 
         from medtk.serve import template as t
@@ -252,6 +281,7 @@ class _ReportShape:
                 bodies.append(t.join({**outer, MEASURED_VALUE: t.sequence(MEASURED_VALUE, [value])}))
             else:  # the source image
                 bodies.append(t.join({**part, REFERENCED_SOP: t.sequence(REFERENCED_SOP, [t.referenced_sop(source)])}))
+        bodies += [t.encode_dataset(note_item(text), self.charset) for text in notes]
         group = t.join({**self.group, CONTENT_SEQUENCE: t.sequence(CONTENT_SEQUENCE, bodies)})
         measurements = t.join({**self.measurements, CONTENT_SEQUENCE: t.sequence(CONTENT_SEQUENCE, [group])})
         return t.sequence(CONTENT_SEQUENCE, [measurements if body is None else body for body in self.root])

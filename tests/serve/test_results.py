@@ -11,7 +11,8 @@ import pytest
 from pydicom.data import get_testdata_file
 from tests.serve.serve_helpers import iter_sr_items, radiograph
 
-from medtk.runtime import Classifier, Prediction
+from medtk.runtime import Classifier
+from medtk.serve.assessment import Assessment, withheld
 from medtk.serve.identity import ModelIdentity
 from medtk.serve.sc import CaptureTemplate, build_sc
 from medtk.serve.sr import ReportTemplate, build_sr
@@ -25,13 +26,21 @@ def _identity(path) -> ModelIdentity:
     return ModelIdentity.of(Classifier(path, num_threads=1))
 
 
-def _prediction(model: ModelIdentity, label: str, p_scored: float) -> Prediction:
-    scored = model.scored_class(label)
-    others = [name for name in model.labels if name != scored]
-    probabilities = {scored: p_scored, **{name: (1 - p_scored) / len(others) for name in others}}
-    return Prediction(label=label, class_index=model.labels.index(label), probabilities=probabilities,
-                      cam=np.zeros((4, 4), np.float32), raw_cam=np.zeros((2, 2, len(model.labels)), np.float32),
-                      source="array", threshold=model.threshold, positive=None, warnings=())
+def _assessment(model: ModelIdentity, label: str, p_scored: float, warnings: tuple[str, ...] = ()) -> Assessment:
+    return Assessment(label=label, scored_class=model.scored_class(label), probability=p_scored,
+                      threshold=model.threshold, warnings=warnings)
+
+
+# What the results must carry: a finding alone, a finding with the runtime's warnings, none (withheld).
+def _assessments(model: ModelIdentity) -> dict[str, Assessment]:
+    return {
+        "plain": _assessment(model, model.labels[0], 0.1234567),
+        "warned": _assessment(model, model.labels[-1], 0.87654321,
+                              ("input is 16-bit; the model was trained on 8-bit images", "input is RGB; the model "
+                               "was trained on MONOCHROME2 images")),
+        "withheld": withheld("input modality is CT; the model was trained on CR/DX images only",
+                             ("input modality is CT; the model was trained on CR/DX",)),
+    }
 
 
 def _sources(chest_images) -> dict[str, pydicom.Dataset]:
@@ -51,12 +60,19 @@ def _sources(chest_images) -> dict[str, pydicom.Dataset]:
     data = _bytes(odd)
     assert b"LO\x06\x00ID123 " in data
     odd = pydicom.dcmread(io.BytesIO(data.replace(b"LO\x06\x00ID123 ", b"LO\x05\x00ID123")), stop_before_pixels=True)
+    sided = _read(radiograph(chest_images[4], modality="DX", body_part="BREAST"))
+    sided.ImageLaterality = "L"  # General Image: satisfies the SC's Laterality condition
+    lateral = _read(radiograph(chest_images[5], body_part="HAND"))
+    lateral.Laterality = "R"
+    nowhere = _read(radiograph(chest_images[6]))
+    del nowhere.BodyPartExamined  # no body part, no side: the SC's Laterality is empty (unknown)
     return {
         "ct": pydicom.dcmread(get_testdata_file("CT_small.dcm"), stop_before_pixels=True),
         # copied from the source's raw bytes when Little Endian (implicit VR: the dictionary's VR), else re-encoded
         "mr_implicit_vr": pydicom.dcmread(get_testdata_file("MR_small_implicit.dcm"), stop_before_pixels=True),
         "mr_big_endian": pydicom.dcmread(get_testdata_file("MR_small_bigendian.dcm"), stop_before_pixels=True),
         "mr_oblique": oblique, "cr_latin1": latin, "dx_utf8": unicode, "cr_sparse": sparse, "cr_odd_length": odd,
+        "dx_breast_left": sided, "cr_hand_right": lateral, "cr_no_anatomy": nowhere,
     }
 
 
@@ -104,19 +120,22 @@ def test_sr_template_equals_highdicom(serve_models, chest_images, which):
     model = _identity(serve_models[which])
     template = ReportTemplate(model, SOFTWARE)
     for name, source in _sources(chest_images).items():
-        for label, p in ((model.labels[0], 0.1234567), (model.labels[-1], 0.87654321)):
-            prediction = _prediction(model, label, p)
-            uid, data = template.render(source, prediction)
-            expected = build_sr(_for_highdicom(source), prediction, model, SOFTWARE)
+        for kind, assessment in _assessments(model).items():
+            uid, data = template.render(source, assessment)
+            expected = build_sr(_for_highdicom(source), assessment, model, SOFTWARE)
             assert uid == expected.SOPInstanceUID
-            assert _comparable(data) == _comparable(_bytes(expected)), f"{name}, {label}"
+            assert _comparable(data) == _comparable(_bytes(expected)), f"{name}, {kind}"
             sr = pydicom.dcmread(io.BytesIO(data))
             report = hd.sr.Comprehensive3DSR.from_dataset(sr).content  # parses as TID 1500
             assert len(report.get_image_measurement_groups()) == 1
-            assert sr.VerificationFlag == "UNVERIFIED" and "NOT FOR DIAGNOSTIC USE" in sr.SeriesDescription
-            finding = next(i for i in iter_sr_items(sr) if i.ValueType == "CODE"
-                           and i.ConceptNameCodeSequence[0].CodeValue == "121071")
-            assert finding.ConceptCodeSequence[0].CodeMeaning == label
+            assert sr.VerificationFlag == "UNVERIFIED" and sr.CompletionFlag == "PARTIAL"
+            assert "NOT FOR DIAGNOSTIC USE" in sr.SeriesDescription
+            findings = [i.ConceptCodeSequence[0].CodeMeaning for i in iter_sr_items(sr) if i.ValueType == "CODE"
+                        and i.ConceptNameCodeSequence[0].CodeValue == "121071"]
+            comments = [i.TextValue for i in iter_sr_items(sr) if i.ValueType == "TEXT"
+                        and i.ConceptNameCodeSequence[0].CodeValue == "121106"]
+            assert findings == ([] if assessment.label is None else [assessment.label])
+            assert comments == list(assessment.notes)
             assert sr.PatientName == source.PatientName
 
 
@@ -133,6 +152,9 @@ def test_sc_template_equals_highdicom(serve_models, chest_images):
         assert sc.BurnedInAnnotation == "YES" and "NOT FOR DIAGNOSTIC USE" in sc.SeriesDescription
         assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
         assert sc.PatientName == source.PatientName and sc.StudyInstanceUID == source.StudyInstanceUID
+        assert sc.get("BodyPartExamined") == source.get("BodyPartExamined")
+        assert sc.get("ImageLaterality") == source.get("ImageLaterality")
+        assert ("Laterality" in sc) == ("Laterality" in source or name in ("cr_no_anatomy", "ct", "mr_oblique"))
         if name == "mr_oblique":
             assert list(sc.PatientOrientation) == ["LP", "F"]
             continue

@@ -43,7 +43,7 @@ def test_sr_and_sc_for_each_instance(start_node, dicom_files, serve_models):
         assert sc.PatientID == source.PatientID and sc.BurnedInAnnotation == "YES"
         assert "NOT FOR DIAGNOSTIC USE" in sc.SeriesDescription
         assert sc.SOPInstanceUID == result_uid(source.SOPInstanceUID, node.model.file_sha256, "sc")
-        assert sc.pixel_array.shape == (source.Rows, source.Columns, 3)
+        assert sc.Rows > source.Rows and sc.Columns >= source.Columns  # caption band above (test_caption.py)
     assert len({ds.SeriesInstanceUID for ds in results["SR"] if ds.StudyInstanceUID == sources[2].StudyInstanceUID}) == 1
 
 
