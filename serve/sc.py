@@ -78,14 +78,26 @@ _AXES = (("L", "R"), ("P", "A"), ("H", "F"))  # +x, -x / +y, -y / +z, -z in the 
 
 
 def patient_orientation(source: Any) -> tuple[str, str] | None:
-    """The source's row and column directions as letters (e.g. ("L", "P")), or None when not known."""
+    """The source's row and column directions as letters (e.g. ("L", "P")), or None when not known (or
+    not readable: a malformed orientation makes the SC's unknown, it does not fail the image)."""
     given = source.get("PatientOrientation")
-    if given is not None and len(given) == 2 and all(given):
+    if _several(given) and len(given) == 2 and all(given):
         return str(given[0]), str(given[1])
     cosines = source.get("ImageOrientationPatient")
-    if cosines is None or len(cosines) != 6:
+    try:
+        values = [float(v) for v in cosines] if _several(cosines) else []
+    except (TypeError, ValueError):
         return None
-    return _direction([float(v) for v in cosines[:3]]), _direction([float(v) for v in cosines[3:]])
+    if len(values) != 6:
+        return None
+    return _direction(values[:3]), _direction(values[3:])
+
+
+def _several(value: Any) -> bool:
+    """A multi-valued element's value (a single value, or text where numbers belong, is not)."""
+    from collections.abc import Sequence
+
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 
 
 def _direction(vector: list[float]) -> str:

@@ -184,7 +184,21 @@ class StorageSCP:
 
 
 def check_instance(dataset: Any, max_pixels: int) -> tuple[int, str] | None:
-    """(status, reason) when the instance cannot be processed, else None; reads the header only."""
+    """(status, reason) when the instance cannot be processed, else None; reads the header only.
+
+    Everything a worker would fail on deterministically is found here, before the 0x0000 (admission.py);
+    a header value pydicom cannot even convert is 0xC000, never an exception in the handler (whose
+    traceback would quote it).
+    """
+    try:
+        return _header_problem(dataset, max_pixels)
+    except Exception:  # pydicom raises many types for a malformed element
+        return CANNOT_UNDERSTAND, "unreadable header"
+
+
+def _header_problem(dataset: Any, max_pixels: int) -> tuple[int, str] | None:
+    from medtk.serve import admission
+
     missing = [keyword for keyword in REQUIRED if keyword not in dataset]
     if "PixelData" not in dataset and "FloatPixelData" not in dataset:
         return NOT_MATCHING, "no pixel data"
@@ -205,6 +219,7 @@ def check_instance(dataset: Any, max_pixels: int) -> tuple[int, str] | None:
     if samples not in (1, 3) or (samples == 3 and frames > 1):
         return CANNOT_UNDERSTAND, "pixel layout not supported"
     transfer_syntax = dataset.file_meta.get("TransferSyntaxUID")
-    if transfer_syntax is not None and transfer_syntax not in decodable_transfer_syntaxes():
+    if transfer_syntax is None or transfer_syntax not in decodable_transfer_syntaxes():
         return CANNOT_UNDERSTAND, "transfer syntax cannot be decoded here"
-    return None
+    return (admission.identifier_problem(dataset) or admission.character_set_problem(dataset)
+            or admission.pixel_problem(dataset))
