@@ -18,7 +18,7 @@ from typing import Any
 
 from medtk.errors import ConfigError
 from medtk.runtime import default_threads
-from medtk.serve import standard
+from medtk.serve import logs, standard
 from medtk.serve.backoff import Backoff
 from medtk.serve.config import ServeConfig
 from medtk.serve.forwarder import Forwarder
@@ -97,6 +97,7 @@ class ServeNode:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> "ServeNode":
+        logs.install()  # no header value reaches the log through a library (logs.py)
         recovered = self.spool.waiting()
         for item in recovered:
             self.queue.submit_recovered(self._instance_job(item, time.time()))
@@ -132,6 +133,7 @@ class ServeNode:
         for forwarder in self.forwarders:
             forwarder.stop()
         log.info("medtk serve stopped")
+        logs.remove()
 
     def __enter__(self) -> "ServeNode":
         return self.start()
@@ -221,8 +223,13 @@ class ServeNode:
 
     # -- descriptions -------------------------------------------------------------------------------
     def model_card(self) -> dict[str, Any]:
+        """What an integrator needs to know about the model: no filesystem path (the training data's, in
+        the intended use, is "a local data set"). `trained_on` is what results are checked against."""
+        import re
+
         metadata = self.classifier.metadata
         point = metadata.operating_point
+        intensity = metadata.intensity
         return {
             "name": self.model.name,
             "model_version": metadata.model_version,
@@ -233,7 +240,9 @@ class ServeNode:
             "calibration": dict(metadata.calibration),
             "input": asdict(metadata.input),
             "metrics": metadata.metrics,
-            "intended_use": metadata.intended_use,
+            "intended_use": re.sub(r"[^\s()]*[/\\][^\s()]*", "a local data set", metadata.intended_use),
+            "trained_on": {"modalities": list(intensity.modalities), "bit_depths": list(intensity.bit_depths),
+                           "photometric": list(intensity.photometric), "intensity_mapping": intensity.mapping},
             "weights_sha256": self.model.weights_sha256,
             "file_sha256": self.model.file_sha256,
             "versions": {

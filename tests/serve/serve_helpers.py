@@ -5,6 +5,7 @@ A plain module (not a conftest) so the benchmark can use it too.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -370,3 +371,48 @@ def healthz(port: int) -> tuple[int, dict]:
 
     response = httpx.get(f"http://{LOOPBACK}:{port}/healthz", timeout=10)
     return response.status_code, response.json()
+
+
+# -- issue 21: results that say what the runtime says, without patient data in the logs ------------
+def with_metadata(model: Path, out: Path, intensity: dict | None = None, **fields) -> Path:
+    """`model` with metadata fields replaced, and fields of its intensity record (what training saw, which
+    the node checks every image against: e.g. intensity={"modalities": ("CR", "DX")})."""
+    from medtk.runtime.metadata import embed_metadata, read_metadata
+
+    data = model.read_bytes()
+    metadata = read_metadata(data)
+    metadata = replace(metadata, intensity=replace(metadata.intensity, **(intensity or {})), **fields)
+    out.write_bytes(embed_metadata(data, metadata))
+    return out
+
+
+def dicom_bytes(ds) -> bytes:
+    """A data set as a Part 10 file (as a sender or an HTTP client would send it)."""
+    import io
+
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def dciodvfy_findings(path: Path) -> list[str]:
+    """dciodvfy's "Error" and "Warning" lines for one file (dicom3tools, .ci/system-deps)."""
+    if shutil.which("dciodvfy") is None:
+        raise AssertionError("dciodvfy is missing: install dicom3tools (.ci/system-deps)")
+    done = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith(("Error", "Warning"))]
+
+
+@contextlib.contextmanager
+def running_node(model: Path, spool: Path, **overrides) -> Iterator:
+    """An in-process node on free loopback ports for a model of the test's own (conftest's `start_node`
+    takes the session's models by name), stopped afterwards."""
+    from medtk.serve import ServeConfig, ServeNode
+
+    options = dict(model=model, host=LOOPBACK, http_port=0, dicom_port=0, spool=spool, workers=1, threads=1,
+                   min_free_bytes=0)
+    node = ServeNode(ServeConfig(**{**options, **overrides})).start()
+    try:
+        yield node
+    finally:
+        node.stop()
