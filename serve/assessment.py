@@ -18,7 +18,6 @@ all three say the same thing:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +42,6 @@ class Assessment:
         """Every sentence a reader must see beside (or instead of) the finding, in order."""
         head = (f"No finding issued: {self.withheld}",) if self.withheld else ()
         return head + self.warnings
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON the HTTP answer shares with the results (None where the record has no value)."""
-        return {"label": self.label, "probability": self.probability, "scored_class": self.scored_class,
-                "threshold": self.threshold, "warnings": list(self.warnings), "withheld": self.withheld}
 
 
 def modality_withheld(modality: str, trained: tuple[str, ...]) -> str | None:
@@ -84,8 +78,3 @@ def plain(text: str) -> str:
     into every character set a result is encoded in and onto the burned-in picture."""
     cleaned = "".join(c if " " <= c <= "~" else "?" for c in str(text))
     return cleaned if len(cleaned) <= MAX_NOTE_CHARACTERS else cleaned[:MAX_NOTE_CHARACTERS - 3] + "..."
-
-
-def log_probability(assessment: Assessment) -> float:
-    """The probability for the node's log line: NaN when withheld (there is none)."""
-    return math.nan if assessment.probability is None else assessment.probability

@@ -19,7 +19,7 @@ from medtk.serve.assessment import Assessment
 MIN_WIDTH = 512  # pixels: the narrowest band the text is wrapped into
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MARGIN = 4  # pixels around the text
-WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+WHITE = (255, 255, 255)
 
 
 @dataclass(frozen=True)

@@ -74,11 +74,10 @@ def _reduced_records(factory: Callable[..., logging.LogRecord]) -> Callable[...,
 
 @functools.lru_cache(maxsize=1)
 def _own_folders() -> tuple[Path, ...]:
-    import medtk
-    import medtk.runtime
-    import medtk.serve
+    """Where medtk's packages live (they map to separate folders: setuptools package-dir)."""
+    from importlib.util import find_spec
 
-    return tuple({Path(module.__file__).resolve().parent for module in (medtk, medtk.runtime, medtk.serve)})
+    return tuple({Path(find_spec(name).origin).resolve().parent for name in ("medtk", "medtk.runtime", "medtk.serve")})
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
