@@ -5,6 +5,7 @@ stderr, in an HTTP body or in /metrics; a malformed header is a DICOM status or 
 from __future__ import annotations
 
 import logging
+import warnings
 
 import httpx
 import numpy as np
@@ -87,10 +88,12 @@ def _assert_clean(text: str, where: str) -> None:
 def test_header_values_reach_no_log_record_no_body_and_no_metric(everything_logged, serve_models, tmp_path):
     model = with_metadata(serve_models["op"], tmp_path / "card.tflite", intended_use=(
         "Research use on images like the training data (/srv/hospital/exports/train.csv) only"))
+    factory, shown = logging.getLogRecordFactory(), warnings.showwarning
     with running_node(model, tmp_path / "spool") as node:
         _debug_everywhere()
         bodies = _send_everything(node.dicom_port, f"http://127.0.0.1:{node.http_port}", str(node.spool.root))
         wait_outbox(node, 2)
+    assert (logging.getLogRecordFactory(), warnings.showwarning) == (factory, shown)  # the policy left with the node
     assert "/srv/" not in bodies[-1] and str(tmp_path) not in bodies[-1] and "(a local data set)" in bodies[-1]
     for body in bodies:
         _assert_clean(body, "an HTTP body")
