@@ -33,8 +33,8 @@ class Done:
     results: dict[str, bytes]  # SOP Instance UID -> Part 10 file
     admitted: float  # time.time() when the instance was acknowledged
     tag: str  # uid_tag of the source, for logs
-    label: str
-    probability: float
+    label: str | None  # None: the finding was withheld (assessment.py)
+    probability: float | None
 
 
 @dataclass
@@ -51,7 +51,10 @@ class Outcomes:
         for done in batch:
             self.metrics.images.labels("dicom", "ok").inc()
             self.metrics.latency.labels("dicom").observe(time.time() - done.admitted)
-            log.info("instance %s: %s (p=%.3f)", done.tag, done.label, done.probability)
+            if done.label is None:
+                log.info("instance %s: finding withheld", done.tag)
+            else:
+                log.info("instance %s: %s (p=%.3f)", done.tag, done.label, done.probability)
             self._settle(done.item)
         self.on_results()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import math
 import os
 import tempfile
 import time
@@ -103,8 +102,7 @@ class Processor:
             self.outcomes.failed(item, error)
             return
         # blocks while the writer is behind: back-pressure on the interpreter
-        self.writer.put(Done(item, results, admitted, tag, assessment.label or "finding withheld",
-                             math.nan if assessment.probability is None else assessment.probability))
+        self.writer.put(Done(item, results, admitted, tag, assessment.label, assessment.probability))
 
     # -- HTTP ----------------------------------------------------------------------------------------
     def predict_bytes(self, data: bytes, content_type: str, cam: bool) -> dict[str, Any]:
