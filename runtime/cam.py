@@ -19,7 +19,7 @@ import numpy as np
 
 from medtk.errors import RuntimeInputError
 from medtk.runtime.geometry import CellGeometry
-from medtk.runtime.pixels import DEFAULT_MAX_PIXELS
+from medtk.runtime.limits import DEFAULT_MAX_PIXELS
 from medtk.runtime.inputs import load_image
 
 

@@ -39,11 +39,12 @@ from medtk.runtime.flatbuffer import check_identifier, weights_sha256
 from medtk.runtime.imaging import prepare_input
 from medtk.runtime.inputs import from_tensor, load_decoded, to_tensor
 from medtk.runtime.metadata import METADATA_NAME, ModelInput, ModelMetadata, read_metadata
-from medtk.runtime.pixels import DEFAULT_MAX_PIXELS, Decoded
+from medtk.runtime.limits import DEFAULT_MAX_PIXELS, check_max_pixels
+from medtk.runtime.pixels import Decoded
 from medtk.runtime.prediction import Prediction
 from medtk.runtime.signature import ModelIO, resolve_io
 
-ImageSource = str | Path | np.ndarray | Decoded
+ImageSource = str | Path | bytes | np.ndarray | Decoded
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,7 @@ class Classifier:
             raise ModelError(f"{name}: is a directory, not a model file")
         if not self.model_path.is_file():
             raise ModelError(f"{name}: no such model file")
-        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
-            raise ConfigError(f"max_pixels={max_pixels!r} must be a whole number of at least 1")
+        check_max_pixels(max_pixels)
         threads = resolve_threads(num_threads)
         model = self.model_path.read_bytes()
         check_identifier(model, name)
@@ -174,8 +174,8 @@ class Classifier:
         """Decode with the model's intensity mapping, preprocess exactly as in training, run, and map the CAM
         back onto the image; `warnings` says how the input differs from the training data, if it does.
 
-        `image`: a path (PNG, JPEG, TIFF, BMP or DICOM, 8 or 16 bit), a numpy array (HxW gray or
-        HxWx3 RGB: uint8, uint16, or floats in [0, 1] or [0, 255]) or a `Decoded`. Safe to call from
+        `image`: a path (PNG, JPEG, TIFF, BMP or DICOM, 8 or 16 bit), the file's bytes, a numpy array
+        (HxW gray or HxWx3 RGB: uint8, uint16, or floats in [0, 1] or [0, 255]) or a `Decoded`. Safe to call from
         several threads (they take turns on the interpreter; `replica` gives each its own)::
 
             >>> import numpy as np
@@ -185,11 +185,11 @@ class Classifier:
             ('array', (40, 60), 'float32')
 
         Raises:
-            RuntimeInputError: the image cannot be used: neither a path nor an array, no such file or
-                a directory, a format medtk does not read, corrupt, over `max_pixels` (checked on the
-                header, before decoding), or pixels whose meaning is ambiguous (floats outside [0, 1]
-                and [0, 255], NaN or infinity, integers above 255 that are not uint16). The message
-                names the file; the classifier stays usable.
+            RuntimeInputError: the image cannot be used: neither a path, bytes nor an array, no such
+                file or a directory, a format medtk does not read, corrupt, over `max_pixels` or more
+                than one frame (checked on the header, before decoding), or pixels whose meaning is
+                ambiguous (floats outside [0, 1] and [0, 255], NaN or infinity, integers above 255
+                that are not uint16). The message names the file; the classifier stays usable.
         """
         intensity = self.metadata.intensity
         decoded = load_decoded(image, self.max_pixels, intensity.mapping)
@@ -204,7 +204,7 @@ class Classifier:
             probabilities={label: float(p) for label, p in zip(self.labels, probs)},
             cam=class_map(raw_cam, index, height, width, self.metadata.cam_geometry),
             raw_cam=raw_cam,
-            source=str(image) if isinstance(image, (str, Path)) else "array",
+            source=str(image) if isinstance(image, (str, Path)) else "bytes" if isinstance(image, bytes) else "array",
             threshold=threshold,
             positive=positive,
             warnings=intensity.warnings(decoded.kind),

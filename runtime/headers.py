@@ -1,13 +1,12 @@
-"""What an image file's header says, read without decoding its pixels: format, size, frames and kind.
+"""What a raster image's header says, read without decoding its pixels: format, size, frames and kind.
 
-`imaging.read_image` checks these numbers against the pixel limit before anything is decoded or
+`limits.check_image` checks these numbers (pixel limit, one frame) before anything is decoded or
 allocated, and `intensity.describe_intensity` records the kinds a training set holds from them. Read
-here: PNG IHDR, JPEG SOF, TIFF IFD0, BMP info header, DICOM Rows/Columns/NumberOfFrames/
-SamplesPerPixel/BitsStored/PhotometricInterpretation/Modality via pydicom without its pixel data.
-Other formats are refused.
+here: PNG IHDR (and an animated PNG's frame count, acTL), JPEG SOF, TIFF IFD0 (and the pages after it),
+BMP info header. DICOM headers are dicom_header.py's; other formats are refused.
 
 Nothing here imports the decoders or the intensity mapping: both stand on this module (which is why
-`ImageKind` is defined here).
+`ImageKind` and `ImageHeader` are defined here).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from medtk.errors import ImageDecodeError
 from medtk.runtime.messages import first_line
@@ -26,9 +26,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageHeader",
     "ImageKind",
-    "dicom_header",
     "is_dicom",
-    "probe",
+    "raster_header",
 ]
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
@@ -76,54 +75,18 @@ def is_dicom(path: Path) -> bool:
         return False
 
 
-def probe(path: Path) -> ImageHeader:
-    """The header of an image file (format, size, kind) without decoding pixels; `ImageDecodeError` otherwise."""
-    path = Path(path)
+def raster_header(handle: BinaryIO, name: str) -> ImageHeader:
+    """The header of a PNG, JPEG, TIFF or BMP (`handle` at its start) without decoding pixels; else `ImageDecodeError`."""
     try:
-        with open(path, "rb") as handle:
-            start = handle.read(132)
-            if start[128:132] == b"DICM" or (path.suffix.lower() in DICOM_SUFFIXES):
-                return _dicom_file_header(path)
-            for magic, reader in _RASTER_HEADERS:
-                if start.startswith(magic):
-                    return reader(handle)
+        start = handle.read(8)
+        for magic, reader in _RASTER_HEADERS:
+            if start.startswith(magic):
+                return reader(handle)
     except (OSError, struct.error, ValueError, OverflowError) as error:
-        raise ImageDecodeError(f"{path}: not a readable image header ({first_line(error)})") from None
+        raise ImageDecodeError(f"{name}: not a readable image header ({first_line(error)})") from None
     if not start:
-        raise ImageDecodeError(f"{path}: not a readable image (empty file)")
-    raise ImageDecodeError(f"{path}: not a readable image (not a PNG, JPEG, TIFF, BMP or DICOM file)")
-
-
-def _dicom_file_header(path: Path) -> ImageHeader:
-    """The header of a DICOM file, read without the pixel data."""
-    import pydicom
-
-    try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception as error:  # pydicom raises many types for a bad file
-        raise ImageDecodeError(f"{path}: not a readable DICOM file ({type(error).__name__})") from None
-    return dicom_header(dataset, str(path))
-
-
-def dicom_header(dataset, path: str) -> ImageHeader:
-    """Rows, Columns, NumberOfFrames, SamplesPerPixel, BitsStored, PhotometricInterpretation and Modality
-    of a pydicom data set; absurd or inconsistent values are refused here (`path` names it in errors)."""
-    try:
-        rows, columns = int(dataset.Rows), int(dataset.Columns)
-        frames = int(dataset.get("NumberOfFrames", 1) or 1)
-        samples = int(dataset.get("SamplesPerPixel", 1) or 1)
-        allocated = int(dataset.get("BitsAllocated", 0) or 0)
-        stored = int(dataset.get("BitsStored", allocated) or 0)
-        photometric = str(dataset.get("PhotometricInterpretation", "") or "").strip()
-        modality = str(dataset.get("Modality", "") or "").strip()
-    except Exception as error:  # pydicom raises many types for a bad file or value
-        raise ImageDecodeError(f"{path}: not a readable DICOM file ({type(error).__name__})") from None
-    if samples not in (1, 3):
-        raise ImageDecodeError(f"{path}: SamplesPerPixel {samples} is not 1 (gray) or 3 (colour)")
-    if allocated not in (1, 8, 16, 32) or not 1 <= stored <= allocated:
-        raise ImageDecodeError(f"{path}: BitsAllocated {allocated} / BitsStored {stored} are not usable")
-    kind = ImageKind(bit_depth=stored, photometric=photometric or (GRAY if samples == 1 else COLOUR), modality=modality)
-    return ImageHeader(format="dicom", width=columns, height=rows, frames=frames, kind=kind)
+        raise ImageDecodeError(f"{name}: not a readable image (empty file)")
+    raise ImageDecodeError(f"{name}: not a readable image (not a PNG, JPEG, TIFF, BMP or DICOM file)")
 
 
 def _png_header(handle) -> ImageHeader:
@@ -133,8 +96,20 @@ def _png_header(handle) -> ImageHeader:
         raise ValueError("PNG without an IHDR chunk first")
     width, height, depth, colour = struct.unpack(">IIBB", handle.read(10))
     gray = colour in (0, 4)  # 2 RGB, 3 palette (decoded as RGB), 6 RGBA
-    return ImageHeader("png", width, height, 1, ImageKind(bit_depth=16 if depth == 16 else 8,
-                                                         photometric=GRAY if gray else COLOUR))
+    kind = ImageKind(bit_depth=16 if depth == 16 else 8, photometric=GRAY if gray else COLOUR)
+    return ImageHeader("png", width, height, _png_frames(handle, 8 + 8 + length + 4), kind)
+
+
+def _png_frames(handle, offset: int) -> int:
+    """An animated PNG's frame count (acTL, which comes before the first IDAT); 1 for a still PNG."""
+    while True:
+        handle.seek(offset)
+        length, chunk = struct.unpack(">I4s", handle.read(8))
+        if chunk == b"acTL":
+            return max(1, struct.unpack(">I", handle.read(4))[0])
+        if chunk in (b"IDAT", b"IEND"):
+            return 1
+        offset += 8 + length + 4
 
 
 _JPEG_FRAMES = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0..SOF15 (not DHT, JPG, DAC)
@@ -197,7 +172,21 @@ def _tiff_header(handle) -> ImageHeader:
     photometric = _TIFF_PHOTOMETRIC.get(tags.get(262, 1), COLOUR if samples >= 3 else GRAY)
     float_samples = tags.get(339, 1) == 3
     kind = ImageKind(bit_depth=None if float_samples else (8 if depth <= 8 else depth), photometric=photometric)
-    return ImageHeader("tiff", tags[256], tags[257], 1, kind)
+    return ImageHeader("tiff", tags[256], tags[257], _tiff_pages(handle, order), kind)
+
+
+def _tiff_pages(handle, order: str, most: int = 1024) -> int:
+    """How many pages (IFDs) the chain from the one just read holds, counted up to `most`; a loop ends it."""
+    pages, seen = 1, set()
+    (offset,) = struct.unpack(order + "I", handle.read(4))  # the offset of the next IFD, 0 after the last
+    while offset and offset not in seen and pages < most:
+        seen.add(offset)
+        handle.seek(offset)
+        (count,) = struct.unpack(order + "H", handle.read(2))
+        handle.seek(offset + 2 + 12 * count)
+        (offset,) = struct.unpack(order + "I", handle.read(4))
+        pages += 1
+    return pages
 
 
 def _bmp_header(handle) -> ImageHeader:

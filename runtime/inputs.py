@@ -1,8 +1,8 @@
 """What the user passes in -> what the model's input tensor holds, with runtime errors on bad input.
 
-Decoding and resizing are `imaging.py`'s (shared with training); this module maps its errors to
-`RuntimeInputError` (the classifier stays usable after one), finds the images in a folder
-(`find_images`, the data sources' rule too) and casts raw 0..255 pixels to the input tensor's dtype:
+Decoding and resizing are `imaging.py`'s (shared with training); this module maps its errors, and
+those of the header check (`check_header`), to `RuntimeInputError` (the classifier stays usable after
+one), finds the images in a folder (`find_images`, the data sources' rule too) and casts raw 0..255 pixels to the input tensor's dtype:
 `uint8` for int8 models, `float32` otherwise, quantized if the model asks.
 """
 
@@ -15,29 +15,39 @@ import numpy as np
 
 from medtk.errors import ConfigError, ImageDecodeError, RuntimeInputError
 from medtk.runtime.dicom import read_dicom_dataset
-from medtk.runtime.headers import DICOM_SUFFIXES, IMAGE_SUFFIXES, is_dicom
+from medtk.runtime.dicom_header import check_dicom
+from medtk.runtime.headers import DICOM_SUFFIXES, IMAGE_SUFFIXES, ImageHeader, is_dicom
 from medtk.runtime.imaging import read_image
 from medtk.runtime.intensity import FULL_RANGE
+from medtk.runtime.limits import check_max_pixels
 from medtk.runtime.pixels import Decoded
+from medtk.runtime.probe import read_header
 from medtk.runtime.signature import Tensor
 
 # `medtk predict DIR`: more files than this is refused unless --max-files says otherwise.
 DEFAULT_MAX_FILES = 10_000
 
 
-def load_image(source: str | Path | np.ndarray, max_pixels: int, mapping: str = FULL_RANGE) -> np.ndarray:
+def load_image(source: str | Path | bytes | np.ndarray, max_pixels: int, mapping: str = FULL_RANGE) -> np.ndarray:
     """Decoded uint8 HxW or HxWx3 pixels; any unreadable input is a one-line `RuntimeInputError`."""
     return load_decoded(source, max_pixels, mapping).pixels
 
 
-def load_decoded(source: str | Path | np.ndarray | Decoded, max_pixels: int, mapping: str = FULL_RANGE) -> Decoded:
-    """Decoded pixels and the source's kind (bit depth, photometric, modality), mapped by `mapping`."""
+def load_decoded(source: str | Path | bytes | np.ndarray | Decoded, max_pixels: int, mapping: str = FULL_RANGE,
+                 name: str | None = None) -> Decoded:
+    """Decoded pixels and the source's kind (bit depth, photometric, modality), mapped by `mapping`.
+
+    `source`: a path, the file's bytes (decoded in memory; `name` says what messages call it, default
+    "the image"), a numpy array, or an already `Decoded` image. The header is checked before anything is
+    decoded (`check_header`'s rules); the memory it takes is `imaging.read_image`'s (at most about the
+    encoded size plus 12 bytes per pixel).
+    """
     if isinstance(source, Decoded):
         return source
-    if not isinstance(source, (str, Path, np.ndarray)):
-        raise RuntimeInputError(f"expected an image path or a numpy array, got {type(source).__name__}")
+    if not isinstance(source, (str, Path, bytes, np.ndarray)):
+        raise RuntimeInputError(f"expected an image path, the file's bytes or a numpy array, got {type(source).__name__}")
     try:
-        return read_image(source, max_pixels=max_pixels, mapping=mapping)
+        return read_image(source, max_pixels=max_pixels, mapping=mapping, name=name)
     except ImageDecodeError as error:
         raise RuntimeInputError(str(error)) from None
 
@@ -46,6 +56,24 @@ def load_dicom_dataset(dataset: Any, name: str, max_pixels: int, mapping: str = 
     """`load_decoded` for a DICOM data set the caller has already read whole (and needs the header of)."""
     try:
         return read_dicom_dataset(dataset, name, max_pixels, mapping)
+    except ImageDecodeError as error:
+        raise RuntimeInputError(str(error)) from None
+
+
+def check_header(source: str | Path | bytes | Any, max_pixels: int, name: str | None = None) -> ImageHeader:
+    """The image's header when the runtime will decode it, from the header alone; else `RuntimeInputError`.
+
+    `source`: a path, the file's bytes, or a pydicom data set (with or without its pixel data, e.g. one
+    a DICOM listener just received; `name` names it in messages). Refused, in one line that names the
+    image and never quotes a header's text: more than `max_pixels` pixels, more than one frame (a DICOM
+    NumberOfFrames > 1, a multi-page TIFF, an animated PNG), SamplesPerPixel other than 1 or 3, a bit depth
+    or photometric interpretation the runtime does not decode, a DICOM transfer syntax it cannot decode
+    here, native Pixel Data whose length does not match the header, a malformed value in any of these.
+    """
+    try:
+        if isinstance(source, (str, Path, bytes)):
+            return read_header(source, max_pixels, name)
+        return check_dicom(source, name or "the data set", check_max_pixels(max_pixels))
     except ImageDecodeError as error:
         raise RuntimeInputError(str(error)) from None
 

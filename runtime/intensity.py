@@ -33,7 +33,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from medtk.errors import ImageDecodeError
-from medtk.runtime.headers import COLOUR, GRAY, ImageKind, probe  # ImageKind lives with the header readers
+from medtk.runtime.headers import COLOUR, GRAY, ImageKind  # ImageKind lives with the header readers
+from medtk.runtime.lookup import per_value
+from medtk.runtime.probe import probe
 
 FULL_RANGE = "full-range/1"
 MINMAX = "minmax-per-image"
@@ -141,7 +143,12 @@ def to_uint8(image: np.ndarray, mapping: str = FULL_RANGE, bit_depth: int | None
     if not 1 <= bit_depth <= 32:
         raise ImageDecodeError(f"unsupported bit depth {bit_depth}")
     top = (1 << bit_depth) - 1
-    values = np.clip(image.astype(np.int64), 0, top)
+    return per_value(image, lambda values: _full_range(values, top))
+
+
+def _full_range(values: np.ndarray, top: int) -> np.ndarray:
+    """v -> (v * 255 + top // 2) // top, v clipped to 0..top: exact integer arithmetic, rounding half up."""
+    values = np.clip(values.astype(np.int64), 0, top)
     return ((values * 255 + top // 2) // top).astype(np.uint8)
 
 
@@ -150,9 +157,9 @@ def _float(image: np.ndarray) -> np.ndarray:
         return np.zeros(image.shape, np.uint8)
     low, high = float(image.min()), float(image.max())
     if low >= 0.0 and high <= 1.0:
-        return np.round(image.astype(np.float64) * 255.0).astype(np.uint8)
+        return per_value(image, lambda values: np.round(values.astype(np.float64) * 255.0).astype(np.uint8))
     if low >= 0.0 and high <= 255.0:
-        return np.round(image.astype(np.float64)).astype(np.uint8)
+        return per_value(image, lambda values: np.round(values.astype(np.float64)).astype(np.uint8))
     raise ImageDecodeError(
         f"float pixels in [{low:g}, {high:g}]: medtk reads float images in [0, 1] (x255) or [0, 255] (kept); "
         f"scale them, or pass the integer pixels or the file"
@@ -171,8 +178,12 @@ def _small_integers(image: np.ndarray) -> np.ndarray:
 
 def _minmax(image: np.ndarray) -> np.ndarray:
     """The schema-2 rule: min-max scaled per image."""
-    values = image.astype(np.float64)
-    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    low, high = (float(image.min()), float(image.max())) if image.size else (0.0, 0.0)
+    return per_value(image, lambda values: scale_minmax(values, low, high))
+
+
+def scale_minmax(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """`values` scaled from [low, high] onto 0..255 (all 0 when high <= low): the schema-2 arithmetic."""
     if high <= low:
-        return np.zeros(image.shape, dtype=np.uint8)
-    return np.round((values - low) * (255.0 / (high - low))).astype(np.uint8)
+        return np.zeros(values.shape, dtype=np.uint8)
+    return np.round((values.astype(np.float64) - low) * (255.0 / (high - low))).astype(np.uint8)

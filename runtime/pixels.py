@@ -1,8 +1,8 @@
 """A decoded image (`Decoded`) and the checks every decoder applies to pixels before the model sees them.
 
-Shared by the raster and array paths (imaging.py) and the DICOM path (dicom.py): the pixel limit, the
-shapes medtk reads (gray HxW or RGB HxWx3; an alpha channel dropped), numeric pixel types, and the
-mapping to 8 bits (intensity.py) with the source named in its error.
+Shared by the raster and array paths (imaging.py) and the DICOM path (dicom.py): the shapes medtk reads
+(gray HxW or RGB HxWx3; an alpha channel dropped) within the pixel limit (limits.py), numeric pixel
+types, and the mapping to 8 bits (intensity.py) with the source named in its error.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ import numpy as np
 from medtk.errors import ImageDecodeError
 from medtk.runtime.headers import ImageKind
 from medtk.runtime.intensity import to_uint8
+from medtk.runtime.limits import check_limit
 
-__all__ = ["DEFAULT_MAX_PIXELS", "Decoded", "check_limit", "check_shape", "map_pixels"]
-
-# 100 megapixels: larger than any radiograph, small enough to refuse a decompression bomb.
-DEFAULT_MAX_PIXELS = 100_000_000
+__all__ = ["Decoded", "check_shape", "map_pixels"]
 
 
 @dataclass(frozen=True)
@@ -43,15 +41,6 @@ def check_shape(pixels: np.ndarray, name: str, max_pixels: int) -> np.ndarray:
     if pixels.dtype == np.bool_ or pixels.dtype.kind not in "uif":
         raise ImageDecodeError(f"{name}: unsupported pixel type {pixels.dtype}")
     return pixels
-
-
-def check_limit(width: int, height: int, frames: int, name: str, max_pixels: int) -> None:
-    """Refuse a size that is not an image, or one over `max_pixels` (all frames counted)."""
-    if width < 1 or height < 1 or frames < 1:
-        raise ImageDecodeError(f"{name}: header says {width}x{height} pixels x {frames} frames; not an image")
-    if width * height * frames > max_pixels:
-        frames_text = f" x {frames} frames" if frames > 1 else ""
-        raise ImageDecodeError(f"{name}: {width}x{height} pixels{frames_text} is over the limit of {max_pixels}")
 
 
 def map_pixels(pixels: np.ndarray, name: str, mapping: str, bit_depth: int | None) -> np.ndarray:

@@ -240,6 +240,42 @@ def test_a_png_bomb_never_gets_allocated(clinical_model, tmp_path):
     assert int(peak_mb) < 800, f"peak RSS {peak_mb} MB"
 
 
+def test_a_deflate_bomb_is_refused_with_bounded_memory(clinical_model, tmp_path):
+    """1 MB of Deflated Explicit VR Little Endian that inflates to 1 GiB (pydicom alone: +2.1 GB RSS): refused
+    in one line once 16 MiB besides the pixels are inflated, the process's peak far below the bomb."""
+    from tests.runtime.dicom_builders import deflate_bomb
+
+    bomb = _write(tmp_path, "bomb.dcm", deflate_bomb(1 << 30))
+    assert bomb.stat().st_size < 2 << 20
+    script = textwrap.dedent(f"""
+        from typer.testing import CliRunner
+        from medtk.cli import app
+        result = CliRunner().invoke(app, ["predict", {str(clinical_model)!r}, {str(bomb)!r}, "--threads", "1"])
+        peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0].split()[1]
+        print(result.exit_code, int(peak) // 1024, result.stderr.strip().splitlines()[-1])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    code, peak_mb, message = done.stdout.split(maxsplit=2)
+    assert code == "1" and "bomb.dcm: the deflated data set inflates to more than 16777216 bytes" in message
+    assert int(peak_mb) < 400, f"peak RSS {peak_mb} MB"  # measured: 133 MB (2175 MB before the bound)
+
+
+def test_images_of_several_frames_are_one_line_errors(clinical_model, tmp_path):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    tiff = tmp_path / "pages.tif"
+    assert cv2.imwritemulti(str(tiff), [np.zeros((8, 8), np.uint8)] * 2)
+    for path in (Path(get_testdata_file("SC_rgb_rle_2frame.dcm")), tiff):
+        assert_one_line_error(cli("predict", clinical_model, path), 1, f"{path}: 2 frames; medtk classifies one 2-D image")
+    lying = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    lying.Rows = lying.Columns = 16  # 128x128 pixels' worth of bytes under a 16x16 header
+    lying.save_as(tmp_path / "lying.dcm")
+    assert_one_line_error(cli("predict", clinical_model, tmp_path / "lying.dcm"), 1, "Pixel Data holds 32768 bytes")
+
+
 # 11. a folder of images
 def test_a_folder_is_searched_and_bounded(clinical_model, gray_image, tmp_path):
     folder = tmp_path / "study"

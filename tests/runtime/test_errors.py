@@ -95,7 +95,7 @@ def _bad_inputs(tmp_path):
         "string dtype": (np.full((8, 8), "x"), "unsupported pixel type"),
         "NaN pixels": (np.full((8, 8), np.nan, np.float32), "NaN"),
         "empty array": (np.zeros((0, 8), np.uint8), "empty image"),
-        "a list": ([[0, 1], [2, 3]], "expected an image path or a numpy array"),
+        "a list": ([[0, 1], [2, 3]], "expected an image path, the file.s bytes or a numpy array"),
         "DICOM without pixel data": (_dicom_without_pixels(tmp_path), "no pixel data"),
     }
 

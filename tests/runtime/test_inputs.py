@@ -49,7 +49,7 @@ def test_outputs_are_dequantized():
 def test_load_image_maps_decode_errors(tmp_path):
     with pytest.raises(RuntimeInputError, match="no such file"):
         load_image(tmp_path / "absent.png", 1000)
-    with pytest.raises(RuntimeInputError, match="expected an image path or a numpy array, got int"):
+    with pytest.raises(RuntimeInputError, match="expected an image path, the file's bytes or a numpy array, got int"):
         load_image(3, 1000)
 
 
@@ -67,3 +67,25 @@ def test_find_images_is_bounded_unless_told_to_find_them_all(tmp_path):
         find_images(tmp_path, max_files=2)
     with pytest.raises(ConfigError, match="max_files=0: must be at least 1"):
         find_images(tmp_path, max_files=0)
+
+
+def test_bytes_decode_as_their_file_does_and_are_named_in_errors(image_files):
+    """`medtk serve` decodes an upload in memory: the same pixels and kind as the file, for every format."""
+    from pydicom.data import get_testdata_file
+
+    from medtk.runtime.inputs import load_decoded
+
+    paths = [*image_files.values(), Path(get_testdata_file("CT_small.dcm")), Path(get_testdata_file("image_dfl.dcm")),
+             Path(get_testdata_file("SC_rgb_rle.dcm"))]
+    for path in paths:
+        expected = load_decoded(path, 10**6)
+        decoded = load_decoded(path.read_bytes(), 10**6, name="upload")
+        np.testing.assert_array_equal(decoded.pixels, expected.pixels)
+        assert decoded.kind == expected.kind
+    with pytest.raises(RuntimeInputError, match=r"^the image: not a readable image \(not a PNG, JPEG, TIFF, BMP or DICOM"):
+        load_decoded(b"GIF89a" + bytes(20), 1000)
+    cut = image_files["png16"].read_bytes()[:200]
+    with pytest.raises(RuntimeInputError, match=r"^upload.png: not a readable image \(corrupt, truncated"):
+        load_decoded(cut, 10**6, name="upload.png")
+    with pytest.raises(RuntimeInputError, match=r"^upload: 120x90 pixels is over the limit of 100$"):
+        load_decoded(image_files["jpeg"].read_bytes(), 100, name="upload")
