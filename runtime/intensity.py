@@ -19,6 +19,10 @@ same code in training and on the device (imaging.py and dicom.py call `to_uint8`
 min-max scaled per image. Kept so those models still see what their training saw; such predictions
 carry a warning for non-8-bit input, whose label then depends on the image's contrast.
 
+Each rule maps every value on its own (the min-max once the image's range is known), so it is applied by
+`lookup.per_value`: a table over the values for 8/16-bit integers, blocks of rows otherwise; never a
+float64 copy of the whole image.
+
 The metadata also records what training saw (`bit_depths`, `photometric`, `modalities`;
 `describe_intensity` computes it), so an input of another kind gets a warning in
 `Prediction.warnings` instead of passing silently.
