@@ -71,8 +71,12 @@ def check_dicom(dataset: Any, name: str, max_pixels: int, pixel_length: int | No
 
 
 def check_pixel_length(dataset: Any, name: str, length: int | None = None) -> None:
-    """Native Pixel Data holds what the header describes (one trailing pad byte allowed); `length` is the
-    element's (read from the data set when None; nothing to check when it has no Pixel Data)."""
+    """Native Pixel Data holds what the header describes; `length` is the element's (read from the data
+    set when None; nothing to check when it has no Pixel Data).
+
+    Trailing bytes short of one more frame are padding (some writers pad to a block size; pydicom reads
+    such files with an "excess padding" warning) and are allowed; a frame's worth or more means the
+    header does not describe the pixels (a 16x16 header over 256x256 pixels would read as 256 frames)."""
     from pydicom.pixels.utils import get_expected_length
 
     if length is None:
@@ -82,7 +86,8 @@ def check_pixel_length(dataset: Any, name: str, length: int | None = None) -> No
     if length == _UNDEFINED_LENGTH:
         raise ImageDecodeError(f"{name}: Pixel Data is encapsulated but the transfer syntax is not compressed")
     expected = get_expected_length(dataset)
-    if not expected <= length <= expected + 1:
+    frame = max(1, expected // (whole_number(dataset, "NumberOfFrames", name, 1) or 1))
+    if not expected <= length < expected + max(frame, 2):
         raise ImageDecodeError(
             f"{name}: Pixel Data holds {length} bytes; Rows x Columns x SamplesPerPixel x BitsAllocated/8 "
             f"x frames is {expected}"

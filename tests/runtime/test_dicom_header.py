@@ -55,6 +55,15 @@ def test_one_pad_byte_is_allowed():
     np.testing.assert_array_equal(load_decoded(data, 100).pixels, np.arange(9).reshape(3, 3))
 
 
+def test_trailing_padding_short_of_a_frame_is_allowed():
+    """pydicom's MR_small_padded.dcm carries 128 bytes past its one frame (a writer padding to a block
+    size): it decodes as MR_small.dcm does; a frame's worth more is refused (see the test above)."""
+    from pydicom.data import get_testdata_file
+
+    padded = load_decoded(get_testdata_file("MR_small_padded.dcm"), 10**6).pixels
+    np.testing.assert_array_equal(padded, load_decoded(get_testdata_file("MR_small.dcm"), 10**6).pixels)
+
+
 MALFORMED = [  # keyword, VR as written, why it is refused
     ("NumberOfFrames", "IS", "NumberOfFrames is not a valid IS value"),
     ("Rows", "LO", "Rows is not encoded as US"),
