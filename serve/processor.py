@@ -6,18 +6,15 @@ instance, which is read whole once for its header and pixels), with the model's 
 the node sees exactly the pixels `medtk predict` would. What the results say about an image (a finding,
 or none and why, and every warning) is decided once, by assessment.py, for DICOM and HTTP alike.
 Nothing here logs patient data: instances are named by `uid_tag`, and an HTTP upload that cannot be
-read is "the uploaded image" (never the scratch file's path) with no header value quoted.
+read is "the uploaded image" (decoded in memory, never written to disk) with no header value quoted.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -39,7 +36,7 @@ from medtk.serve.writer import ResultWriter
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif", "application/dicom": ".dcm"}
+CONTENT_TYPES = ("image/png", "image/jpeg", "image/tiff", "application/dicom")  # what /v1/predict accepts
 
 
 @dataclass
@@ -55,10 +52,6 @@ class Processor:
     outcomes: Outcomes
 
     def __post_init__(self) -> None:
-        self.scratch = self.spool.root / "http"
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        for stale in self.scratch.iterdir():
-            stale.unlink(missing_ok=True)
         # highdicom builds each result once per model (and label, character set); per image only the
         # values that change are encoded (template.py)
         self.report = ReportTemplate(self.model, self.software_version)
@@ -108,11 +101,11 @@ class Processor:
     def predict_bytes(self, data: bytes, content_type: str, cam: bool) -> dict[str, Any]:
         """One HTTP image -> the JSON answer (with the CAM overlay as base64 PNG when asked)."""
         with self.classifiers.lease() as classifier:
-            return self._predict_bytes(classifier, data, CONTENT_TYPES[content_type], cam)
+            return self._predict_bytes(classifier, data, cam)
 
-    def _predict_bytes(self, classifier: Classifier, data: bytes, suffix: str, cam: bool) -> dict[str, Any]:
+    def _predict_bytes(self, classifier: Classifier, data: bytes, cam: bool) -> dict[str, Any]:
         started = time.perf_counter()
-        decoded = self._decode_upload(data, suffix)
+        decoded = self._decode_upload(data)
         assessment, picture, prediction = self.judge(classifier, decoded)
         self.metrics.inference.observe(time.perf_counter() - started)
         answer = prediction.to_dict() if prediction is not None else dict.fromkeys(WITHHELD_KEYS)
@@ -127,21 +120,16 @@ class Processor:
             answer["cam_overlay_png"] = base64.b64encode(png.tobytes()).decode("ascii")
         return answer
 
-    def _decode_upload(self, data: bytes, suffix: str) -> Decoded:
-        """The upload decoded through a scratch file; any failure is a `RuntimeInputError` (HTTP 400) about
-        "the uploaded image": never the scratch path, never a header value an exception may quote."""
-        handle, name = tempfile.mkstemp(dir=self.scratch, suffix=suffix)
-        path = Path(name)
+    def _decode_upload(self, data: bytes) -> Decoded:
+        """The upload decoded in memory; any failure is a `RuntimeInputError` (HTTP 400) about "the uploaded
+        image", never a header value an exception may quote. The Content-Type only selected the route: the
+        runtime reads the format from the bytes themselves."""
         try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-            return load_decoded(path, self.max_pixels, self.mapping)  # the header is checked before decoding
-        except RuntimeInputError as error:  # medtk's own message, naming the file it read
-            raise RuntimeInputError(str(error).replace(str(path), UPLOAD)) from None
+            return load_decoded(data, self.max_pixels, self.mapping, name=UPLOAD)  # header checked first
+        except RuntimeInputError:
+            raise
         except Exception as error:  # a library's message may quote the header: only its type is kept
             raise RuntimeInputError(f"{UPLOAD} is not readable ({type(error).__name__})") from None
-        finally:
-            path.unlink(missing_ok=True)
 
 
 UPLOAD = "the uploaded image"
