@@ -74,6 +74,9 @@ class ServeConfig:
     # durability (issue 21)
     forward_attempts: int = 3  # 0x0110-like failures of one result, while its destination takes others, before it is set aside
     stall_seconds: float = 120.0  # /healthz answers 503 when work waits and nothing completes for this long
+    # network bounds (issue 21)
+    max_pdu_bytes: int = 16382  # largest P-DATA-TF PDU a sender may send (advertised at association)
+    max_dataset_bytes: int = 256 * 1024 * 1024  # largest C-STORE data set, as received and once inflated
 
     def validate(self) -> "ServeConfig":
         if not Path(self.model).is_file():
@@ -111,6 +114,8 @@ class ServeConfig:
             raise ConfigError("--forward: the same destination is given twice")
         _bounded("--forward-attempts", self.forward_attempts, 1, 100)
         _bounded("--stall-seconds", self.stall_seconds, 1, 86400)
+        _bounded("--max-pdu-bytes", self.max_pdu_bytes, 4096, 16 * 1024 * 1024)
+        _bounded("--max-dataset-bytes", self.max_dataset_bytes, 1024 * 1024, 4 * 1024**3)
         return self
 
     def interpreter_threads(self) -> int:

@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from medtk.errors import ConfigError
@@ -88,7 +89,9 @@ class ServeNode:
                 ae_title=config.ae_title, host=config.host, port=config.dicom_port, rules=rules, admit=self.admit,
                 max_pixels=config.max_pixels, count_status=lambda s: self.metrics.c_store.labels(f"0x{s:04X}").inc(),
                 allow_ae=config.allow_ae, max_associations=config.max_associations,
-                ssl_context=self._ssl_context(), ignore=self._is_own_result,
+                ssl_context=self._ssl_context(), ignore=self._is_own_result, scratch=self.spool.incoming,
+                max_pdu_bytes=config.max_pdu_bytes, max_dataset_bytes=config.max_dataset_bytes,
+                count_refused=lambda: self.metrics.errors.labels("dicom_connection").inc(),
             )
         self._http = None
         self._http_thread: threading.Thread | None = None
@@ -154,7 +157,7 @@ class ServeNode:
         return self.scp.port if self.scp is not None else None
 
     # -- work ---------------------------------------------------------------------------------------
-    def admit(self, sop_instance_uid: str, data: bytes) -> int:
+    def admit(self, sop_instance_uid: str, received: Path) -> int:
         """Reserve a slot, spool durably, queue; the C-STORE status to answer."""
         if self.health.disk_problem() is not None:
             self.metrics.errors.labels("disk_low").inc()
@@ -165,7 +168,7 @@ class ServeNode:
             self.metrics.errors.labels("queue_full").inc()
             return OUT_OF_RESOURCES
         try:
-            item = self.spool.admit(sop_instance_uid, data)
+            item = self.spool.admit_file(sop_instance_uid, received)
         except OSError as error:
             self.queue.release()
             self.metrics.errors.labels("spool").inc()

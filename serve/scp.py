@@ -1,13 +1,18 @@
 """The Storage SCP: pynetdicom on the DICOM port, answering each C-STORE only once its fate is known.
 
-The handler checks the header (identifiers, pixel data, size, a decodable transfer syntax), asks the
-selection rules, and hands accepted instances to `admit`, which reserves a queue slot and writes the
-spool durably; only then does the sender get 0x0000. Statuses (PS3.4 B.2.3):
+Only associations addressed to this node's AE title are accepted. Every connection is read through
+the bounds of dicom_connections.py; a data set arrives in a file (received.py), a deflated one is
+inflated in bounded steps. The handler checks the header (identifiers, pixel data, size, a decodable
+transfer syntax), asks the selection rules, and hands accepted instances to `admit`, which reserves a
+queue slot and moves the file into the spool durably; only then does the sender get 0x0000. Statuses
+(PS3.4 B.2.3):
 
     0x0000  stored (and will be processed, or skipped by the rules)
     0xA700  out of resources: queue full or disk nearly full; the sender retries later
     0xA900  data set does not match the SOP class (no pixel data, missing identifiers)
-    0xC000  cannot understand (unreadable, too many pixels, a layout the runtime cannot decode)
+    0xC000  cannot understand (unreadable, too many pixels, a layout the runtime cannot decode, a
+            deflated data set that inflates past --max-dataset-bytes: resending it cannot help, so
+            not 0xA700, which invites a retry)
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ import functools
 import logging
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
+from medtk.serve.dicom_connections import ConnectionPolicy, ConnectionTable, end_unrequested
+from medtk.serve.inflate import InflatesTooLarge
+from medtk.serve.pdu_guard import GuardLimits
+from medtk.serve.received import discard_unfinished, read_header, readable_file, receive_into_files
 from medtk.serve.rules import Rules
-from medtk.serve.tcp import nagle_off, quick_ack_context, tuned
 from medtk.serve.uids import uid_tag
 
 log = logging.getLogger(__name__)
@@ -53,12 +62,14 @@ TRANSFER_SYNTAXES = (
     "JPEG2000",
     "RLELossless",
 )
-ACSE_TIMEOUT_SECONDS = 30  # to finish association negotiation
+ACSE_TIMEOUT_SECONDS = 30  # from accepting a connection to its whole association request
 NETWORK_TIMEOUT_SECONDS = 60  # an association idle this long is closed; also the longest a read may stall
+PDU_TIMEOUT_SECONDS = 60  # from a PDU's first byte to its last, however slowly they trickle
+MAX_CONTROL_BYTES = 64 * 1024  # an A-ASSOCIATE-RQ (128 contexts with their syntaxes need ~40 kB); a command set
 REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "Columns")
 
-# admit(sop_instance_uid, encoded instance) -> a C-STORE status (SUCCESS or OUT_OF_RESOURCES)
-Admit = Callable[[str, bytes], int]
+# admit(sop_instance_uid, the received instance's file) -> a C-STORE status (SUCCESS or OUT_OF_RESOURCES)
+Admit = Callable[[str, Path], int]
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,36 +89,6 @@ def decodable_transfer_syntaxes() -> tuple[str, ...]:
     return tuple(available)
 
 
-class ConnectionPolicy:
-    """Applied to every accepted DICOM connection before pynetdicom reads from it.
-
-    pynetdicom calls `wrap_socket` on its `ssl_context` for each accepted socket, in its accept loop,
-    and nothing else on it, so this stands in for a context with or without TLS:
-
-    - A read timeout. pynetdicom reads each PDU with blocking `recv` calls on the accepted socket, which
-      has none: a client that sent a PDU header (or began a TLS handshake) and stalled held its
-      association thread, one of `--max-associations`, until TCP gave up hours later. With it the read
-      fails after `timeout` seconds and pynetdicom closes that association; idle associations are
-      still closed by pynetdicom's own network timeout, between PDUs.
-    - Nagle off and immediate ACKs (tcp.py): a sender that keeps Nagle on is not held ~40 ms per C-STORE.
-    - TLS with the handshake in the association's thread. `SSLContext.wrap_socket` would handshake in
-      the accept loop: one connection that never sends a ClientHello would stop the listener from
-      accepting anyone else. With `do_handshake_on_connect=False` it happens on the association's first
-      read, under the same timeout, and a failed handshake (plain DICOM, an untrusting client) ends only
-      that association.
-    """
-
-    def __init__(self, timeout: float, context: ssl.SSLContext | None = None) -> None:
-        self.timeout, self.context = timeout, None if context is None else quick_ack_context(context)
-
-    def wrap_socket(self, sock: Any, server_side: bool = False, **_: Any) -> Any:
-        sock.settimeout(self.timeout)
-        if self.context is None:
-            return tuned(sock)
-        nagle_off(sock)  # quick ACKs come from the context's socket class
-        return self.context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False)
-
-
 @dataclass
 class StorageSCP:
     ae_title: str
@@ -121,25 +102,40 @@ class StorageSCP:
     max_associations: int = 8
     ssl_context: ssl.SSLContext | None = None
     ignore: Callable[[Any], bool] = lambda dataset: False  # e.g. this node's own results sent back to it
+    scratch: Path | None = None  # where deflated data sets are inflated (the spool's incoming/); None: $TMPDIR
+    max_pdu_bytes: int = 16382
+    max_dataset_bytes: int = 256 * 1024 * 1024
+    count_refused: Callable[[], None] = lambda: None  # a connection closed for crossing a bound
 
     def start(self) -> None:
         from pynetdicom import AE, evt, sop_class
         from pynetdicom.sop_class import Verification
 
+        receive_into_files()
         ae = AE(ae_title=self.ae_title)
         syntaxes = decodable_transfer_syntaxes()
         for name in STORAGE_CLASSES:
             ae.add_supported_context(getattr(sop_class, name), syntaxes)
         ae.add_supported_context(Verification)
-        ae.maximum_associations = self.max_associations
+        ae.maximum_pdu_size = self.max_pdu_bytes  # advertised; the guard holds senders to it
+        ae.require_called_aet = True
+        # The connection table holds associations to max_associations; pynetdicom's own count, which
+        # includes threads of connections just closed, is only a backstop.
+        ae.maximum_associations = 2 * self.max_associations
         ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = ACSE_TIMEOUT_SECONDS, 60, NETWORK_TIMEOUT_SECONDS
         if self.allow_ae:
             ae.require_calling_aet = list(self.allow_ae)
+        limits = GuardLimits(max_pdu_bytes=self.max_pdu_bytes, max_dataset_bytes=self.max_dataset_bytes,
+                             max_control_bytes=MAX_CONTROL_BYTES, negotiation_seconds=ACSE_TIMEOUT_SECONDS,
+                             pdu_seconds=PDU_TIMEOUT_SECONDS)
+        policy = ConnectionPolicy(limits, NETWORK_TIMEOUT_SECONDS, ConnectionTable(self.max_associations,
+                                                                                 self.count_refused),
+                                  self.ssl_context)
+        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_CONN_CLOSE, discard_unfinished),
+                    (evt.EVT_CONN_CLOSE, end_unrequested)]
+        self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers,
+                                       ssl_context=policy)
         self._ae = ae
-        self._server = ae.start_server(
-            (self.host, self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, self._on_store)],
-            ssl_context=ConnectionPolicy(NETWORK_TIMEOUT_SECONDS, self.ssl_context),
-        )
         self.port = self._server.server_address[1]
         log.info("Storage SCP %s listening on %s:%d", self.ae_title, self.host, self.port)
 
@@ -162,9 +158,27 @@ class StorageSCP:
         return status
 
     def _decide(self, event: Any) -> tuple[int, str]:
+        if event.dataset_path is None:  # a C-STORE whose command says it carries no data set
+            return CANNOT_UNDERSTAND, "no data set"
+        received = Path(event.dataset_path)
         try:
-            dataset = event.dataset
-            dataset.file_meta = event.file_meta
+            path = readable_file(received, event.context.transfer_syntax, self.scratch or received.parent,
+                                 self.max_dataset_bytes)
+        except InflatesTooLarge:
+            log.warning("C-STORE refused: the deflated data set inflates past --max-dataset-bytes")
+            return CANNOT_UNDERSTAND, "data set inflates past the size limit"
+        except Exception as error:  # zlib, pydicom and the file system raise many types for a bad stream
+            log.warning("C-STORE refused: unreadable deflated data set (%s)", type(error).__name__)
+            return CANNOT_UNDERSTAND, "unreadable data set"
+        try:
+            return self._check_and_admit(path)
+        finally:
+            if path != received:
+                path.unlink(missing_ok=True)  # gone already when it was admitted
+
+    def _check_and_admit(self, path: Path) -> tuple[int, str]:
+        try:
+            dataset = read_header(path)
         except Exception as error:  # pydicom raises many types for a malformed stream
             log.warning("C-STORE refused: unreadable data set (%s)", type(error).__name__)
             return CANNOT_UNDERSTAND, "unreadable data set"
@@ -177,7 +191,7 @@ class StorageSCP:
         if self.ignore(dataset) or self.rules.decide(dataset) == "skip":
             log.info("instance %s received, not selected for processing", uid_tag(sop_uid))
             return SUCCESS, ""
-        status = self.admit(sop_uid, event.encoded_dataset(include_meta=True))
+        status = self.admit(sop_uid, path)
         if status != SUCCESS:
             return status, "queue full or disk low; retry later"
         return SUCCESS, ""

@@ -115,6 +115,28 @@ class Spool:
             return True
         return _set_aside(item.path, self.failed, item.key, reason)
 
+    def admit_file(self, sop_instance_uid: str, source: Path) -> SpoolItem:
+        """`admit` for an instance received into a file: a file in incoming/ is moved, any other (a
+        C-STORE received into $TMPDIR) is copied there by the kernel first, never read into memory."""
+        key = self.key(sop_instance_uid)
+        target = self.queue / f"{key}.dcm"
+        staged = source if source.resolve().parent == self.incoming.resolve() else self.incoming / _temporary_name(target)
+        try:
+            if staged != source:
+                shutil.copyfile(source, staged)
+            descriptor = os.open(staged, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            os.replace(staged, target)
+        except BaseException:
+            if staged != source:
+                staged.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.queue)
+        return SpoolItem(key, target)
+
     # -- results ------------------------------------------------------------------------------------
     def pending_dir(self, slug: str) -> Path:
         return self.root / "pending" / slug

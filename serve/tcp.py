@@ -24,11 +24,12 @@ QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only; elsewhere only N
 
 
 class QuickAckSocket(socket.socket):
-    """A plain TCP socket that asks for an immediate ACK after every read."""
+    """A plain TCP socket that asks for an immediate ACK after every read (where the OS can)."""
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         data = super().recv(bufsize, flags)
-        self.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+        if QUICKACK is not None:
+            self.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
         return data
 
 
@@ -37,7 +38,8 @@ class QuickAckSSLSocket(ssl.SSLSocket):
 
     def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
         data = super().recv(buflen, flags)
-        self.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+        if QUICKACK is not None:
+            self.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
         return data
 
 
@@ -55,13 +57,6 @@ def tuned(sock: socket.socket) -> socket.socket:
     quick = QuickAckSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
     quick.settimeout(timeout)
     return quick
-
-
-def quick_ack_context(context: ssl.SSLContext) -> ssl.SSLContext:
-    """`context`, making sockets that ACK at once (where the OS can)."""
-    if QUICKACK is not None:
-        context.sslsocket_class = QuickAckSSLSocket
-    return context
 
 
 def tune_requested_association(event: Any) -> None:

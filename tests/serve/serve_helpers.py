@@ -416,3 +416,103 @@ def running_node(model: Path, spool: Path, **overrides) -> Iterator:
         yield node
     finally:
         node.stop()
+
+# -- hostile peers (issue 21) -------------------------------------------------------------------------
+PRIVATE_GROUP = 0x0009  # a private group between (0008,xxxx) and (0010,xxxx), so elements stay in tag order
+
+
+def association_request(called_ae: str = "MEDTK", calling_ae: str = "HOSTILE") -> bytes:
+    """A well-formed A-ASSOCIATE-RQ PDU proposing Verification, as bytes to send by hand."""
+    from pynetdicom.pdu import A_ASSOCIATE_RQ
+    from pynetdicom.pdu_primitives import A_ASSOCIATE, ImplementationClassUIDNotification, MaximumLengthNotification
+    from pynetdicom.presentation import build_context
+
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
+    primitive.calling_ae_title, primitive.called_ae_title = calling_ae, called_ae
+    context = build_context("1.2.840.10008.1.1")
+    context.context_id = 1
+    primitive.presentation_context_definition_list = [context]
+    maximum, implementation = MaximumLengthNotification(), ImplementationClassUIDNotification()
+    maximum.maximum_length_received = 16382
+    implementation.implementation_class_uid = "1.2.826.0.1.3680043.9.3811.3.0.4"
+    primitive.user_information = [maximum, implementation]
+    pdu = A_ASSOCIATE_RQ()
+    pdu.from_primitive(primitive)
+    return pdu.encode()
+
+
+def padded_instance(path: Path, pixels: np.ndarray, padding: int, deflated: bool = False) -> Path:
+    """A CR file whose data set carries `padding` zero bytes in a private OB element, written in 1 MiB
+    steps (never whole in memory); `deflated`: in Deflated Explicit VR Little Endian, ~1 kB per MiB."""
+    import zlib
+
+    from pydicom.dataset import Dataset
+    from pydicom.filebase import DicomBytesIO, DicomFileLike
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = radiograph(pixels)
+    if deflated:
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    before, after = Dataset(), Dataset()
+    for elem in ds:
+        (before if elem.tag.group < PRIVATE_GROUP else after).add(elem)
+    before.add_new((PRIVATE_GROUP, 0x0010), "LO", "MEDTK TEST PADDING")
+
+    def encoded(part) -> bytes:
+        buffer = DicomBytesIO()
+        buffer.is_little_endian, buffer.is_implicit_VR = True, False
+        write_dataset(buffer, part)
+        return buffer.getvalue()
+
+    head, tail = encoded(before) + ob_header((PRIVATE_GROUP, 0x1010), padding), encoded(after)
+    mebibytes, rest = divmod(padding, 1 << 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    # after a full flush the compressor starts afresh: one compressed MiB of zeros repeats as it is
+    piece = (lambda data: deflate.compress(data) + deflate.flush(zlib.Z_FULL_FLUSH)) if deflated else bytes
+    with open(path, "wb") as out:
+        out.write(b"\x00" * 128 + b"DICM")
+        write_file_meta_info(DicomFileLike(out), ds.file_meta)
+        out.write(piece(head))
+        mebibyte = piece(bytes(1 << 20))
+        for _ in range(mebibytes):
+            out.write(mebibyte)
+        out.write(piece(bytes(rest) + tail))
+        if deflated:
+            out.write(deflate.flush())
+    return path
+
+
+def ob_header(tag: tuple[int, int], length: int) -> bytes:
+    """The Explicit VR Little Endian header of an OB element of `length` bytes."""
+    import struct
+
+    return struct.pack("<HH2sHL", tag[0], tag[1], b"OB", 0, length)
+
+
+def send_files(port: int, paths: list[Path], calling_ae: str = "TESTSCU", called_ae: str = "MEDTK") -> list[int | None]:
+    """C-STORE each file as it is on disk (pynetdicom streams it, deflated or not) over one association;
+    the statuses in order, None for a C-STORE the node ended by closing the association."""
+    from pydicom.filereader import read_file_meta_info
+    from pynetdicom import AE, _config
+
+    ae = AE(ae_title=calling_ae)
+    for path in paths:
+        meta = read_file_meta_info(path)  # not the data set: a deflated one would be inflated whole
+        ae.add_requested_context(meta.MediaStorageSOPClassUID, [meta.TransferSyntaxUID])
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    association = ae.associate(LOOPBACK, port, ae_title=called_ae)
+    if not association.is_established:
+        raise ConnectionError(f"association with {called_ae}@{LOOPBACK}:{port} failed")
+    chunked, _config.STORE_SEND_CHUNKED_DATASET = _config.STORE_SEND_CHUNKED_DATASET, True
+    try:
+        statuses: list[int | None] = []
+        for path in paths:
+            answer = association.send_c_store(path) if association.is_established else None
+            statuses.append(int(answer.Status) if answer is not None and "Status" in answer else None)
+        return statuses
+    finally:
+        _config.STORE_SEND_CHUNKED_DATASET = chunked
+        if association.is_established:
+            association.release()

@@ -49,6 +49,12 @@ def serve(
         "others, before it is set aside.")] = 3,
     stall_seconds: Annotated[float, typer.Option(
         "--stall-seconds", help="/healthz answers 503 when work waits and nothing completes for this long.")] = 120.0,
+    max_pdu_bytes: Annotated[
+        int, typer.Option("--max-pdu-bytes", help="Largest DICOM PDU a sender may send (advertised).")
+    ] = 16382,
+    max_dataset_bytes: Annotated[
+        int, typer.Option("--max-dataset-bytes", help="Largest C-STORE data set, as sent and once inflated.")
+    ] = 256 * 1024 * 1024,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the AI node: DICOM in (Storage SCP), SR + CAM Secondary Capture out, and an HTTP API."""
@@ -78,7 +84,8 @@ def serve(
         workers=workers, threads=threads, max_body_bytes=max_body_bytes, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
         max_associations=max_associations, tls_cert=tls_cert, tls_key=tls_key,
         retry_max_seconds=retry_max, retry_initial_seconds=min(1.0, retry_max),
-        forward_attempts=forward_attempts, stall_seconds=stall_seconds,
+        forward_attempts=forward_attempts, stall_seconds=stall_seconds, max_pdu_bytes=max_pdu_bytes,
+        max_dataset_bytes=max_dataset_bytes,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
