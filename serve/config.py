@@ -77,6 +77,9 @@ class ServeConfig:
     # network bounds (issue 21)
     max_pdu_bytes: int = 16382  # largest P-DATA-TF PDU a sender may send (advertised at association)
     max_dataset_bytes: int = 256 * 1024 * 1024  # largest C-STORE data set, as received and once inflated
+    http_header_timeout: float = 10.0  # for a request line and headers, from the connection or the last answer
+    http_body_timeout: float = 60.0  # for a whole request body, from the end of its headers
+    max_uploads: int = 4  # HTTP bodies being received at once (each up to max_body_bytes, held in memory)
 
     def validate(self) -> "ServeConfig":
         if not Path(self.model).is_file():
@@ -116,6 +119,9 @@ class ServeConfig:
         _bounded("--stall-seconds", self.stall_seconds, 1, 86400)
         _bounded("--max-pdu-bytes", self.max_pdu_bytes, 4096, 16 * 1024 * 1024)
         _bounded("--max-dataset-bytes", self.max_dataset_bytes, 1024 * 1024, 4 * 1024**3)
+        _seconds("--http-header-timeout", self.http_header_timeout, 300)
+        _seconds("--http-body-timeout", self.http_body_timeout, 3600)
+        _bounded("--max-uploads", self.max_uploads, 1, 64)
         return self
 
     def interpreter_threads(self) -> int:
@@ -148,3 +154,8 @@ def check_port(port: int, option: str, allow_zero: bool = True) -> None:
 def _bounded(option: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         raise ConfigError(f"{option} {value}: must be between {low} and {high}")
+
+
+def _seconds(option: str, value: float, high: float) -> None:
+    if not 0 < value <= high:  # NaN fails too
+        raise ConfigError(f"{option} {value}: must be more than 0 and at most {high} seconds")

@@ -6,9 +6,12 @@
     GET  /healthz              200 {"status": "ready"} when the node takes work, else 503
     GET  /metrics              Prometheus text
 
-The body is read in chunks up to --max-body-bytes (413 beyond), a queue slot is reserved before
-it is read (503 + Retry-After when none is free), and inference runs on the node's workers, never
-on the event loop. With --token-file every endpoint but /healthz needs `Authorization: Bearer`.
+A body is read whole before any work is admitted: at most --max-uploads at once (503 + Retry-After
+beyond), each up to --max-body-bytes (413) and within --http-body-timeout (408); only then is a queue
+slot reserved (503 + Retry-After when none is free), so a client that sends its body slowly, or never,
+holds no slot of the work DICOM shares. A client that leaves mid-body is logged in one line. Inference
+runs on the node's workers, never on the event loop. With --token-file every endpoint but /healthz
+needs `Authorization: Bearer`. Connections are bounded by http_protocol.py.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import hmac
 import logging
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from medtk.errors import MedtkError
 from medtk.serve.health import HealthReport
@@ -32,6 +37,17 @@ from medtk.serve.work import QueueFull
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "1"
+CLOSE = {"Connection": "close"}  # answered before the body was read: do not drain the rest of it
+CLIENT_CLOSED = 499  # counted (nginx's code) when a client leaves before its body is complete
+
+
+@dataclass
+class Uploads:
+    """Request bodies being received: at most `limit` at once, each within `timeout` seconds."""
+
+    limit: int
+    timeout: float
+    active: int = 0
 
 
 class Service(Protocol):
@@ -50,12 +66,10 @@ class Service(Protocol):
 
     def reserve(self) -> None: ...  # raises QueueFull
 
-    def release(self) -> None: ...
-
     def submit_predict(self, data: bytes, content_type: str, cam: bool) -> Future: ...
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(service: Service, uploads: Uploads) -> FastAPI:
     app = FastAPI(title="medtk serve", docs_url=None, redoc_url=None, openapi_url=None)
     requests = service.metrics.http_requests
 
@@ -97,29 +111,38 @@ def create_app(service: Service) -> FastAPI:
             return denied
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in CONTENT_TYPES:
-            return answer(endpoint, 415, {"error": f"Content-Type {content_type!r} is not one of {sorted(CONTENT_TYPES)}"})
+            return answer(endpoint, 415, {"error": f"Content-Type {content_type!r} is not one of {sorted(CONTENT_TYPES)}"},
+                          CLOSE)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > service.max_body_bytes:
-            return answer(endpoint, 413, {"error": f"body over the limit of {service.max_body_bytes} bytes"})
+            return answer(endpoint, 413, {"error": f"body over the limit of {service.max_body_bytes} bytes"}, CLOSE)
         if not service.ready:
-            return answer(endpoint, 503, {"error": "not ready"}, {"Retry-After": RETRY_AFTER_SECONDS})
+            return answer(endpoint, 503, {"error": "not ready"}, {"Retry-After": RETRY_AFTER_SECONDS, **CLOSE})
+        if uploads.active >= uploads.limit:
+            service.metrics.errors.labels("uploads_full").inc()
+            return answer(endpoint, 503, {"error": f"{uploads.limit} uploads in progress; retry later"},
+                          {"Retry-After": RETRY_AFTER_SECONDS, **CLOSE})
+        uploads.active += 1
+        try:
+            data = await asyncio.wait_for(_read_body(request, service.max_body_bytes), uploads.timeout)
+        except _TooLarge:
+            return answer(endpoint, 413, {"error": f"body over the limit of {service.max_body_bytes} bytes"}, CLOSE)
+        except asyncio.TimeoutError:
+            log.info("HTTP upload from %s not complete within %g s", _client(request), uploads.timeout)
+            return answer(endpoint, 408, {"error": f"body not complete within {uploads.timeout:g} s"}, CLOSE)
+        except ClientDisconnect:
+            log.info("HTTP upload from %s ended by the client before its body was complete", _client(request))
+            return answer(endpoint, CLIENT_CLOSED, {"error": "client closed the connection"})
+        finally:
+            uploads.active -= 1
+        if not data:
+            return answer(endpoint, 400, {"error": "empty body; send the image file as the request body"})
         try:
             service.reserve()
         except QueueFull as full:
             service.metrics.errors.labels("queue_full").inc()
             return answer(endpoint, 503, {"error": str(full)}, {"Retry-After": RETRY_AFTER_SECONDS})
         started = time.time()
-        try:
-            data = await _read_body(request, service.max_body_bytes)
-        except _TooLarge:
-            service.release()
-            return answer(endpoint, 413, {"error": f"body over the limit of {service.max_body_bytes} bytes"})
-        except Exception:  # the client went away mid-body
-            service.release()
-            raise
-        if not data:
-            service.release()
-            return answer(endpoint, 400, {"error": "empty body; send the image file as the request body"})
         try:
             result = await asyncio.wrap_future(service.submit_predict(data, content_type, cam))
         except MedtkError as error:
@@ -148,3 +171,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise _TooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "an unknown client"

@@ -197,9 +197,6 @@ class ServeNode:
     def reserve(self) -> None:
         self.queue.reserve()
 
-    def release(self) -> None:
-        self.queue.release()
-
     def submit_predict(self, data: bytes, content_type: str, cam: bool) -> Future:
         """Queue an HTTP prediction whose slot `reserve` took; the future holds the JSON answer."""
         future: Future = Future()
@@ -270,25 +267,32 @@ class ServeNode:
         return context
 
     def _start_http(self) -> None:
+        import functools
         import socket
 
         import uvicorn
 
-        from medtk.serve.http import create_app
+        from medtk.serve.http import Uploads, create_app
+        from medtk.serve.http_protocol import BoundedH11Protocol, IdleConnections
 
         tls = {}
         if self.config.tls_cert is not None:
             tls = {"ssl_certfile": str(self.config.tls_cert), "ssl_keyfile": str(self.config.tls_key)}
-        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        host, port = self.config.host, self.config.http_port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # proto IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say they
         # are TCP, and with Nagle on every keep-alive response waited ~40 ms for the client's delayed ACK
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, self.config.http_port))
+        sock.bind((host, port))
         self.http_port = sock.getsockname()[1]
+        # connections are bounded by the protocol (idle ones make room), not by limit_concurrency, which
+        # counts half-open connections and then answers 503 to everyone
+        protocol = functools.partial(BoundedH11Protocol, header_timeout=self.config.http_header_timeout,
+                                     idle=IdleConnections(self.config.max_http_connections))
         config = uvicorn.Config(
-            create_app(self), log_level="warning", access_log=False, lifespan="off",
-            limit_concurrency=self.config.max_http_connections, timeout_keep_alive=5, **tls,
+            create_app(self, Uploads(self.config.max_uploads, self.config.http_body_timeout)), log_level="warning",
+            access_log=False, lifespan="off", http=protocol, timeout_keep_alive=5, **tls,
         )
         self._http = uvicorn.Server(config)
         self._http_thread = threading.Thread(target=self._http.run, kwargs={"sockets": [sock]},

@@ -55,6 +55,13 @@ def serve(
     max_dataset_bytes: Annotated[
         int, typer.Option("--max-dataset-bytes", help="Largest C-STORE data set, as sent and once inflated.")
     ] = 256 * 1024 * 1024,
+    http_header_timeout: Annotated[
+        float, typer.Option("--http-header-timeout", help="Seconds for a request line and headers.")
+    ] = 10.0,
+    http_body_timeout: Annotated[
+        float, typer.Option("--http-body-timeout", help="Seconds for a whole request body.")
+    ] = 60.0,
+    max_uploads: Annotated[int, typer.Option("--max-uploads", help="HTTP bodies received at once.")] = 4,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the AI node: DICOM in (Storage SCP), SR + CAM Secondary Capture out, and an HTTP API."""
@@ -85,7 +92,8 @@ def serve(
         max_associations=max_associations, tls_cert=tls_cert, tls_key=tls_key,
         retry_max_seconds=retry_max, retry_initial_seconds=min(1.0, retry_max),
         forward_attempts=forward_attempts, stall_seconds=stall_seconds, max_pdu_bytes=max_pdu_bytes,
-        max_dataset_bytes=max_dataset_bytes,
+        max_dataset_bytes=max_dataset_bytes, http_header_timeout=http_header_timeout,
+        http_body_timeout=http_body_timeout, max_uploads=max_uploads,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
