@@ -274,6 +274,7 @@ class ServeNode:
 
         from medtk.serve.http import Uploads, create_app
         from medtk.serve.http_protocol import BoundedH11Protocol, IdleConnections
+        from medtk.serve.listen import cannot_listen
 
         tls = {}
         if self.config.tls_cert is not None:
@@ -284,7 +285,11 @@ class ServeNode:
         # are TCP, and with Nagle on every keep-alive response waited ~40 ms for the client's delayed ACK
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            sock.close()
+            raise cannot_listen(error, host, port, "--http-port") from None
         self.http_port = sock.getsockname()[1]
         # connections are bounded by the protocol (idle ones make room), not by limit_concurrency, which
         # counts half-open connections and then answers 503 to everyone

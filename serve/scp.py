@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from medtk.serve.dicom_connections import ConnectionPolicy, ConnectionTable, end_unrequested
 from medtk.serve.inflate import InflatesTooLarge
+from medtk.serve.listen import cannot_listen
 from medtk.serve.pdu_guard import GuardLimits
 from medtk.serve.received import discard_unfinished, read_header, readable_file, receive_into_files
 from medtk.serve.rules import Rules
@@ -133,8 +134,11 @@ class StorageSCP:
                                   self.ssl_context)
         handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_CONN_CLOSE, discard_unfinished),
                     (evt.EVT_CONN_CLOSE, end_unrequested)]
-        self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers,
-                                       ssl_context=policy)
+        try:
+            self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers,
+                                           ssl_context=policy)
+        except OSError as error:
+            raise cannot_listen(error, self.host, self.port, "--dicom-port") from None
         self._ae = ae
         self.port = self._server.server_address[1]
         log.info("Storage SCP %s listening on %s:%d", self.ae_title, self.host, self.port)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -209,6 +210,18 @@ def test_large_data_sets_are_received_on_disk_not_in_memory(node_process, tmp_pa
     grown = _peak_rss(node) - before
     assert grown < 24 * MiB, f"peak RSS grew by {grown / MiB:.0f} MiB"
     wait_until(lambda: not list(tmpdir.iterdir()), "pynetdicom's files are removed", timeout=5)
+
+
+def test_a_dicom_port_in_use_is_one_line_and_exit_2(serve_models, tmp_path):
+    with socket.create_server((LOOPBACK, 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "medtk", "serve", str(serve_models["op"]), "--no-http",
+                                 "--dicom-port", str(port), "--spool", str(tmp_path / "spool")],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("medtk: error:")]
+    assert errors == [f"medtk: error: --dicom-port {port}: cannot listen on {LOOPBACK}:{port} (the port is in use)"]
+    assert "Traceback" not in result.stderr
 
 
 def test_a_c_store_without_a_data_set_is_refused_not_raised(start_node, dicom_files):

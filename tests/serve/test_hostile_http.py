@@ -4,6 +4,8 @@ connections and clients that leave, against a real node; startup errors through 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 
 import cv2
@@ -122,6 +124,22 @@ def test_a_client_leaving_mid_upload_is_one_log_line(serve_models, tmp_path):
     log = (tmp_path / "node.log").read_text()
     assert log.count("ended by the client before its body was complete") == 3
     assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+@pytest.mark.parametrize("case", ["port in use", "address not on this machine"])
+def test_an_http_listener_that_cannot_open_is_one_line_and_exit_2(serve_models, tmp_path, case):
+    with socket.create_server((LOOPBACK, 0)) as taken:
+        port = taken.getsockname()[1]
+        host = LOOPBACK if case == "port in use" else "192.0.2.1"  # TEST-NET-1: never an address of this machine
+        result = subprocess.run([sys.executable, "-m", "medtk", "serve", str(serve_models["op"]), "--no-dicom",
+                                 "--host", host, "--http-port", str(port), "--spool", str(tmp_path / "spool")],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("medtk: error:")]
+    expected = (f"--http-port {port}: cannot listen on {host}:{port} (the port is in use)" if case == "port in use"
+                else f"--host {host}: cannot listen on {host}:{port} (not an address of this machine)")
+    assert errors == [f"medtk: error: {expected}"]
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(("field", "value", "option"), [

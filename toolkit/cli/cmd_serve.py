@@ -98,8 +98,9 @@ def serve(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    node = ServeNode(config).start()
+    node = ServeNode(config)
     try:
+        node.start()  # a listener that cannot open raises ConfigError; the finally stops what started
         ports = f"HTTP {config.host}:{node.http_port}" if node.http_port is not None else "no HTTP"
         if node.dicom_port is not None:
             ports += f", DICOM {config.ae_title}@{config.host}:{node.dicom_port}"
