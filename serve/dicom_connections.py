@@ -22,6 +22,7 @@ nothing else on it, so `ConnectionPolicy` stands in for a context, with or witho
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import ssl
 import threading
@@ -48,16 +49,18 @@ class GuardedReads:
     def attach(self, guard: PduGuard, table: "ConnectionTable", network_timeout: float, peer: str) -> None:
         self.guard, self.table, self.network_timeout, self.peer, self.breached = (
             guard, table, network_timeout, peer, False)
+        self._timeout = network_timeout
+        self.settimeout(network_timeout)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         if self.breached:
             return b""
         try:
-            self.settimeout(self._read_timeout())
+            self._time_out_by(self.guard.due())
             data = super().recv(bufsize, flags)  # type: ignore[misc]
             self.guard.feed(data, time.monotonic())
-            if self.guard.deadline() is None:
-                self.settimeout(self.network_timeout)  # between PDUs: the network timeout, as pynetdicom's idle
+            if self.guard.due() is None:
+                self._time_out_by(None)  # between PDUs: the network timeout, as pynetdicom's idle timer
             return data
         except Breach as breach:
             self.refuse(breach)
@@ -93,11 +96,18 @@ class GuardedReads:
             return late
         return Breach(f"no data for {self.network_timeout:g} s", ABORT_UNSPECIFIED)
 
-    def _read_timeout(self) -> float:
-        now = time.monotonic()
-        self.guard.check_time(now)
-        due = self.guard.deadline()
-        return self.network_timeout if due is None else min(self.network_timeout, due[0] - now)
+    def _time_out_by(self, due: float | None) -> None:
+        """A read waits at most until `due` (rounded up to the second, so the socket's timeout changes
+        about once a second, not at every read) and never longer than the network timeout."""
+        timeout = self.network_timeout
+        if due is not None:
+            left = due - time.monotonic()
+            if left <= 0:
+                self.guard.check_time(due)
+            timeout = min(timeout, float(math.ceil(left)))
+        if timeout != self._timeout:
+            self.settimeout(timeout)
+            self._timeout = timeout
 
 
 class GuardedSocket(GuardedReads, QuickAckSocket):
@@ -176,7 +186,6 @@ class ConnectionPolicy:
             guarded: Any = GuardedSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
         else:
             guarded = self.context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False)
-        guarded.settimeout(self.network_timeout)
         guarded.attach(PduGuard(self.limits, accepted_at), self.table, self.network_timeout, peer)
         self.table.add(guarded)
         return guarded

@@ -48,32 +48,36 @@ class PduGuard:
 
     def __init__(self, limits: GuardLimits, accepted_at: float) -> None:
         self.limits = limits
-        self.accepted_at = accepted_at
+        self._negotiation_due = accepted_at + limits.negotiation_seconds
         self.negotiated = False  # the first PDU (the association request) has arrived whole
         self._header = bytearray()  # of the PDU being read
         self._pdu_type = 0
         self._pdu_left = 0  # bytes of the current PDU body still to come
-        self._pdu_started: float | None = None
+        self._pdu_due: float | None = None  # set by a PDU's first byte
         self._item = bytearray()  # header of the PDV item being read (P-DATA-TF only)
         self._item_left = 0  # data bytes of the current PDV item still to come
         self._dataset_bytes = 0  # of the message being received
         self._command_bytes = 0
 
-    def deadline(self) -> tuple[float, str] | None:
-        """(monotonic time, what must be done by then) for the next bytes; None between PDUs."""
-        deadlines = []
-        if not self.negotiated:
-            deadlines.append((self.accepted_at + self.limits.negotiation_seconds,
-                              f"association request not complete within {self.limits.negotiation_seconds:g} s"))
-        if self._pdu_started is not None:
-            deadlines.append((self._pdu_started + self.limits.pdu_seconds,
-                              f"PDU not complete within {self.limits.pdu_seconds:g} s"))
-        return min(deadlines) if deadlines else None
+    def due(self) -> float | None:
+        """The monotonic time by which the next bytes must have come; None between PDUs, once negotiated.
+        Called on every read, so it builds nothing; `check_time` words a missed deadline."""
+        if self.negotiated:
+            return self._pdu_due
+        return self._negotiation_due if self._pdu_due is None else min(self._negotiation_due, self._pdu_due)
 
     def check_time(self, now: float) -> None:
-        due = self.deadline()
-        if due is not None and now >= due[0]:
-            raise Breach(due[1], ABORT_UNSPECIFIED)
+        due = self.due()
+        if due is None or now < due:
+            return
+        late = []
+        if not self.negotiated and now >= self._negotiation_due:
+            late.append((self._negotiation_due,
+                         f"association request not complete within {self.limits.negotiation_seconds:g} s"))
+        if self._pdu_due is not None and now >= self._pdu_due:
+            late.append((self._pdu_due, f"PDU not complete within {self.limits.pdu_seconds:g} s"))
+        if late:
+            raise Breach(min(late)[1], ABORT_UNSPECIFIED)
 
     def feed(self, data: bytes, now: float) -> None:
         """Account for `data` (the next bytes received); raise `Breach` at the first bound crossed."""
@@ -82,7 +86,7 @@ class PduGuard:
         while at < len(view):
             if self._pdu_left == 0 and len(self._header) < PDU_HEADER:
                 if not self._header:
-                    self._pdu_started = now
+                    self._pdu_due = now + self.limits.pdu_seconds
                 at = _fill(self._header, PDU_HEADER, view, at)
                 if len(self._header) == PDU_HEADER:
                     self._start_pdu()
@@ -115,7 +119,7 @@ class PduGuard:
         if self._pdu_type == P_DATA_TF and (self._item or self._item_left):
             raise Breach("a PDV item runs past the end of its P-DATA-TF PDU")
         self._header.clear()
-        self._pdu_started = None
+        self._pdu_due = None
         self.negotiated = True
 
     def _feed_items(self, body: memoryview) -> None:
