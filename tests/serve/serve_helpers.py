@@ -516,3 +516,17 @@ def send_files(port: int, paths: list[Path], calling_ae: str = "TESTSCU", called
         _config.STORE_SEND_CHUNKED_DATASET = chunked
         if association.is_established:
             association.release()
+
+
+def peak_growth(pid: int, action: Callable[[], object]) -> tuple[object, int]:
+    """What `action` returns, and by how many bytes process `pid`'s resident memory peaked above its
+    level before (its high-water mark, VmHWM, is reset first: a peak at startup would hide a smaller one)."""
+    status = Path(f"/proc/{pid}/status")
+
+    def field(name: str) -> int:
+        return int(next(line for line in status.read_text().splitlines() if line.startswith(name)).split()[1]) * 1024
+
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    before = field("VmRSS:")
+    result = action()
+    return result, field("VmHWM:") - before

@@ -18,7 +18,7 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 from tests.serve.serve_helpers import (LOOPBACK, NodeProcess, association_request, free_port, padded_instance,
-                                       send_datasets, send_files, storescu, wait_until)
+                                       peak_growth, send_datasets, send_files, storescu, wait_until)
 
 from medtk.serve import scp
 
@@ -151,12 +151,6 @@ def test_an_association_addressed_to_another_ae_is_rejected(start_node, dicom_fi
     assert list(node.spool.queue.iterdir()) == [] and list(node.spool.outbox.iterdir()) == []
 
 
-def _peak_rss(process: NodeProcess) -> int:
-    """VmHWM: the most resident memory the node has had, in bytes."""
-    status = Path(f"/proc/{process.process.pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) * 1024
-
-
 @pytest.fixture
 def node_process(tmp_path, serve_models, monkeypatch):
     """A node as its own process (for its RSS), receiving into a $TMPDIR of the test's own."""
@@ -183,11 +177,10 @@ def test_a_deflate_bomb_is_refused_with_the_node_memory_bounded(node_process, tm
     start, tmpdir = node_process
     node = start("--max-dataset-bytes", str(64 * MiB))
     assert send_datasets(node.dicom_port, [pydicom.dcmread(dicom_files["cr"])]) == [0x0000]  # warm up
-    time.sleep(2.0)  # the worker has run the model once
-    before = _peak_rss(node)
+    wait_until(lambda: len(list((node.spool / "outbox").glob("*.dcm"))) == 2, "the worker has run the model once")
     bomb = padded_instance(tmp_path / "bomb.dcm", np.zeros((64, 64), np.uint8), 512 * MiB, deflated=True)
-    assert send_files(node.dicom_port, [bomb]) == [0xC000]
-    grown = _peak_rss(node) - before
+    statuses, grown = peak_growth(node.process.pid, lambda: send_files(node.dicom_port, [bomb]))
+    assert statuses == [0xC000]
     assert grown < 32 * MiB, f"peak RSS grew by {grown / MiB:.0f} MiB"
     assert list((node.spool / "incoming").iterdir()) == [] and list(tmpdir.iterdir()) == []
 
@@ -204,10 +197,8 @@ def test_large_data_sets_are_received_on_disk_not_in_memory(node_process, tmp_pa
     warm, large, over = (padded_instance(tmp_path / f"{name}.dcm", pixels, size * MiB)
                          for name, size in (("warm", 1), ("large", 48), ("over", 96)))
     assert send_files(node.dicom_port, [warm]) == [0x0000]
-    before = _peak_rss(node)
-    assert send_files(node.dicom_port, [large]) == [0x0000]
-    assert send_files(node.dicom_port, [over]) == [None]
-    grown = _peak_rss(node) - before
+    statuses, grown = peak_growth(node.process.pid, lambda: send_files(node.dicom_port, [large, over]))
+    assert statuses == [0x0000, None]
     assert grown < 24 * MiB, f"peak RSS grew by {grown / MiB:.0f} MiB"
     wait_until(lambda: not list(tmpdir.iterdir()), "pynetdicom's files are removed", timeout=5)
 
@@ -237,8 +228,12 @@ def test_a_c_store_without_a_data_set_is_refused_not_raised(start_node, dicom_fi
         request = C_STORE()
         request.MessageID, request.Priority = 1, 2
         request.AffectedSOPClassUID, request.AffectedSOPInstanceUID = source.SOPClassUID, source.SOPInstanceUID
+        association._reactor_checkpoint.clear()  # pause the reactor as pynetdicom's own send_c_* do
+        while not association._is_paused:
+            time.sleep(0.001)
         association.dimse.send_msg(request, association.accepted_contexts[0].context_id)  # command only
         _, answer = association.dimse.get_msg(block=True)
-        assert answer.Status == 0xC000
+        association._reactor_checkpoint.set()
+        assert answer is not None and answer.Status == 0xC000
     finally:
         association.release()
