@@ -491,9 +491,11 @@ def ob_header(tag: tuple[int, int], length: int) -> bytes:
     return struct.pack("<HH2sHL", tag[0], tag[1], b"OB", 0, length)
 
 
-def send_files(port: int, paths: list[Path], calling_ae: str = "TESTSCU", called_ae: str = "MEDTK") -> list[int | None]:
+def send_files(port: int, paths: list[Path], calling_ae: str = "TESTSCU", called_ae: str = "MEDTK",
+               answer_within: float = 30.0) -> list[int | None]:
     """C-STORE each file as it is on disk (pynetdicom streams it, deflated or not) over one association;
-    the statuses in order, None for a C-STORE the node ended by closing the association."""
+    the statuses in order, None for a C-STORE the node ended by closing the association (pynetdicom may
+    notice that only when `answer_within` seconds have passed without an answer)."""
     from pydicom.filereader import read_file_meta_info
     from pynetdicom import AE, _config
 
@@ -501,7 +503,8 @@ def send_files(port: int, paths: list[Path], calling_ae: str = "TESTSCU", called
     for path in paths:
         meta = read_file_meta_info(path)  # not the data set: a deflated one would be inflated whole
         ae.add_requested_context(meta.MediaStorageSOPClassUID, [meta.TransferSyntaxUID])
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    ae.acse_timeout = ae.network_timeout = 30
+    ae.dimse_timeout = answer_within
     association = ae.associate(LOOPBACK, port, ae_title=called_ae)
     if not association.is_established:
         raise ConnectionError(f"association with {called_ae}@{LOOPBACK}:{port} failed")
