@@ -150,7 +150,12 @@ def create_app(service: Service, uploads: Uploads) -> FastAPI:
             return answer(endpoint, 400, {"error": str(error)})
         except Exception as error:
             service.metrics.errors.labels("http").inc()
-            log.exception("HTTP prediction failed")
+            # the type and where, never the message or a traceback's text: either may quote a header value
+            frame = error.__traceback__
+            while frame is not None and frame.tb_next is not None:
+                frame = frame.tb_next
+            where = f"{frame.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.tb_lineno}" if frame else "?"
+            log.error("HTTP prediction failed (%s at %s)", type(error).__name__, where)
             return answer(endpoint, 500, {"error": f"internal error ({type(error).__name__})"})
         service.metrics.images.labels("http", "ok").inc()
         service.metrics.latency.labels("http").observe(time.time() - started)

@@ -215,6 +215,7 @@ def check_instance(dataset: Any, max_pixels: int) -> tuple[int, str] | None:
 
 
 def _header_problem(dataset: Any, max_pixels: int) -> tuple[int, str] | None:
+    from medtk.runtime import RuntimeInputError, check_header
     from medtk.serve import admission
 
     missing = [keyword for keyword in REQUIRED if keyword not in dataset]
@@ -224,20 +225,9 @@ def _header_problem(dataset: Any, max_pixels: int) -> tuple[int, str] | None:
         return CANNOT_UNDERSTAND, "float pixel data is not supported"
     if missing:
         return NOT_MATCHING, f"missing {', '.join(missing)}"[:64]
-    try:
-        rows, columns = int(dataset.Rows), int(dataset.Columns)
-        frames = int(dataset.get("NumberOfFrames", 1) or 1)
-        samples = int(dataset.get("SamplesPerPixel", 1) or 1)
-    except (TypeError, ValueError):
-        return CANNOT_UNDERSTAND, "unreadable image dimensions"
-    if rows < 1 or columns < 1:
-        return NOT_MATCHING, "empty image"
-    if rows * columns * frames > max_pixels:
-        return CANNOT_UNDERSTAND, f"image over the pixel limit ({max_pixels})"
-    if samples not in (1, 3) or (samples == 3 and frames > 1):
-        return CANNOT_UNDERSTAND, "pixel layout not supported"
-    transfer_syntax = dataset.file_meta.get("TransferSyntaxUID")
-    if transfer_syntax is None or transfer_syntax not in decodable_transfer_syntaxes():
-        return CANNOT_UNDERSTAND, "transfer syntax cannot be decoded here"
+    try:  # the runtime's own rules (pixel limit, one frame, layout, transfer syntax, Pixel Data length)
+        check_header(dataset, max_pixels, name="instance")
+    except RuntimeInputError as error:
+        return CANNOT_UNDERSTAND, str(error).removeprefix("instance: ")[:64]
     return (admission.identifier_problem(dataset) or admission.character_set_problem(dataset)
             or admission.pixel_problem(dataset))

@@ -88,7 +88,7 @@ def serve(
         model=model, host=host, http_port=None if no_http else http_port, dicom_port=None if no_dicom else dicom_port,
         ae_title=ae_title, forward=tuple(Destination.parse(text) for text in forward or ()), spool=spool,
         token_file=token_file, rules_file=rules, allow_ae=tuple(allow_ae or ()), queue_size=queue_size,
-        workers=workers, threads=threads, max_body_bytes=max_body_bytes, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+        workers=workers, threads=threads, max_body_bytes=max_body_bytes, max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,
         max_associations=max_associations, tls_cert=tls_cert, tls_key=tls_key,
         retry_max_seconds=retry_max, retry_initial_seconds=min(1.0, retry_max),
         forward_attempts=forward_attempts, stall_seconds=stall_seconds, max_pdu_bytes=max_pdu_bytes,
