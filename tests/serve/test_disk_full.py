@@ -19,9 +19,13 @@ def disk(tmp_path):
 
 
 def _broken(image):
-    """A header the SCP accepts, pixels the worker cannot decode (it belongs in failed/)."""
-    ds = radiograph(image, number=99)
-    ds.PixelData = b"\0" * 10
+    """A header the SCP accepts, pixels the worker cannot decode (it belongs in failed/): compressed pixel
+    data whose content is broken (native pixel data of the wrong length is refused at C-STORE time)."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import RLELossless
+
+    ds = radiograph(image, number=99, transfer_syntax=RLELossless)
+    ds.PixelData = encapsulate([bytes(64)])  # an RLE header with no segments
     return ds
 
 

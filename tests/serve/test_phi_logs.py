@@ -112,5 +112,5 @@ def test_the_node_process_log_at_debug_holds_no_header_value(serve_models, tmp_p
     finally:
         node.stop()
     text = (tmp_path / "node.log").read_text(errors="replace")
-    assert "DEBUG" in text and "message withheld" in text
+    assert "DEBUG" in text  # every logger spoke at DEBUG; none of it may quote a header (below)
     _assert_clean(text, "the node's log")

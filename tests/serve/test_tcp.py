@@ -82,7 +82,7 @@ def test_the_forwarder_requests_tuned_associations(monkeypatch):
     """The forwarder passes the handler to every association it requests."""
     from pynetdicom import AE as RealAE
 
-    from medtk.serve import forwarder
+    from medtk.serve import delivery
 
     seen = []
 
@@ -92,8 +92,8 @@ def test_the_forwarder_requests_tuned_associations(monkeypatch):
             return super().associate(*args, evt_handlers=evt_handlers, **kwargs)
 
     monkeypatch.setattr("pynetdicom.AE", RecordingAE)
-    sender = forwarder.Forwarder(forwarder.Destination("PEER", LOOPBACK, free_port()), spool=None, metrics=None,
-                                 calling_ae="MEDTK")
-    with pytest.raises(forwarder.DestinationDown):  # nobody listens: the association fails after the attempt
-        sender._send([])
+    destination = delivery.Destination("PEER", LOOPBACK, free_port())
+    with pytest.raises(delivery.DestinationDown):  # nobody listens: the association fails after the attempt
+        with delivery.associate(destination, "MEDTK"):
+            pass
     assert seen == [[(evt.EVT_CONN_OPEN, tcp.tune_requested_association)]]
