@@ -38,6 +38,7 @@ class CompressOptions:
     distill: bool = True  # pruning/QAT fine-tuning also learns the float model's probabilities and CAMs
     positive_class: str | None = None  # None = the run's finding class
     num_threads: int | None = None  # interpreter threads while evaluating
+    device: str | None = None  # the target's device profile: recommend only what its accelerator runs
 
     @classmethod
     def given(cls, **values: Any) -> "CompressOptions":
@@ -49,6 +50,10 @@ class CompressOptions:
         return compressed_variant(self.prune, self.qat) if self.int8 else None
 
     def check(self) -> None:
+        if self.device is not None:
+            from medtk.devices import load_profile
+
+            load_profile(self.device)  # an unknown name lists the close matches
         for option in fields(self):
             value = getattr(self, option.name)
             if isinstance(value, float) and not math.isfinite(value):

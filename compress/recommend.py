@@ -6,11 +6,11 @@ returns a decision. Every comparison is against the reference variant (float32),
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from medtk.compress.options import SPARSITY_TOLERANCE, CompressOptions
 from medtk.schema import Gate, VariantResult
-from medtk.variants import REFERENCE, get_variant
+from medtk.variants import REFERENCE, get_variant, precision_of
 
 
 def reference_entry(entries: list[VariantResult] | tuple[VariantResult, ...]) -> VariantResult:
@@ -82,22 +82,67 @@ def apply_gates(entries: list[VariantResult], options: CompressOptions,
     return gated, gate, failures
 
 
-def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | None = None) -> tuple[str | None, dict[str, str]]:
-    """The variant to deploy, the smallest file that passes every gate (None when none passes), and why
-    each other variant was not chosen. `failures`: the gate's messages per variant (`apply_gates`)."""
+@dataclass(frozen=True)
+class Target:
+    """What the recommendation is for. `integer`: --int8 asked for an integer model; `runs`: the
+    precisions the target device's accelerator executes (its profile's `runs`; empty = any, a CPU)."""
+
+    integer: bool = False
+    device: str | None = None
+    runs: tuple[str, ...] = ()
+
+    def runs_variant(self, entry: VariantResult) -> bool:
+        """An accelerator that runs only int8 runs no float op: int8_mixed's float layers would fall back."""
+        if not self.runs:
+            return True
+        return precision_of(entry.name) in self.runs and not (entry.float_layers and "float32" not in self.runs)
+
+
+# Compress measures no latency that could rank variants (one shared batch interpreter, no warm-up, no
+# fixed threads): `medtk bench RUN` does. Among the variants the target runs, the file size decides.
+RULE = ("the smallest passing variant the target runs{integer}, by file size (compress measures no latency; "
+        "`medtk bench RUN` does)")
+
+
+def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | None = None,
+              target: Target = Target()) -> tuple[str | None, dict[str, str]]:
+    """The variant to deploy (None when none fits) and why each other variant was not chosen.
+
+    Eligible: passes every gate (`failures`: the gate's messages per variant, `apply_gates`) and runs on
+    the target. With --int8 an integer variant that passes is chosen over any float-activation one
+    (`dynamic`, `float16`), however much smaller: an integer accelerator cannot run the float one. Then
+    the smallest file (`RULE`)."""
     failures = failures or {}
     passed = [entry for entry in entries if entry.passed and not failures.get(entry.name)]
-    chosen = min(passed, key=lambda entry: entry.size_bytes) if passed else None
+    eligible = [entry for entry in passed if target.runs_variant(entry)]
+    integer = [entry for entry in eligible if _is_integer(entry.name)]
+    pool = integer if target.integer and integer else eligible
+    chosen = min(pool, key=lambda entry: entry.size_bytes) if pool else None
     reasons = {}
     for entry in entries:
         if chosen is not None and entry.name == chosen.name:
             continue
         if failures.get(entry.name) or not entry.passed:
             reasons[entry.name] = "failed the gate: " + ("; ".join(failures.get(entry.name, [])) or entry.status)
+        elif not target.runs_variant(entry):
+            kind = f"{len(entry.float_layers)} op(s) kept float" if entry.float_layers else precision_of(entry.name)
+            reasons[entry.name] = (f"passed every gate but {target.device}'s accelerator runs only "
+                                   f"{'/'.join(target.runs)} ({entry.name}: {kind})")
+        elif pool is integer and target.integer and not _is_integer(entry.name):
+            reasons[entry.name] = (f"passed every gate but computes in float (not an integer model); --int8 asked "
+                                   f"for one and {chosen.name} passes every gate")
         else:
             reasons[entry.name] = (f"passed every gate but is larger than {chosen.name} "
                                    f"({entry.size_bytes / 1e6:.2f} MB vs {chosen.size_bytes / 1e6:.2f} MB)")
     return (chosen.name if chosen else None), reasons
+
+
+def recommendation_rule(target: Target) -> str:
+    """The sentence compress.json and the table give for how `recommended` was chosen."""
+    extra = ", an integer one first (--int8)" if target.integer else ""
+    if target.runs:
+        extra += f"; {target.device} runs only {'/'.join(target.runs)}"
+    return RULE.format(integer=extra)
 
 
 def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, int8: bool) -> str | None:
@@ -105,7 +150,7 @@ def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, i
     kind (an integer one with --int8) passes every gate. A failing variant beside a passing one is a
     finding that compress.json and the table report, not a failed command: the user deploys the
     recommended one. Without any, --int8 delivered nothing an integer accelerator can run (exit 3)."""
-    wanted = [entry for entry in entries if entry.name != REFERENCE and (not int8 or get_variant(entry.name).integer)]
+    wanted = [entry for entry in entries if entry.name != REFERENCE and (not int8 or _is_integer(entry.name))]
     if any(entry.passed for entry in wanted):
         return None
     return "no int8 variant passes every gate" if int8 else "no compressed variant passes every gate"
@@ -113,3 +158,8 @@ def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, i
 
 def _delta(value: float | None, reference: float | None) -> float | None:
     return None if value is None or reference is None else round(value - reference, 6)
+
+
+def _is_integer(name: str) -> bool:
+    variant = get_variant(name)
+    return variant is not None and variant.integer

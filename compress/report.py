@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medtk.compress.verdict import compress_verdict
 from medtk.schema import CompressReport
 
 COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "float ops", "val AUC", "AUC", "dAUC", "acc", "thr", "sens",
@@ -46,8 +47,10 @@ def format_table(report: CompressReport) -> str:
     cam_gate = f", min CAM r {gate.min_cam_correlation:g}" if gate.min_cam_correlation is not None else ""
     if gate.max_cam_peak_shift is not None:
         cam_gate += f", max CAM peak shift {gate.max_cam_peak_shift:g} cells"
-    lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}{cam_gate}): {'passed' if gate.passed else 'FAILED'}")
-    lines.append(f"recommended (* above; the smallest variant that passes every gate): {report.recommended or 'none'}")
+    verdict = compress_verdict(report)
+    lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}{cam_gate}): {verdict.level.upper()}: {verdict.summary}")
+    lines.append(f"recommended (* above; {report.recommendation or 'the smallest variant that passes every gate'}): "
+                 f"{report.recommended or 'none'}")
     for name, reason in report.not_recommended.items():
         lines.append(f"  not {name}: {reason}")
     lines.append(f"note: {report.note}")

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from medtk.compress.inputs import Inputs, load_inputs, training_intensity
 from medtk.compress.options import CompressOptions
-from medtk.compress.recommend import apply_gates, recommend, reference_entry, unmet_request, with_deltas
+from medtk.compress.recommend import (Target, apply_gates, recommend, recommendation_rule, reference_entry,
+                                      with_deltas)
+from medtk.compress.verdict import compress_verdict
 from medtk.errors import ModelError, QualityGateError
 from medtk.run import Run
 from medtk.schema import CompressReport, CompressionSteps, Reference, VariantResult
@@ -53,9 +55,9 @@ def compress_run(run_dir: Path, options: CompressOptions) -> CompressResult:
         replace(entry, path=Path(final[entry.name]).relative_to(run.root).as_posix()) for entry in report.variants
     ))
     run.write(run.compress_file, report)
-    unmet = unmet_request(report.variants, int8=options.int8)
-    if unmet is not None:
-        raise QualityGateError(f"{run.compress_file}: quality gate failed: {'; '.join(report.gate.failures)}; {unmet}")
+    verdict = compress_verdict(report)
+    if verdict.failed:
+        raise QualityGateError(f"{run.compress_file}: quality gate failed: {verdict.summary}")
     for failure in report.gate.failures:
         log.warning("quality gate: %s (not recommended; deploy %s)", failure, report.recommended)
     return CompressResult(report=report, path=run.compress_file)
@@ -157,7 +159,8 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
     entries = [replace(entry, cam_agreement=cam_agreement(outputs[REFERENCE], outputs[entry.name]))
                for entry in with_deltas(entries)]
     entries, gate, failures = apply_gates(entries, options, steps.sparsity_after_qat)
-    recommended, not_recommended = recommend(entries, failures)
+    target = _target(options)
+    recommended, not_recommended = recommend(entries, failures, target)
     keras_test = _keras_test(run)
     return CompressReport(
         reference=Reference(
@@ -174,8 +177,19 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
         note=SPARSITY_NOTE,
         recommended=recommended,
         not_recommended=not_recommended,
+        recommendation=recommendation_rule(target),
         accuracy_control=control,
     )
+
+
+def _target(options: CompressOptions) -> Target:
+    """--int8 asks for an integer model; --device's profile says what its accelerator runs."""
+    if options.device is None:
+        return Target(integer=options.int8)
+    from medtk.devices import load_profile
+
+    profile = load_profile(options.device)
+    return Target(integer=options.int8, device=profile.name, runs=profile.runs)
 
 
 def _measure(path: Path, inputs: Inputs, options: CompressOptions):

@@ -19,6 +19,7 @@ from medtk.errors import ConfigError
 _PROFILE_PACKAGE = "medtk.devices"
 _PROFILE_DIR = "profiles"
 REFERENCE_KINDS = ("published", "measured", "derived")
+PRECISIONS = ("float32", "int8")  # `medtk.variants.Variant.precision`
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class Profile:
     delegates: tuple[str, ...]
     default_threads: int
     references: tuple[Reference, ...]
+    # Precisions the device's accelerator executes, for deploying on it ("int8": an Edge TPU or NPU runs
+    # full-integer models only); empty = any precision (a CPU or GPU). Compress recommends accordingly.
+    runs: tuple[str, ...] = ()
 
     def cpu_references(self) -> tuple[Reference, ...]:
         return tuple(ref for ref in self.references if not ref.accelerator)
@@ -140,9 +144,12 @@ def parse_profile(text: str, origin: str) -> Profile:
         if ref.kind not in REFERENCE_KINDS or not ref.source.strip():
             raise ConfigError(f"{origin}: reference {ref.model!r} needs kind in {REFERENCE_KINDS} and a source")
     data.update(cpu=cpu, references=refs)
-    for key in ("aliases", "accelerators", "delegates"):
+    for key in ("aliases", "accelerators", "delegates", "runs"):
         data[key] = tuple(str(item).lower() if key == "aliases" else str(item) for item in data.get(key, ()))
     profile = _build(Profile, data, origin)
+    unknown = [precision for precision in profile.runs if precision not in PRECISIONS]
+    if unknown:
+        raise ConfigError(f"{origin}: runs: unknown precision {unknown[0]!r}; known: {', '.join(PRECISIONS)}")
     if not profile.cpu_references():
         raise ConfigError(f"{origin}: needs at least one CPU [[reference]] latency figure with a source")
     return profile

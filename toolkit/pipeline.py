@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from medtk.config import ModelConfig
+from medtk.compress.verdict import Verdict, compress_verdict
 from medtk.errors import ConfigError, MedtkError, QualityGateError
 from medtk.run import Run
 from medtk.schema import SplitMetrics
@@ -57,17 +58,12 @@ QUICK = PipelineSettings(data="synthetic:120", arch="mobilenetv2", input_size=32
 class PipelineResult:
     run: Run
     report: Path
-    verdict: str
+    verdict: Verdict  # the same one compress's exit code and the report's headline show
     seconds: float
-    gate_failures: tuple[str, ...]
-    unmet: str | None  # compress's own failure (no int8 variant passes every gate), else None
-    recommended: str | None  # the variant to deploy: the smallest that passes every gate
 
-
-@dataclass(frozen=True)
-class _CompressOutcome:
-    failures: list[str]  # every variant's gate failures
-    unmet: str | None
+    @property
+    def recommended(self) -> str | None:
+        return self.verdict.recommended
 
 
 def prepare_output(out: Path, force: bool) -> None:
@@ -109,9 +105,8 @@ def run_pipeline(settings: PipelineSettings, out: Path, *, force: bool = False, 
         step.result(_metrics_line(evaluate_run(run).test))
 
     with step(f"compress --int8 (prune {settings.prune_epochs} + QAT {settings.qat_epochs} epochs)"):
-        compressed = _compress(run, settings, max_auc_drop)
-        step.result("quality gate FAILED: " + compressed.unmet if compressed.unmet else
-                    "quality gate passed" + (" except: " + "; ".join(compressed.failures) if compressed.failures else ""))
+        verdict = _compress(run, settings, max_auc_drop)
+        step.result(f"quality gate {verdict.level}: {verdict.summary}")
 
     with step("bench float32 and the recommended variant on this machine"):
         step.result(_bench(run, settings))
@@ -123,19 +118,16 @@ def run_pipeline(settings: PipelineSettings, out: Path, *, force: bool = False, 
         from medtk.report.build import write_report
 
         report = write_report(out)
-        step.result(f"{report.gallery_cases} CAM cases, quality gate {report.verdict}")
+        step.result(f"{report.gallery_cases} CAM cases, quality gate {report.verdict}")  # the same verdict
 
     seconds = time.perf_counter() - started
     echo(f"pipeline finished in {seconds / 60:.1f} min")
     echo(f"report: {report.path.resolve()}")
-    compression = run.compression()
-    return PipelineResult(run=run, report=report.path, verdict=report.verdict, seconds=seconds,
-                          gate_failures=tuple(compressed.failures), unmet=compressed.unmet,
-                          recommended=compression.recommended if compression else None)
+    return PipelineResult(run=run, report=report.path, verdict=verdict, seconds=seconds)
 
 
-def _compress(run: Run, settings: PipelineSettings, max_auc_drop: float | None) -> _CompressOutcome:
-    """Run compress; a failed gate is a result to report (the variants and compress.json are written)."""
+def _compress(run: Run, settings: PipelineSettings, max_auc_drop: float | None) -> Verdict:
+    """Run compress; its verdict, failed included, is a result to report (compress.json is written)."""
     from medtk.compress.options import CompressOptions
     from medtk.compress.workflow import compress_run
 
@@ -145,11 +137,9 @@ def _compress(run: Run, settings: PipelineSettings, max_auc_drop: float | None) 
     )
     try:
         compress_run(run.root, options)
-        unmet = None
-    except QualityGateError as error:
-        unmet = str(error)
-    report = run.compression()
-    return _CompressOutcome(failures=list(report.gate.failures) if report else ["see compress.json"], unmet=unmet)
+    except QualityGateError:
+        pass  # compress.json holds everything the verdict is decided from
+    return compress_verdict(run.compression())
 
 
 def _localize(run: Run) -> str:

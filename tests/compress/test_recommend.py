@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from medtk.compress.options import CompressOptions
-from medtk.compress.recommend import apply_gates, recommend, unmet_request, with_deltas
+from medtk.compress.recommend import Target, apply_gates, recommend, recommendation_rule, unmet_request, with_deltas
 from medtk.schema.compress import CamAgreement, Headline, VariantResult
 
 
@@ -98,3 +98,42 @@ def test_deltas_and_gates_find_float32_by_name_wherever_it_stands():
 def test_a_missing_float32_is_an_error_not_a_silent_choice_of_another_reference():
     with pytest.raises(ValueError, match=r"no float32 variant among the measured variants \(int8, float16\)"):
         with_deltas([ENTRIES[2], ENTRIES[1]])
+
+
+def _passing(name: str, size: int, float_layers: tuple[str, ...] = ()) -> VariantResult:
+    return replace(_entry(name, size, 0.95, 0.98), float_layers=float_layers)
+
+
+# Issue 22 as measured: int8_pqat passed (+0.004 AUC, CAM r 0.98), yet dynamic, 0.3 MB smaller, was recommended.
+MEASURED = [_passing("float32", 94_000_000), _passing("float16", 47_000_000), _passing("dynamic", 23_900_000),
+            _passing("int8", 24_500_000), _passing("int8_pqat", 24_200_000)]
+
+
+def test_int8_means_an_integer_model_even_when_a_float_activation_variant_is_smaller():
+    chosen, reasons = recommend(MEASURED, {}, Target(integer=True))
+    assert chosen == "int8_pqat"
+    assert "not an integer model" in reasons["dynamic"] and "int8_pqat passes every gate" in reasons["dynamic"]
+    assert "larger than int8_pqat" in reasons["int8"]
+    assert recommend(MEASURED, {})[0] == "dynamic"  # without --int8 the smallest passing file is still the rule
+
+
+def test_with_int8_and_no_passing_integer_variant_the_float_one_is_named_but_the_request_is_unmet():
+    failed = {"int8": ["int8: AUC"], "int8_pqat": ["int8_pqat: CAM"]}
+    entries = [replace(e, status="failed") if e.name in failed else e for e in MEASURED]
+    chosen, reasons = recommend(entries, failed, Target(integer=True))
+    assert chosen == "dynamic" and reasons["int8_pqat"] == "failed the gate: int8_pqat: CAM"
+    assert unmet_request(entries, int8=True) == "no int8 variant passes every gate"
+
+
+def test_a_full_integer_accelerator_gets_only_what_it_runs():
+    """An Edge TPU runs full int8 only: no float16/dynamic, and no int8_mixed (its float ops would fall back)."""
+    entries = [*MEASURED[:3], _passing("int8_mixed", 20_000_000, ("conv_1",)), _passing("int8", 24_500_000)]
+    coral = Target(integer=False, device="coral-dev-board", runs=("int8",))
+    chosen, reasons = recommend(entries, {}, coral)
+    assert chosen == "int8"
+    assert reasons["dynamic"] == ("passed every gate but coral-dev-board's accelerator runs only int8 "
+                                  "(dynamic: float32)")
+    assert "int8_mixed: 1 op(s) kept float" in reasons["int8_mixed"]
+    assert recommend(entries[:4], {}, coral)[0] is None  # nothing it runs: no recommendation
+    assert "coral-dev-board runs only int8" in recommendation_rule(coral)
+    assert "by file size" in recommendation_rule(Target()) and "medtk bench RUN" in recommendation_rule(Target())

@@ -100,6 +100,8 @@ def test_report_records_reference_deltas_and_cam_agreement(compressed):
 
 @pytest.mark.slow
 def test_accuracy_control_is_recorded_and_chose_on_validation_only(compressed):
+    from medtk.variants import get_variant
+
     run, _ = compressed
     report = _report(run)
     control = report["accuracy_control"]
@@ -114,9 +116,11 @@ def test_accuracy_control_is_recorded_and_chose_on_validation_only(compressed):
         assert control["ranking"] == "none" and "int8_mixed" not in variants
     chosen = report["recommended"]
     assert set(report["not_recommended"]) == set(variants) - {chosen}
-    if chosen is not None:
+    if chosen is not None:  # --int8: the smallest passing integer variant, when one passes (issue 22)
         passing = [v for v in variants.values() if v["status"] == "passed"]
-        assert variants[chosen]["size_bytes"] == min(v["size_bytes"] for v in passing)
+        integer = [v for v in passing if get_variant(v["name"]).integer]
+        assert variants[chosen]["size_bytes"] == min(v["size_bytes"] for v in integer or passing)
+        assert "by file size" in report["recommendation"] and "integer one first (--int8)" in report["recommendation"]
 
 
 @pytest.mark.slow

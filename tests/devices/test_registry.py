@@ -62,3 +62,18 @@ def test_reference_without_source_is_refused():
     text = VALID.replace('source = "https://example.org/figures"', 'source = " "')
     with pytest.raises(ConfigError, match="needs kind .* and a source"):
         parse_profile(text, "x.toml")
+
+
+def test_an_integer_only_accelerator_says_what_it_runs():
+    """Compress recommends for the target: the Edge TPU runs full-integer models only (issue 22)."""
+    assert load_profile("coral").runs == ("int8",)
+    for profile in list_profiles():
+        if "edgetpu" in profile.delegates:
+            assert profile.runs == ("int8",), profile.name
+    assert load_profile("jetson-orin-nano").runs == ()  # a GPU and CPU run any precision
+    assert parse_profile(VALID, "x.toml").runs == ()
+
+
+def test_an_unknown_precision_in_runs_is_refused():
+    with pytest.raises(ConfigError, match=r"x.toml: runs: unknown precision 'int4'; known: float32, int8"):
+        parse_profile(VALID.replace("default_threads = 1\n", 'default_threads = 1\nruns = ["int4"]\n'), "x.toml")

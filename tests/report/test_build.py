@@ -41,7 +41,7 @@ def test_sections_and_numbers_match_the_run_files(run_copy):
     for entry in compress["variants"]:
         assert f"<td>{entry['name']}</td>" in table
         assert f"{entry['test']['auc']:.4f}" in table and f"{entry['delta_auc']:+.4f}" in table
-    gate = "PASSED" if compress["gate"]["passed"] else "FAILED"
+    gate = {"passed": "PASSED", "warning": "WARNING", "failed": "FAILED"}[write_report(run_copy).verdict]
     assert f'<span class="badge">{gate}</span>' in html
     latency = html[html.index('<section id="latency">'): html.index('<section id="cams">')]
     for name in ("bench.json", "bench-raspberry-pi-5.json"):
@@ -135,3 +135,45 @@ def test_report_renders_without_tensorflow(run_copy):
     done = subprocess.run([sys.executable, "-c", code, str(run_copy)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (run_copy / "report.html").is_file()
+
+
+def _fail_variants(run, failing, *, recommended: str) -> None:
+    """Rewrite the run's compress.json (made with --int8) as if the `failing` variants had failed their
+    AUC gate: the report reads the verdict from the file, never recomputes it."""
+    path = run / "compress.json"
+    report = json.loads(path.read_text())
+    messages = {}
+    for entry in report["variants"]:
+        if failing(entry["name"]):
+            entry["status"] = "failed"
+            messages[entry["name"]] = f"{entry['name']}: test AUC 0.5000 is 0.4000 below float32 (--max-auc-drop 0.01)"
+    report["gate"].update(passed=False, failures=list(messages.values()))
+    report.update(recommended=recommended, not_recommended={name: f"failed the gate: {m}" for name, m in messages.items()})
+    path.write_text(json.dumps(report))
+
+
+def test_a_failing_variant_beside_the_recommended_one_is_an_amber_warning_not_failed(run_copy):
+    """Issue 22: the headline said FAILED while compress exited 0 and recommended a passing variant."""
+    from medtk.compress.verdict import compress_verdict
+    from medtk.run import Run
+
+    _fail_variants(run_copy, lambda name: name == "float16", recommended="int8")
+    result = write_report(run_copy)
+    html = result.path.read_text(encoding="utf-8")
+    assert result.verdict == "warning" == compress_verdict(Run(run_copy).compression()).level
+    header = html[: html.index('<nav class="toc">')]
+    assert '<div class="verdict warn"><span class="badge">WARNING</span>' in header and "FAILED" not in header
+    assert "deploy int8, which passes every gate; not deployable: float16: test AUC 0.5000" in header
+    table = html[html.index('<section id="compression">'): html.index('<section id="latency">')]
+    assert '<span class="warn">warning</span>' in table and "FAILED" not in table
+
+
+def test_failed_headline_only_when_compress_failed_what_was_asked(run_copy):
+    from medtk.variants import get_variant
+
+    _fail_variants(run_copy, lambda name: get_variant(name).integer, recommended="dynamic")  # --int8, no integer passed
+    result = write_report(run_copy)
+    header = result.path.read_text(encoding="utf-8").split('<nav class="toc">')[0]
+    assert result.verdict == "failed"
+    assert '<div class="verdict fail"><span class="badge">FAILED</span>' in header
+    assert "no int8 variant passes every gate: int8: test AUC 0.5000" in header

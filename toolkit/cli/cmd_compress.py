@@ -33,12 +33,14 @@ def compress(
     distill: Annotated[Optional[bool], typer.Option("--distill/--no-distill", help="Pruning and QAT also learn the float model's probabilities and CAMs [default: distill].")] = None,
     positive_class: Annotated[Optional[str], typer.Option("--positive-class", help="Binary: the finding class [default: the run's].")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads while evaluating the variants.")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="Target device profile (`medtk devices`): recommend only a variant its accelerator runs (an Edge TPU: full int8).")] = None,
 ) -> None:
     """Export float32/float16/dynamic (and int8, accuracy-controlled int8_mixed, pruned+QAT int8) TFLite files,
     measure and gate them (AUC and CAM agreement), and name the variant to deploy.
 
-    Exit 3 when no compressed variant of the kind asked for (an int8 one with --int8) passes every gate;
-    a variant that fails beside one that passes is reported and not recommended."""
+    With --int8 an integer variant that passes every gate is recommended over a float-activation one.
+    Exit 3 when no compressed variant of the kind asked for (an int8 one with --int8), or nothing the
+    --device runs, passes every gate; a variant that fails beside one that passes is a warning."""
     from medtk.compress.report import format_table
     from medtk.compress.options import CompressOptions
     from medtk.compress.workflow import compress_run
@@ -51,7 +53,7 @@ def compress(
         max_auc_drop=max_auc_drop, max_sensitivity_drop=max_sensitivity_drop, min_cam_correlation=min_cam_correlation,
         max_cam_peak_shift=max_cam_peak_shift, accuracy_control=accuracy_control, max_val_drop=max_val_drop, max_float_layers=max_float_layers, distill=distill,
         positive_class=positive_class,
-        num_threads=threads,
+        num_threads=threads, device=device,
     )
     try:
         result = compress_run(run, options)

@@ -30,9 +30,9 @@ h3 { font-size:15px; margin:18px 0 8px; font-weight:650; }
   border-radius:8px; border:1px solid var(--line); }
 .verdict.pass { background:var(--okbg); border-color:#a6dbb6; }
 .verdict.fail { background:var(--badbg); border-color:#f4b7b0; }
-.verdict.none { background:var(--warnbg); border-color:#f0d48a; }
+.verdict.none, .verdict.warn { background:var(--warnbg); border-color:#f0d48a; }
 .verdict .badge { font-weight:700; font-size:16px; }
-.verdict.pass .badge { color:var(--ok); } .verdict.fail .badge { color:var(--bad); } .verdict.none .badge { color:var(--warn); }
+.verdict.pass .badge { color:var(--ok); } .verdict.fail .badge { color:var(--bad); } .verdict.none .badge, .verdict.warn .badge { color:var(--warn); }
 .kpis { display:flex; gap:10px; flex-wrap:wrap; margin:14px 0 0; padding:0; list-style:none; }
 .kpis li { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:8px 12px; min-width:120px; }
 .kpis .v { display:block; font-size:20px; font-weight:650; font-variant-numeric:tabular-nums; }
@@ -49,7 +49,7 @@ table.kv th { text-align:left; color:var(--muted); font-weight:500; padding:4px 
 table.kv td { padding:4px 0; }
 .note { color:var(--muted); font-size:13px; margin:6px 0; }
 .missing { color:var(--warn); background:var(--warnbg); padding:8px 12px; border-radius:6px; }
-.ok { color:var(--ok); font-weight:600; } .bad { color:var(--bad); font-weight:600; }
+.ok { color:var(--ok); font-weight:600; } .bad { color:var(--bad); font-weight:600; } .warn { color:var(--warn); font-weight:600; }
 .figs { display:flex; flex-wrap:wrap; gap:16px; align-items:flex-start; }
 .figs figure { margin:0; max-width:48%; }
 figure img { max-width:100%; height:auto; border:1px solid var(--line); border-radius:4px; background:#fff; }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from medtk.compress.verdict import compress_verdict
 from medtk.report.camscore import MARGIN_PIXELS
 from medtk.report.gallery import Gallery
 from medtk.report.html import Html, esc, fmt, img, join, not_run, note, percent, plain_url, section, signed, size, table, tag
 from medtk.report.inputs import RunArtifacts
 from medtk.report.sections import kv
 
+VERDICT_CLASS = {"passed": "ok", "warning": "warn", "failed": "bad"}
 WHERE = {
     "on-device": "measured on the device",
     "remote": "measured on the device over SSH",
@@ -31,7 +33,7 @@ def compression_section(art: RunArtifacts) -> Html:
             fmt(entry.test.accuracy, 4), fmt(cam.correlation if cam else None, 3),
             percent(cam.peak_match if cam else None), fmt(cam.mean_peak_shift if cam else None, 2),
         ])
-    reference, gate = report.reference, report.gate
+    reference, gate, verdict = report.reference, report.gate, compress_verdict(report)
     cam_gate = (f", mean CAM correlation with float32 at least {esc(fmt(gate.min_cam_correlation))}"
                 if gate.min_cam_correlation is not None else "")
     if gate.max_cam_peak_shift is not None:
@@ -43,10 +45,10 @@ def compression_section(art: RunArtifacts) -> Html:
              f"against the float32 TFLite file (its test AUC {fmt(reference.test.auc, 4)}). "
              "CAM r: mean per-image Pearson correlation with the float32 CAM; same CAM peak: share of images whose "
              "peak cell matches the float32 one; CAM peak shift: mean distance, in CAM cells, from the float32 peak. Float ops: int8 operations kept in float by accuracy control. "
-             "Recommended: the smallest variant that passes every gate."),
+             f"Recommended: {report.recommendation or 'the smallest variant that passes every gate'}."),
         tag("p", Html(
             f"Quality gate (test AUC at most {esc(fmt(gate.max_auc_drop))} below float32{cam_gate}): "
-            + (str(tag("span", "passed", cls="ok")) if gate.passed else str(tag("span", "FAILED", cls="bad")))
+            + str(tag("span", verdict.level, cls=VERDICT_CLASS[verdict.level]))
         )),
     ]
     if gate.failures:

@@ -124,6 +124,7 @@ class CompressReport(Document):
     note: str = ""
     recommended: str | None = None
     not_recommended: dict[str, str] = field(default_factory=dict)  # variant -> why it was not chosen
+    recommendation: str = ""  # how `recommended` was chosen (the rule, the target, what decided)
     accuracy_control: AccuracyControl | None = None
 
     def variant(self, name: str) -> VariantResult | None:
