@@ -14,6 +14,7 @@ import numpy as np
 
 from medtk.run import Run
 from medtk.schema import Metrics
+from medtk.schema.metrics import CalibrationDecision
 
 
 def predict_outputs(model, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -29,13 +30,15 @@ def predict_outputs(model, images: np.ndarray, batch_size: int = 64) -> tuple[np
 
 
 def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None,
-                 temperature: float | None = None, positive_class: str | None = None) -> Metrics:
+                 temperature: float | None = None, positive_class: str | None = None,
+                 calibration: CalibrationDecision | None = None) -> Metrics:
     """Evaluate the run's model on val and test; write metrics.json and plots; return the metrics.
 
     With `data_src` the model is evaluated on another source (every split it has) at the run's own
     operating point, and the results go to `RUN/eval/<source>/` so the training metrics are kept.
     `temperature`: the one folded into `model` (default: the run's training.json). `positive_class`
-    replaces the run's finding class (binary tasks).
+    replaces the run's finding class (binary tasks). `calibration`: why that temperature (default: the
+    run's training.json), recorded in each split's `calibration`.
     """
     from medtk.clinical.calibration import softmax
     from medtk.clinical import resolve_finding, split_metrics
@@ -50,6 +53,7 @@ def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None
     if temperature is None:
         training = run.training()
         temperature = training.temperature if training else 1.0
+        calibration = calibration or (training.calibration if training else None)
     out_dir, metrics_path = run.root, run.metrics_file
     threshold = None
     if data_src is not None:
@@ -71,7 +75,7 @@ def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None
         splits[name] = split_metrics(
             split.labels, probs, dataset.class_names, finding=finding,
             rule=rule if threshold is not None or name == "val" else None, threshold=threshold,
-            logits=logits * temperature, temperature=temperature, chosen_here=name == "val",
+            logits=logits * temperature, temperature=temperature, calibration=calibration, chosen_here=name == "val",
             intervals_seed=config.data.seed if name == "test" else None,
         )
         if splits[name].operating_point is not None:

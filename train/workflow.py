@@ -13,6 +13,7 @@ from medtk.config import RunConfig, save_config
 from medtk.errors import ConfigError, DataError
 from medtk.run import Run
 from medtk.schema import Metrics, TrainingSummary
+from medtk.schema.metrics import CalibrationDecision
 from medtk.schema.training import PlacementSummary, PreciseBatchNormSummary
 from medtk.train.state import TrainingState
 
@@ -161,11 +162,12 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     if placement.mixed_precision != "float32":
         model = _float32_copy(model, spec)
     center_class_maps(model)  # probabilities unchanged; each CAM becomes its class's share of the decision
-    temperature = _calibrate(model, x_val, y_val, config)
+    calibration = _calibrate(model, x_val, y_val, config)
     _save_model(model, run.model_file)
-    metrics = evaluate_run(run, model=model, dataset=dataset, temperature=temperature)
+    metrics = evaluate_run(run, model=model, dataset=dataset, temperature=calibration.temperature,
+                           calibration=calibration)
     outcome = TrainOutcome(run, result.best_val_auc, result.epochs_run, time.perf_counter() - started, metrics)
-    _write_summary(run, outcome, placement, temperature, batchnorm)
+    _write_summary(run, outcome, placement, calibration, batchnorm)
     return outcome
 
 
@@ -181,19 +183,22 @@ def _precise_batchnorm(model, phases, images, config: RunConfig) -> PreciseBatch
     return PreciseBatchNormSummary(layers=done.layers_updated, images=done.images)
 
 
-def _calibrate(model, x_val, y_val, config: RunConfig) -> float:
-    """Temperature scaling fitted on validation (NLL), folded into the `cam` layer: zero runtime cost."""
-    from medtk.clinical import fit_temperature
+def _calibrate(model, x_val, y_val, config: RunConfig) -> CalibrationDecision:
+    """Temperature scaling fitted on validation (NLL), folded into the `cam` layer (zero runtime cost)
+    only where held-out folds of validation show it helps (`medtk.clinical.decide_temperature`)."""
+    from medtk.clinical import decide_temperature
     from medtk.train.head_folds import fold_temperature
     from medtk.train.evaluate import predict_outputs
 
     if not config.clinical.calibrate:
-        return 1.0
+        return CalibrationDecision(applied=False, temperature=1.0, fitted_temperature=None,
+                                   reason="calibration off (clinical.calibrate = false)")
     _, logits = predict_outputs(model, x_val)
-    temperature = fit_temperature(logits, y_val)
-    fold_temperature(model, temperature)
-    log.info("calibration: temperature %.3f fitted on %d validation images (folded into the model)", temperature, len(y_val))
-    return temperature
+    decision = decide_temperature(logits, y_val, seed=config.data.seed)
+    if decision.applied:
+        fold_temperature(model, decision.temperature)
+    log.info("calibration on %d validation images: %s", len(y_val), decision.reason)
+    return decision
 
 
 def _float32_copy(model, spec):
@@ -224,7 +229,7 @@ def _log_plan(phases, placement) -> None:
     log.info("placement: %s", json.dumps(placement.describe()))
 
 
-def _write_summary(run: Run, outcome: TrainOutcome, placement, temperature: float,
+def _write_summary(run: Run, outcome: TrainOutcome, placement, calibration: CalibrationDecision,
                    batchnorm: PreciseBatchNormSummary | None) -> None:
     from medtk import __version__
     from medtk.train.tfenv import tensorflow
@@ -235,7 +240,8 @@ def _write_summary(run: Run, outcome: TrainOutcome, placement, temperature: floa
         seconds=round(outcome.seconds, 1),
         placement=PlacementSummary(**placement.describe()),
         versions={"medtk": __version__, "tensorflow": tensorflow().__version__, "python": platform.python_version()},
-        temperature=temperature,
+        temperature=calibration.temperature,
+        calibration=calibration,
         precise_batchnorm=batchnorm,
     )
     run.write(run.training_file, summary)

@@ -7,7 +7,7 @@ they produce live in `medtk.schema.metrics`, so the run folder's documents impor
 """
 
 from medtk.clinical.bootstrap import bootstrap_intervals
-from medtk.clinical.calibration import fit_temperature, measure_calibration
+from medtk.clinical.calibration import decide_temperature, fit_temperature, measure_calibration
 from medtk.clinical.classification import classification_metrics
 from medtk.clinical.finding import Finding, resolve_finding
 from medtk.clinical.operating_point import at_threshold, choose_operating_point, parse_rule
@@ -19,6 +19,7 @@ __all__ = [
     "bootstrap_intervals",
     "choose_operating_point",
     "classification_metrics",
+    "decide_temperature",
     "fit_temperature",
     "measure_calibration",
     "parse_rule",

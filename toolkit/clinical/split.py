@@ -18,7 +18,7 @@ from medtk.clinical.calibration import measure_calibration
 from medtk.clinical.classification import classification_metrics
 from medtk.clinical.finding import Finding
 from medtk.clinical.operating_point import choose_operating_point, operating_point_at
-from medtk.schema.metrics import SplitMetrics
+from medtk.schema.metrics import CalibrationDecision, SplitMetrics
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ def split_metrics(
     threshold: float | None = None,
     logits: np.ndarray | None = None,
     temperature: float | None = None,
+    calibration: CalibrationDecision | None = None,
     chosen_here: bool = False,
     intervals_seed: int | None = None,
 ) -> SplitMetrics:
@@ -41,12 +42,13 @@ def split_metrics(
     Binary with `finding`: sensitivity etc. at `threshold` (chosen on validation by `rule`; when
     `threshold` is None it is chosen here, on these data, which only validation may do:
     `chosen_here=True`). `logits`/`temperature`: uncalibrated logits and the fitted temperature, for
-    ECE and Brier before/after. `intervals_seed`: add 95% stratified bootstrap intervals (test).
+    ECE and Brier before/after; `calibration`: why that temperature (recorded with them). `intervals_seed`: add 95% stratified bootstrap intervals (test).
     """
     labels = np.asarray(labels).astype(int)
     metrics = classification_metrics(labels, probs, class_names, positive_index=finding.index if finding else None)
     if logits is not None and temperature is not None and len(labels):
-        metrics = replace(metrics, calibration=measure_calibration(logits, labels, temperature))
+        metrics = replace(metrics, calibration=measure_calibration(logits, labels, temperature,
+                                                                       decision=calibration))
     if finding is None or rule is None:
         return metrics
     truth, scores = labels == finding.index, np.asarray(probs, dtype=np.float64)[:, finding.index]

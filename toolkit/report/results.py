@@ -7,7 +7,7 @@ from medtk.report.camscore import MARGIN_PIXELS
 from medtk.report.gallery import Gallery
 from medtk.report.html import Html, esc, fmt, img, join, not_run, note, percent, plain_url, section, signed, size, table, tag
 from medtk.report.inputs import RunArtifacts
-from medtk.report.sections import kv
+from medtk.report.sections import describe_calibration, kv
 
 VERDICT_CLASS = {"passed": "ok", "warning": "warn", "failed": "bad"}
 WHERE = {
@@ -219,8 +219,8 @@ def model_card_section(art: RunArtifacts, gallery: Gallery | None, intended_use:
             ("specificity", test.specificity, "specificity"))) if test else "n/a"),
         ("decision", f"{test.positive_class} if its probability >= {point.threshold:.4f} ({point.rule}, chosen on validation)"
          if point is not None else "highest probability (argmax)"),
-        ("calibration", f"temperature {test.calibration.temperature:.3f}; test ECE {test.calibration.ece_before:.3f} -> "
-         f"{test.calibration.ece_after:.3f}" if test is not None and test.calibration else "not calibrated"),
+        ("calibration", describe_calibration(test.calibration) if test is not None and test.calibration
+         else "not calibrated"),
         ("versions", f"medtk {versions.get('medtk', __version__)} (report by {__version__}), TensorFlow "
                      f"{versions.get('tensorflow', 'n/a')}, Python {versions.get('python', 'n/a')}, runtime backend {backend or 'n/a'}"),
     ]

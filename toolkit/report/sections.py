@@ -8,6 +8,7 @@ from medtk.errors import MedtkError
 from medtk.report.html import Html, esc, fmt, img, join, not_run, note, section, table, tag
 from medtk.report.images import array_uri, file_uri, fit_within
 from medtk.report.inputs import RunArtifacts
+from medtk.schema.metrics import Calibration
 
 SAMPLES_PER_CLASS = 4
 SAMPLE_PIXELS = 128
@@ -124,11 +125,7 @@ def evaluation_section(art: RunArtifacts) -> Html:
         parts.append(note("Multi-class task: the decision is the highest probability (argmax); sensitivity and "
                           "specificity are macro averages over classes."))
     if test is not None and test.calibration is not None:
-        c = test.calibration
-        parts.append(note(f"Calibration: temperature {c.temperature:.3f} fitted on validation by negative log-likelihood and "
-                          f"folded into the model (probabilities change, rankings and CAM shapes do not). Test ECE "
-                          f"(15 bins) {c.ece_before:.4f} before, {c.ece_after:.4f} after; Brier {c.brier_before:.4f} before, "
-                          f"{c.brier_after:.4f} after."))
+        parts.append(note("Calibration: " + describe_calibration(test.calibration)))
     figures = []
     for name, caption in (("roc_test", "ROC curve, test split"), ("confusion_test", "Confusion matrix, test split"),
                           ("reliability_test", "Reliability diagram, test split (before and after calibration)"),
@@ -165,3 +162,13 @@ def _operating_point(test, art: RunArtifacts) -> Html:
         f"Rule {point.rule}, threshold {point.threshold:.4f} on its probability, chosen on the validation split "
         f"(never on test); the device applies the same threshold (it travels in the model's metadata).{unmet}"
     ) + table(["test split at the operating point", "value (95% CI, stratified bootstrap)"], rows)
+
+
+def describe_calibration(c: Calibration) -> str:
+    """What the deployed probabilities carry: the temperature applied or why none, with the test evidence."""
+    if not c.applied:
+        return f"{c.reason or 'not applied'}. Test ECE (15 bins) {c.ece_before:.4f}, Brier {c.brier_before:.4f}."
+    return (f"temperature {c.temperature:.3f} fitted on validation by negative log-likelihood and folded into the "
+            f"model (probabilities change, rankings and CAM shapes do not){': ' + c.reason if c.reason else ''}. "
+            f"Test ECE (15 bins) {c.ece_before:.4f} before, {c.ece_after:.4f} after; Brier {c.brier_before:.4f} "
+            f"before, {c.brier_after:.4f} after.")

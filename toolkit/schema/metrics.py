@@ -78,15 +78,28 @@ class BootstrapIntervals:
 
 
 @dataclass(frozen=True)
+class CalibrationDecision:
+    """Whether the temperature fitted on validation ships (`medtk.clinical.calibration.decide_temperature`)."""
+
+    applied: bool
+    temperature: float  # what ships: the fitted one, or 1.0
+    fitted_temperature: float | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Calibration:
     """Temperature fitted on validation; ECE and Brier on the evaluated split without and with it
     (`medtk.clinical.calibration`)."""
 
-    temperature: float
+    temperature: float  # the one applied (folded into the model); 1.0 when not applied
     ece_before: float
     ece_after: float
     brier_before: float
     brier_after: float
+    applied: bool = True  # False: held-out evidence did not show the fitted temperature helps (see `reason`)
+    reason: str = ""  # why it was applied or not
+    fitted_temperature: float | None = None  # what validation fitted, applied or not
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from medtk.jsondoc import Document
+from medtk.schema.metrics import CalibrationDecision
 
 
 @dataclass(frozen=True)
@@ -37,4 +38,5 @@ class TrainingSummary(Document):
     placement: PlacementSummary | None = None
     versions: dict[str, str] = field(default_factory=dict)
     temperature: float = 1.0  # calibration folded into the saved model (1.0 = none)
+    calibration: CalibrationDecision | None = None  # why that temperature (None: written before the decision)
     precise_batchnorm: PreciseBatchNormSummary | None = None
