@@ -25,7 +25,15 @@ def test_quick_demo_writes_the_report_and_says_where(tmp_path):
         assert (out / artifact).is_file(), artifact
     assert "pointing game on" in result.stdout and "cam " in result.stdout
     html = report.read_text(encoding="utf-8")
-    assert '<span class="badge">PASSED</span>' in html and "int8_pqat" in html
+    from medtk.compress.verdict import compress_verdict
+    from medtk.run import Run
+
+    verdict = compress_verdict(Run(out).compression())  # one verdict: the demo's lines, its exit and the report
+    assert verdict.level in ("passed", "warning") and "int8_pqat" in html
+    assert f"quality gate {verdict.level}: {verdict.summary}" in result.stdout
+    assert f"quality gate {verdict.level}" in result.stdout.split("[6/6] report", 1)[1]
+    assert f'<span class="badge">{verdict.level.upper()}</span>' in html
+    assert (verdict.level == "warning") == ("medtk: warning:" in result.output)
     assert "Explanations" in html and "pointing game" in html.lower()
 
 

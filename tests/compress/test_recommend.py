@@ -137,3 +137,11 @@ def test_a_full_integer_accelerator_gets_only_what_it_runs():
     assert recommend(entries[:4], {}, coral)[0] is None  # nothing it runs: no recommendation
     assert "coral-dev-board runs only int8" in recommendation_rule(coral)
     assert "by file size" in recommendation_rule(Target()) and "medtk bench RUN" in recommendation_rule(Target())
+
+
+def test_device_is_checked_before_any_work_with_close_matches():
+    from medtk.errors import ConfigError
+
+    CompressOptions(device="coral").check()  # an alias
+    with pytest.raises(ConfigError, match=r"unknown device profile 'corall'.*did you mean"):
+        CompressOptions(device="corall").check()
