@@ -1,8 +1,8 @@
 """C-STORE data sets received into files as they arrive, never whole in memory.
 
 With `STORE_RECV_CHUNKED_DATASET` pynetdicom writes each data set fragment to a temporary file (in the
-spool's incoming/ folder, see `receive_into_files`) and gives the handler its path; it removes the file
-after the handler returns (an admitted one was renamed into queue/ by then). Before, the data set sat in memory, then again decoded and again encoded for the spool
+system's temporary folder, `$TMPDIR`) and gives the handler its path; it removes the file after the
+handler returns. Before, the data set sat in memory, then again decoded and again encoded for the spool
 (about 3x its size per association). What is left here:
 
 - `readable_file`: the file the header checks and the spool read; a deflated data set is inflated in
@@ -28,20 +28,11 @@ log = logging.getLogger(__name__)
 DEFER_BYTES = 4096  # values longer than this stay on disk until read
 
 
-def receive_into_files(folder: Path | None = None) -> None:
-    """Process-wide pynetdicom setting: the node is the only C-STORE receiver in its process.
-
-    With `folder` (the spool's incoming/), data sets arrive there rather than in `$TMPDIR`: admitting one
-    is then a rename on the same file system, not a copy, and what a crash leaves half-received is
-    cleared when the spool opens."""
-    import functools
-    from tempfile import NamedTemporaryFile
-
-    from pynetdicom import _config, dimse_messages
+def receive_into_files() -> None:
+    """Process-wide pynetdicom setting: the node is the only C-STORE receiver in its process."""
+    from pynetdicom import _config
 
     _config.STORE_RECV_CHUNKED_DATASET = True
-    dimse_messages.NamedTemporaryFile = (NamedTemporaryFile if folder is None
-                                         else functools.partial(NamedTemporaryFile, dir=folder))
 
 
 def readable_file(received: Path, transfer_syntax: str, scratch: Path, limit: int) -> Path:

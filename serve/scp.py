@@ -112,7 +112,7 @@ class StorageSCP:
         from pynetdicom import AE, evt, sop_class
         from pynetdicom.sop_class import Verification
 
-        receive_into_files(self.scratch)
+        receive_into_files()
         ae = AE(ae_title=self.ae_title)
         syntaxes = decodable_transfer_syntaxes()
         for name in STORAGE_CLASSES:
