@@ -1,0 +1,17 @@
+"""The node's CPUs are `--workers` x `--threads`: the BLAS thread pools its libraries bring get one thread.
+
+numpy and OpenCV each load an OpenBLAS that starts a thread per CPU and splits a large enough product
+over them (the runtime's CAM upsampling is one: a 7 x 7 map onto a 512 x 512 image). Between calls
+those threads spin-wait for more work; beside two busy 1-thread workers on two cores they took ~20 ms
+of a core per image (perf: `blas_thread_server`), and one such product took 3-9 ms instead of 0.2 under
+load (benchmarks/RESULTS.md, "medtk serve"). The node owns its process, so it sets this process-wide.
+"""
+
+from __future__ import annotations
+
+
+def single_threaded_blas() -> None:
+    """Every BLAS library loaded so far runs on the calling thread (call after the imports that load them)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
