@@ -9,6 +9,7 @@ check every line's box lies inside the picture.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -59,7 +60,7 @@ def layout(lines: list[str], width: int) -> Layout:
     boxes, y = [], MARGIN
     for line in lines:
         for piece in _wrap(line, width - 2 * MARGIN, scale, thickness):
-            (text_width, text_height), descent = cv2.getTextSize(piece, FONT, scale, thickness)
+            (text_width, text_height), descent = _text_size(piece, scale, thickness)
             boxes.append(TextBox(piece, MARGIN, y, text_width, text_height + descent + thickness,
                                  y + text_height))
             y += text_height + descent + thickness + MARGIN
@@ -86,10 +87,12 @@ def compose(picture: np.ndarray, lines: list[str], max_side: int) -> np.ndarray:
     return canvas
 
 
-def _wrap(line: str, room: int, scale: float, thickness: int) -> list[str]:
-    """Greedy word wrap by measured width; a word wider than `room` is cut where it must be."""
+@functools.lru_cache(maxsize=256)
+def _wrap(line: str, room: int, scale: float, thickness: int) -> tuple[str, ...]:
+    """Greedy word wrap by measured width; a word wider than `room` is cut where it must be. Cached: the
+    notice and most warnings are the same line on every image, and measuring text is most of composing."""
     def fits(text: str) -> bool:
-        return cv2.getTextSize(text, FONT, scale, thickness)[0][0] <= room
+        return _text_size(text, scale, thickness)[0][0] <= room
 
     pieces, current = [], ""
     for word in line.split(" "):
@@ -107,4 +110,10 @@ def _wrap(line: str, room: int, scale: float, thickness: int) -> list[str]:
             word = word[cut:]
         current = word
     pieces.append(current)
-    return pieces
+    return tuple(pieces)
+
+
+@functools.lru_cache(maxsize=1024)
+def _text_size(text: str, scale: float, thickness: int) -> tuple[tuple[int, int], int]:
+    """cv2.getTextSize: ((width, height), descent) of `text` in the caption's font."""
+    return cv2.getTextSize(text, FONT, scale, thickness)
