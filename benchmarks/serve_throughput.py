@@ -8,6 +8,9 @@ DICOM files, 512x512 8-bit, made from PneumoniaMNIST test images.
 
 - bare: `Classifier("...").predict(path)` over the DICOM files in this process, one loop with every
   usable CPU (decode, preprocess, interpreter, CAM): what an integrator gets without the node.
+- bare, BLAS on one thread: the same loop with numpy's and OpenCV's OpenBLAS limited to one thread
+  (threadpoolctl), as the node runs them (serve/native_threads.py). By default their idle threads
+  spin-wait after each CAM upsampling product and take cores from the interpreter's threads.
 - bare side by side: `--workers` such loops in threads, each on its own interpreter with `--threads`
   threads (default: the CPUs divided among them), which is how the node runs the model: the ceiling
   for the node's own layout.
@@ -26,7 +29,9 @@ DICOM files, 512x512 8-bit, made from PneumoniaMNIST test images.
   image (its /statistics, polled every 20 ms). Runs after the rest, `--repeats` times.
 
 Each mode runs `--repeats` times alternating; reported: median images/s with [min, max] over the
-repeats, and p50/p99 latency pooled over the repeats; the node's RSS (peak sampled while running).
+repeats, p50/p99 latency pooled over the repeats, and CPU per image (the bare loops' process, or the
+node process over the run: every thread, receiving and writing included), which a shared machine's
+load disturbs far less than images/s; the node's RSS (peak sampled while running).
 Writes the section "## medtk serve" of benchmarks/RESULTS.md (other sections untouched).
 """
 
@@ -103,6 +108,21 @@ class RssSampler(threading.Thread):
         while not self.done.is_set():
             self.peak = max(self.peak, self.process.memory_info().rss)
             self.done.wait(0.05)
+
+
+def node_cpu(node) -> float:
+    """Seconds of CPU the node process has used (every thread)."""
+    import psutil
+
+    times = psutil.Process(node.process.pid).cpu_times()
+    return times.user + times.system
+
+
+def cpu_per_image(run, count: int, clock) -> tuple[float, list[float], float]:
+    """`run()`'s (images/s, latencies) and the CPU ms per image `clock` (seconds) counted meanwhile."""
+    before = clock()
+    rate, latencies = run()
+    return rate, latencies, (clock() - before) / count * 1000.0
 
 
 def storescu(node, files: list[Path], *flags: str) -> list[str]:
@@ -210,7 +230,7 @@ def through_http(node, files: list[Path], clients: int = 2) -> tuple[float, list
     return len(files) / (time.perf_counter() - start), latencies
 
 
-def _ratio_range(runs: list[tuple[float, list[float]]], bare_runs: list[tuple[float, list[float]]]) -> str:
+def _ratio_range(runs: list[tuple], bare_runs: list[tuple]) -> str:
     ratios = [run[0] / bare[0] for run, bare in zip(runs, bare_runs)]
     return f"{min(ratios):.2f}x-{max(ratios):.2f}x"
 
@@ -254,19 +274,29 @@ def main() -> int:
         node.start()
         sampler = RssSampler(node.process.pid)
         sampler.start()
-        runs: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "side": [], "cstore": [], "http2": [],
-                                                            "http": []}
+        runs: dict[str, list[tuple[float, list[float], float]]] = {"bare": [], "bare1": [], "side": [], "cstore": [],
+                                                                   "http2": [], "http": []}
+        from threadpoolctl import threadpool_limits
+
+        def one_blas_thread() -> tuple[float, list[float]]:
+            with threadpool_limits(limits=1, user_api="blas"):
+                return bare(model, files)
+
+        here, there = time.process_time, lambda: node_cpu(node)
+        count = len(files)
         network: dict[str, list[float]] = {"acknowledged": [], "pacs": []}
         try:
             through_http(node, files[:4])  # warm the node (first SR build imports, interpreter arena)
             for repeat in range(args.repeats):
-                runs["bare"].append(bare(model, files))
-                runs["side"].append(bare(model, files, args.workers, args.threads))
-                runs["cstore"].append(through_cstore(node, files, identity.file_sha256))
-                runs["http2"].append(through_http(node, files, 2))
-                runs["http"].append(through_http(node, files, args.clients))
+                runs["bare"].append(cpu_per_image(lambda: bare(model, files), count, here))
+                runs["bare1"].append(cpu_per_image(one_blas_thread, count, here))
+                runs["side"].append(cpu_per_image(lambda: bare(model, files, args.workers, args.threads), count, here))
+                runs["cstore"].append(cpu_per_image(lambda: through_cstore(node, files, identity.file_sha256), count, there))
+                runs["http2"].append(cpu_per_image(lambda: through_http(node, files, 2), count, there))
+                runs["http"].append(cpu_per_image(lambda: through_http(node, files, args.clients), count, there))
                 network["acknowledged"].append(acknowledged(node, small, identity.file_sha256))
-                print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f} img/s" for k, v in runs.items())
+                print(f"repeat {repeat + 1} (load {os.getloadavg()[0]:.1f}): "
+                      + ", ".join(f"{k} {v[-1][0]:.1f} img/s {v[-1][2]:.1f} ms CPU" for k, v in runs.items())
                       + f", small C-STOREs acknowledged {network['acknowledged'][-1]:.1f}/s")
             rss_end = node.rss_bytes()
         finally:
@@ -326,6 +356,7 @@ def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rs
     side_median = statistics.median(r[0] for r in runs["side"])
     rows = []
     names = {"bare": f"bare `Classifier.predict(path)` loop, 1 x {default_threads()} threads",
+             "bare1": "the same, BLAS on one thread (as in the node)",
              "side": f"bare loops side by side, {args.workers} x {args.threads} threads",
              "cstore": "C-STORE (storescu) -> SR + SC in the outbox", "http2": "HTTP POST /v1/predict (2 clients)",
              "http": f"HTTP POST /v1/predict ({args.clients} clients)"}
@@ -333,8 +364,10 @@ def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rs
         rates = [r[0] for r in runs[key]]
         pooled = [lat for r in runs[key] for lat in r[1]]
         median = statistics.median(rates)
+        cpu = [r[2] for r in runs[key]]
         rows.append(f"| {label} | {median:.1f} [{min(rates):.1f}, {max(rates):.1f}] | {median / bare_median:.2f}x | "
-                    f"{median / side_median:.2f}x | {percentile(pooled, 50):.1f} | {percentile(pooled, 99):.1f} |")
+                    f"{median / side_median:.2f}x | {percentile(pooled, 50):.1f} | {percentile(pooled, 99):.1f} | "
+                    f"{statistics.median(cpu):.1f} [{min(cpu):.1f}, {max(cpu):.1f}] |")
     command = (f".venv/bin/python benchmarks/serve_throughput.py --images {args.images} --repeats {args.repeats} "
                f"--workers {args.workers} --clients {args.clients}" + (f" --threads {args.threads}" if args.given_threads else ""))
     section = "\n".join([
@@ -349,12 +382,13 @@ def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rs
         f"node workers {args.workers} x interpreter threads {args.threads}; images/s is the median over "
         f"{args.repeats} repeats [min, max]; latencies pooled over the repeats.",
         "",
-        "| path | images/s | vs bare loop | vs bare side by side | p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|",
+        "| path | images/s | vs bare loop | vs bare side by side | p50 ms | p99 ms | CPU ms per image |",
+        "|---|---|---|---|---|---|---|",
         *rows,
         "",
         f"Each path against the bare loop of the same repeat (run-to-run spread of the ratio): C-STORE "
-        f"{_ratio_range(runs['cstore'], runs['bare'])}, HTTP with 2 clients {_ratio_range(runs['http2'], runs['bare'])}, "
+        f"{_ratio_range(runs['cstore'], runs['bare'])} (against the loop with BLAS on one thread "
+        f"{_ratio_range(runs['cstore'], runs['bare1'])}), HTTP with 2 clients {_ratio_range(runs['http2'], runs['bare'])}, "
         f"with {args.clients} {_ratio_range(runs['http'], runs['bare'])}.",
         "",
         f"Node RSS: peak {rss_peak / 2**20:.0f} MiB, {rss_end / 2**20:.0f} MiB at the end.",
