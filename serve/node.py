@@ -170,7 +170,7 @@ class ServeNode:
             self.metrics.errors.labels("queue_full").inc()
             return OUT_OF_RESOURCES
         try:
-            item = self.spool.admit_file(sop_instance_uid, received)
+            item = self.spool.admit(sop_instance_uid, received)
         except OSError as error:
             self.queue.release()
             self.metrics.errors.labels("spool").inc()

@@ -15,6 +15,7 @@ source and the model (uids.py), so that second run replaces the first instead of
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -59,13 +60,6 @@ class Spool:
     @staticmethod
     def key(sop_instance_uid: str) -> str:
         return hashlib.sha256(sop_instance_uid.encode("ascii", "replace")).hexdigest()[:32]
-
-    def admit(self, sop_instance_uid: str, data: bytes) -> SpoolItem:
-        """Durably store one received instance; only after this returns may the C-STORE succeed."""
-        key = self.key(sop_instance_uid)
-        target = self.queue / f"{key}.dcm"
-        durable_write(target, data, scratch=self.incoming)
-        return SpoolItem(key, target)
 
     def waiting(self) -> list[SpoolItem]:
         """Acknowledged instances not yet processed, oldest first (recovery after a restart)."""
@@ -115,15 +109,18 @@ class Spool:
             return True
         return _set_aside(item.path, self.failed, item.key, reason)
 
-    def admit_file(self, sop_instance_uid: str, source: Path) -> SpoolItem:
-        """`admit` for an instance received into a file: a file in incoming/ is moved, any other (a
-        C-STORE received into $TMPDIR) is copied there by the kernel first, never read into memory."""
+    def admit(self, sop_instance_uid: str, source: Path) -> SpoolItem:
+        """Durably store one instance received into the file `source` (which stays where it is unless it is
+        in incoming/); only after this returns may the C-STORE succeed. A file in incoming/ (an inflated
+        one) is moved; any other (a C-STORE received into $TMPDIR) is hard-linked into incoming/ when on
+        the same file system, else copied there by the kernel; never read into memory. Then one fsync of
+        the file and one of queue/."""
         key = self.key(sop_instance_uid)
         target = self.queue / f"{key}.dcm"
         staged = source if source.resolve().parent == self.incoming.resolve() else self.incoming / _temporary_name(target)
         try:
             if staged != source:
-                shutil.copyfile(source, staged)
+                _link_or_copy(source, staged)
             descriptor = os.open(staged, os.O_RDONLY)
             try:
                 os.fsync(descriptor)
@@ -187,9 +184,9 @@ def _set_aside(source: Path, folder: Path, stem: str, reason: str) -> bool:
     return True
 
 
-def durable_write(path: Path, data: bytes, scratch: Path | None = None) -> None:
-    """Temporary file (in `scratch` or beside `path`), fsync, rename over `path`, fsync the folder."""
-    temporary = _synced_temporary(path, data, scratch)
+def durable_write(path: Path, data: bytes) -> None:
+    """Temporary file beside `path`, fsync, rename over `path`, fsync the folder."""
+    temporary = _synced_temporary(path, data)
     try:
         os.replace(temporary, path)
     except BaseException:
@@ -198,9 +195,9 @@ def durable_write(path: Path, data: bytes, scratch: Path | None = None) -> None:
     _fsync_dir(path.parent)
 
 
-def _synced_temporary(path: Path, data: bytes, scratch: Path | None = None) -> Path:
-    """`data` in a temporary file beside `path` (or in `scratch`), flushed to disk; the caller renames it."""
-    temporary = (scratch or path.parent) / _temporary_name(path)
+def _synced_temporary(path: Path, data: bytes) -> Path:
+    """`data` in a temporary file beside `path`, flushed to disk; the caller renames it."""
+    temporary = path.parent / _temporary_name(path)
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
         with os.fdopen(descriptor, "wb") as stream:
@@ -211,6 +208,16 @@ def _synced_temporary(path: Path, data: bytes, scratch: Path | None = None) -> P
         temporary.unlink(missing_ok=True)
         raise
     return temporary
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """`target` is `source`'s data: a hard link on the same file system (no bytes copied), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):  # another disk, or links not allowed
+            raise
+        shutil.copyfile(source, target)
 
 
 def _link(source: Path, target: Path) -> None:

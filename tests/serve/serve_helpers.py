@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -224,6 +225,14 @@ class NodeProcess:
         import psutil
 
         return psutil.Process(self.process.pid).memory_info().rss
+
+
+def received(folder: Path, data: bytes) -> Path:
+    """A data set as the Storage SCP hands it to admission: a file outside the spool (pynetdicom's, in $TMPDIR)."""
+    handle, name = tempfile.mkstemp(dir=folder, prefix="received-", suffix=".dcm")
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(data)
+    return Path(name)
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:

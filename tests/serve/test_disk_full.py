@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from tests.serve.serve_helpers import (fill_disk, healthz, radiograph, send_datasets, small_disk, wait_outbox,
-                                       wait_until)
+from tests.serve.serve_helpers import (fill_disk, healthz, radiograph, received, send_datasets, small_disk,
+                                       wait_outbox, wait_until)
 
 from medtk.serve.spool import Spool
 
@@ -86,10 +86,11 @@ def test_a_full_disk_across_a_restart(start_node, disk, chest_images):
     assert list(again.spool.queue.glob("*.dcm")) == [] and list(again.spool.failed.iterdir()) == []
 
 
-def test_setting_aside_on_a_full_disk_keeps_everything_where_it_was(disk):
+def test_setting_aside_on_a_full_disk_keeps_everything_where_it_was(disk, tmp_path):
     spool = Spool(disk / "spool", ["P@h_1"])
-    item = spool.admit("1.2.3", b"instance")
-    spool.commit(spool.admit("1.2.4", b"other"), {"2.25.7": b"result"})
+    item = spool.admit("1.2.3", received(tmp_path, b"instance"))  # received on another disk: copied
+    spool.commit(spool.admit("1.2.4", received(tmp_path, b"other")), {"2.25.7": b"result"})
+    assert item.path.read_bytes() == b"instance" and item.path.stat().st_nlink == 1
     pending = spool.to_send("P@h_1")[0]
     filler = fill_disk(disk)
     assert spool.fail(item, "ValueError: broken") is False

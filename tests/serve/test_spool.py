@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 
+from tests.serve.serve_helpers import received
+
 from medtk.serve.spool import Spool
 from medtk.serve.uids import result_uid, series_uid, uid_tag
 
 
 def test_admit_commit_and_pending_links(tmp_path):
     spool = Spool(tmp_path, ["PACS@h_1", "VIEW@h_2"])
-    item = spool.admit("1.2.3.4", b"instance")
+    item = spool.admit("1.2.3.4", received(tmp_path, b"instance"))
     assert item.path.read_bytes() == b"instance" and item.path.parent == spool.queue
     assert [i.key for i in spool.waiting()] == [item.key]
     written = spool.commit(item, {"2.25.1": b"sr", "2.25.2": b"sc"})
@@ -25,12 +27,27 @@ def test_admit_commit_and_pending_links(tmp_path):
     assert len(list(spool.outbox.glob("*.dcm"))) == 2  # the outbox keeps every result
 
 
+def test_admission_links_a_received_file_and_moves_an_inflated_one(tmp_path):
+    """Same file system: the queued instance is the received file's data, not a copy of it (the copy is
+    tests/serve/test_disk_full.py's, across disks); one inflated into incoming/ is moved."""
+    spool = Spool(tmp_path / "spool")
+    source = received(tmp_path, b"instance")
+    item = spool.admit("1.2.3", source)
+    assert os.path.samefile(source, item.path) and item.path.parent == spool.queue
+    source.unlink()  # pynetdicom removes its file once the handler returns
+    assert item.path.read_bytes() == b"instance" and list(spool.incoming.iterdir()) == []
+    inflated = spool.incoming / ".inflated-1.dcm"
+    inflated.write_bytes(b"inflated")
+    moved = spool.admit("1.2.4", inflated)
+    assert not inflated.exists() and moved.path.read_bytes() == b"inflated"
+
+
 def test_recommit_replaces_rather_than_adds(tmp_path):
     """A crash between commit and unlink means the instance is processed again: same names, no extras."""
     spool = Spool(tmp_path, ["PACS@h_1"])
-    first = spool.admit("1.2.3", b"a")
+    first = spool.admit("1.2.3", received(tmp_path, b"a"))
     spool.commit(first, {"2.25.9": b"v1"})
-    again = spool.admit("1.2.3", b"a")
+    again = spool.admit("1.2.3", received(tmp_path, b"a"))
     spool.commit(again, {"2.25.9": b"v2"})
     assert [p.read_bytes() for p in spool.outbox.glob("*.dcm")] == [b"v2"]
     assert [p.read_bytes() for p in spool.to_send("PACS@h_1")] == [b"v2"]
@@ -38,8 +55,8 @@ def test_recommit_replaces_rather_than_adds(tmp_path):
 
 def test_resend_of_the_same_instance_replaces_the_queued_one(tmp_path):
     spool = Spool(tmp_path)
-    spool.admit("1.2.3", b"first")
-    spool.admit("1.2.3", b"second")
+    spool.admit("1.2.3", received(tmp_path, b"first"))
+    spool.admit("1.2.3", received(tmp_path, b"second"))
     assert [i.path.read_bytes() for i in spool.waiting()] == [b"second"]
 
 
@@ -47,7 +64,7 @@ def test_partial_writes_are_dropped_at_start(tmp_path):
     spool = Spool(tmp_path)
     (spool.incoming / ".x.dcm.1.2.tmp").write_bytes(b"half")
     (spool.queue / ".y.dcm.1.2.tmp").write_bytes(b"half")
-    spool.admit("1.2.3", b"whole")
+    spool.admit("1.2.3", received(tmp_path, b"whole"))
     Spool(tmp_path)
     assert list(spool.incoming.iterdir()) == []
     assert [p.name for p in spool.queue.iterdir()] == [f"{Spool.key('1.2.3')}.dcm"]
@@ -55,7 +72,7 @@ def test_partial_writes_are_dropped_at_start(tmp_path):
 
 def test_fail_keeps_instance_and_reason(tmp_path):
     spool = Spool(tmp_path)
-    item = spool.admit("1.2.3", b"bad")
+    item = spool.admit("1.2.3", received(tmp_path, b"bad"))
     spool.fail(item, "ValueError: broken")
     assert spool.waiting() == []
     assert (spool.failed / f"{item.key}.dcm").read_bytes() == b"bad"
@@ -64,7 +81,7 @@ def test_fail_keeps_instance_and_reason(tmp_path):
 
 def test_reject_moves_out_of_pending(tmp_path):
     spool = Spool(tmp_path, ["P@h_1"])
-    spool.commit(spool.admit("1.2", b"x"), {"2.25.5": b"r"})
+    spool.commit(spool.admit("1.2", received(tmp_path, b"x")), {"2.25.5": b"r"})
     spool.reject("P@h_1", spool.to_send("P@h_1")[0], "status 0xA900")
     assert spool.pending_count("P@h_1") == 0
     assert (tmp_path / "rejected" / "P@h_1" / "2.25.5.dcm").exists()
