@@ -6,8 +6,9 @@ nothing else on it, so `ConnectionPolicy` stands in for a context, with or witho
 - A bounded number of connections. pynetdicom starts two threads per accepted connection and counts
   it against `maximum_associations` only once its association request has arrived, so connections that
   never finish one piled up threads without limit. Here at most `limit` are open: at the limit the
-  oldest that has not finished its association request is closed to make room, and when every one has,
-  the new connection is closed at once (no thread is started for it).
+  oldest that has not finished its association request is closed to make room, else the association
+  idle longest between PDUs, once idle `IDLE_YIELDS_SECONDS` (a peer sending one PDU a minute kept its
+  slot for ever); when none is, the new connection is closed at once (no thread is started for it).
 - Reads through the guard (pdu_guard.py): a PDU or data set over its bound, a stalled read (no data for
   `network_timeout`), an association request not complete within the negotiation deadline and a PDU
   trickled past its deadline end the connection with an A-ABORT and one log line. Each read waits at
@@ -35,6 +36,7 @@ from medtk.serve.tcp import QuickAckSocket, QuickAckSSLSocket, nagle_off
 log = logging.getLogger(__name__)
 
 ABORT_PDU = b"\x07\x00\x00\x00\x00\x04\x00\x00\x02"  # A-ABORT from the service provider; + reason byte
+IDLE_YIELDS_SECONDS = 10.0  # an association idle this long between PDUs gives its slot to a new connection
 
 
 class GuardedReads:
@@ -49,6 +51,7 @@ class GuardedReads:
     def attach(self, guard: PduGuard, table: "ConnectionTable", network_timeout: float, peer: str) -> None:
         self.guard, self.table, self.network_timeout, self.peer, self.breached = (
             guard, table, network_timeout, peer, False)
+        self.idle_since: float | None = None  # when its last PDU ended; None while one is arriving
         self._timeout = network_timeout
         self.settimeout(network_timeout)
 
@@ -58,7 +61,9 @@ class GuardedReads:
         try:
             self._time_out_by(self.guard.due())
             data = super().recv(bufsize, flags)  # type: ignore[misc]
-            self.guard.feed(data, time.monotonic())
+            now = time.monotonic()
+            self.guard.feed(data, now)
+            self.idle_since = now if self.guard.negotiated and self.guard.due() is None else None
             if self.guard.due() is None:
                 self._time_out_by(None)  # between PDUs: the network timeout, as pynetdicom's idle timer
             return data
@@ -131,19 +136,26 @@ class ConnectionTable:
 
     def make_room(self, peer: str) -> bool:
         """True when a new connection may open: below the limit, or after closing the oldest connection
-        still negotiating; False when every open connection has an association."""
+        still negotiating, else the association idle longest (at least `IDLE_YIELDS_SECONDS`) between
+        PDUs; False when every open connection has an association that is not idle that long."""
         with self._lock:
             if len(self._open) < self.limit:
                 return True
-            victim = next((c for c in self._open if not c.guard.negotiated), None)
+            victim, why = next((c for c in self._open if not c.guard.negotiated), None), "association request unfinished"
+            if victim is None:
+                victim, why = self._idlest(time.monotonic() - IDLE_YIELDS_SECONDS), "association idle"
             if victim is None:
                 return False
             del self._open[victim]
-        log.warning("DICOM connection from %s closed to make room for %s: association request unfinished",
-                    victim.peer, peer)
+        log.warning("DICOM connection from %s closed to make room for %s: %s", victim.peer, peer, why)
         self.on_refused()
         self.shut(victim)
         return True
+
+    def _idlest(self, since: float) -> GuardedReads | None:
+        """The association idle between PDUs since `since` or earlier, the longest idle first (lock held)."""
+        idle = [c for c in self._open if c.idle_since is not None and c.idle_since <= since]
+        return min(idle, key=lambda c: c.idle_since, default=None)
 
     def add(self, connection: GuardedReads) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ from pynetdicom.sop_class import Verification
 from tests.serve.serve_helpers import (LOOPBACK, NodeProcess, association_request, free_port, padded_instance,
                                        peak_growth, send_datasets, send_files, storescu, wait_until)
 
-from medtk.serve import scp
+from medtk.serve import dicom_connections, scp
 
 MiB = 1024 * 1024
 A_ABORT = b"\x07\x00\x00\x00\x00\x04\x00\x00\x02"  # from the service provider; the reason byte follows
@@ -102,6 +102,20 @@ def test_connections_that_never_finish_negotiating_cannot_hold_the_slots(start_n
     finally:
         for sock in half_open:
             sock.close()
+
+
+def test_an_idle_association_gives_its_slot_to_a_new_connection(start_node, monkeypatch):
+    """One PDU a minute kept an association's slot for ever; at the limit the longest idle one makes room."""
+    monkeypatch.setattr(dicom_connections, "IDLE_YIELDS_SECONDS", 2.0)
+    node = start_node(max_associations=1)
+    ae = AE(ae_title="TESTSCU")
+    ae.add_requested_context(Verification)
+    idle = ae.associate(LOOPBACK, node.dicom_port, ae_title="MEDTK")
+    assert idle.is_established and idle.send_c_echo().Status == 0
+    assert not _echo(node.dicom_port)  # busy, not idle long enough: the new one is closed
+    time.sleep(2.2)
+    assert _echo(node.dicom_port)
+    wait_until(lambda: not idle.is_established, "the idle association is closed", timeout=5)
 
 
 def test_an_established_association_that_sends_a_pdu_over_the_advertised_maximum_is_aborted(start_node):
