@@ -321,32 +321,50 @@ def main() -> int:
 
 
 NOTE = """\
-Measured with nothing else running on the machine (the load average is the benchmark's own). C-STORE
-now meets the 0.8x target, HTTP too. What
-changed since the previous run (C-STORE 45.1 img/s, 0.77x; small C-STOREs and the PACS path were not
-measured then):
+This run shared the machine with other engineers' training and test runs (load average 8-11 on 2
+CPUs throughout): images/s and the ratios above are far below an idle machine's and swing from repeat
+to repeat (the bare loop, whose two interpreter threads wait for each other, suffers most). Compare CPU
+per image. On an idle machine earlier the same day (b83f85e): bare loop 62.9 img/s, C-STORE 37.7
+(0.60x), HTTP 52.1, small C-STOREs acknowledged 79.8/s, into the PACS 22.2.
 
-- The node's CPU per image while receiving is down from ~38 to ~34 core-ms (the node process's CPU
-  time over a C-STORE run, same script on the previous commit and on this one). The node was
-  CPU-bound, so this is what moved C-STORE.
-  - Results: the per-image elements of the SR and SC are written directly where that is trivially
-    right (serve/template.py: ASCII-VR values, the source's raw patient/study bytes, the file
-    meta). Equipment items are kept encoded. Header + SR + SC: 3.4 -> 1.0 ms per image.
-  - Each spooled instance is read whole once instead of three times (a header read for the results, a
-    probe, then the pixels).
-- Every DICOM association has Nagle off and ACKs each read at once (serve/tcp.py). Senders
-  that keep Nagle on (pynetdicom; dcmtk and Orthanc as Debian packages them) met the receiver's
-  delayed ACK, so each C-STORE waited ~40 ms.
-  - Before the change, on this machine, with the same measuring functions (a one-off script on the
-    previous commit): small C-STOREs acknowledged 21/s, into the PACS 5.4 images/s. That last path is
-    the forwarder's, to an Orthanc that keeps Nagle on. The 512x512 C-STORE rate did not change.
+Issue 21's throughput point. A profile of the node during C-STORE (py-spy for Python threads, perf for
+the others) found one large cost: OpenBLAS. numpy and OpenCV each bundle one that starts a thread per
+CPU; the runtime's CAM upsampling (a 7 x 7 map onto the 512 x 512 image, a matrix product) is split
+over them, and after each call the idle BLAS threads spin-wait for the next (`blas_thread_server`):
+beside the node's two busy 1-thread workers ~17-21 ms of a core per image. The node now sets every BLAS
+library to one thread (serve/native_threads.py). Alternating the node at b83f85e with this one (a
+one-off script, same inputs and measuring functions, 4 rounds, load 8-11): C-STORE node CPU per image
+62.2 [59.4, 64.3] -> 36.1 [33.8, 38.3] ms, C-STORE 11.2 [9.1, 12.6] -> 16.5 [15.0, 18.2] img/s; small
+C-STOREs acknowledged 22 [18, 37] -> 19 [15, 32]/s (no change beyond the noise).
 
-Where C-STORE's time goes now (one-off per-thread CPU checks, not kept in benchmarks/): the two
-workers spend ~28 core-ms per image (the 1-thread interpreter ~24.6; decoding, the overlay and the
-results ~3.5). pynetdicom's two threads per association spend ~3.6 (PDUs parsed in Python, 4 KiB reads,
-1 ms polling). The result writer spends ~1.3 (its fsyncs). Neither larger PDUs (128 KiB, 1 MiB) nor
-a shorter or longer GIL switch interval changed the rate. The bare loop itself varies by run (59-65
-img/s across this session's runs)."""
+The bare loop spins the same way: 44.8 ms of CPU per image, 21.8 with BLAS on one thread (rows 1-2). So
+"0.8x of the bare loop" depends on the loop:
+- The loop as an integrator runs it by default (the issue's measure): not measurable on this loaded
+  machine. Estimated from CPU time: the node needs 37 ms of CPU per C-STORE image, so CPU-bound on 2
+  idle cores ~54 img/s, ~0.85x of the idle 62.9 (itself held back by the spin: 31.8 core-ms of capacity
+  per image for 21.8 of work). An estimate, to be confirmed by this benchmark on an idle machine.
+- A loop with BLAS on one thread: C-STORE needs 37.2 ms of CPU per image against its 21.8 (~0.59x);
+  0.8x of it is not reachable with the node's present parts. Where the 15 ms go (per-thread CPU from
+  /proc, split by py-spy, under this load): the workers' results (SR ~1.5, SC ~1.2, overlay ~1.1,
+  caption ~0.6, was 1.2 before its text measurement was cached) ~3-5; pynetdicom's two threads per
+  association ~9 (PDUs parsed in Python; both reactors poll every 1 ms, so their cost per image grows
+  with the run's length, 5-10x longer under this load than idle); the result writer ~2 (fsyncs); the
+  listener's accept loop ~1.5. HTTP (no SR/SC, no pynetdicom) needs 24.6.
+- Checked and not hot: the header checks at admission and in the worker (check_instance + check_dicom
+  ~1% of the node's samples, ~0.3 ms per image), runtime/dicom_fields.py 0.3%, copying the received
+  file into the spool 0.5% (now hard-linked when $TMPDIR and the spool share a file system).
+  Admission's time is its two fsyncs (file, queue/: ~4-5 ms each on this disk, more while the writer
+  syncs): waits that bound how fast one sender is acknowledged, not CPU.
+- Not changed: the SC of a small source is still enlarged to 512 px wide (its cost not measured apart)."""
+
+
+def cpu_flags() -> str:
+    """The vector and matrix extensions LiteRT's kernels may use, as `grep -o -w ... /proc/cpuinfo | sort -u`."""
+    import re
+
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return " ".join(sorted({flag for flag in re.findall(r"\w+", text) if flag in wanted})) or "unknown"
 
 
 def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rss_end: int) -> None:
@@ -392,6 +410,8 @@ def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rs
         f"with {args.clients} {_ratio_range(runs['http'], runs['bare'])}.",
         "",
         f"Node RSS: peak {rss_peak / 2**20:.0f} MiB, {rss_end / 2**20:.0f} MiB at the end.",
+        "",
+        f"CPU flags: {cpu_flags()}.",
         "",
         "DICOM network, same node and repeats (dcmtk's storescu and Orthanc as Debian packages them: Nagle on):",
         "",
