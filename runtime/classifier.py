@@ -7,7 +7,8 @@ whose weights, quantization parameters, graph or metadata changed after export i
 by signature name and metadata consistent with the tensors. A model exported before the seal (schema
 2) is checked by its weights-only checksum and loads with a warning; a model exported by other tools
 (no medtk metadata) still runs, with a warning and defaults read from its input tensor. Neither loads
-when `trusted_keys` are given.
+when `trusted_keys` are given. A variant whose metadata says it failed compress's quality gate loads
+with a warning naming the gates (`metadata.quality_gate`); `medtk serve` refuses it unless told otherwise.
 
 Each prediction decodes with the model's own intensity mapping (intensity.py) and carries a warning
 in `Prediction.warnings` when the input's kind (bit depth, photometric, modality) differs from what
@@ -85,7 +86,8 @@ class Classifier:
     Loads with a `UserWarning` saying so: a model without medtk metadata or one sealed the older way
     (schema 1-2: only its weights are checked), both refused when `trusted_keys` are given, and one
     without `cam_geometry`. A delegate asked for by name that cannot run falls back to the CPU with a
-    `RuntimeWarning` (`placement.fallback` says why).
+    `RuntimeWarning` (`placement.fallback` says why). A variant that failed compress's quality gate
+    (`metadata.failed_gate`) loads with a `UserWarning` naming the gates it failed.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class Classifier:
         self._interpreter, self.placement = make_interpreter(self.backend, model, name, threads, delegate)
         self._io: ModelIO = resolve_io(self._interpreter, name)
         self.metadata: ModelMetadata = _consistent(metadata, name, self._io)
+        _warn_failed_gate(self.metadata, name)
         self.labels: tuple[str, ...] = self.metadata.labels
         self._lock = threading.Lock()
         self._file_sha256: str | None = None
@@ -338,6 +341,21 @@ def _consistent(metadata: ModelMetadata | None, name: str, io: ModelIO) -> Model
               "its CAM is drawn on an even grid, up to half a cell from where the model looked. Export it "
               "again (medtk compress RUN) to draw it where the model looked")
     return metadata
+
+
+def failed_gate_message(metadata: ModelMetadata, name: str) -> str | None:
+    """The one line saying `metadata`'s variant failed compress's quality gate, or None when it did not."""
+    if not metadata.failed_gate:
+        return None
+    gates = "; ".join(failure.describe() for failure in metadata.quality_gate.failures) or "no gate named"
+    return (f"{name}: variant {metadata.variant} failed compress's quality gate ({gates}); "
+            "it is not the variant compress recommends - do not deploy it")
+
+
+def _warn_failed_gate(metadata: ModelMetadata, name: str) -> None:
+    message = failed_gate_message(metadata, name)
+    if message is not None:
+        _warn(message)
 
 
 def _warn(message: str) -> None:

@@ -7,6 +7,9 @@ weights, quantization parameters, graph or metadata changed after export. `weigh
 older weights-only checksum: still written for older readers, checked only for files without a seal.
 `intensity` records the intensity mapping training used and the kinds of images it saw (intensity.py);
 `cam_geometry` where the CAM's cells sit on the input (geometry.py; absent: drawn as an even grid).
+`calibration` the temperature folded into the graph and why (training's decision, the same for every
+variant), `quality_gate` how compress judged this variant against float32 (absent: not gated, i.e. the
+float32 reference, or exported before it was recorded), so a variant that failed says so wherever it goes.
 Reading and rewriting the flatbuffer itself is `flatbuffer.py`'s.
 """
 
@@ -30,6 +33,9 @@ __all__ = [
     "Intensity",
     "ModelInput",
     "OperatingPoint",
+    "ModelCalibration",
+    "GateFailure",
+    "QualityGate",
     "ModelMetadata",
     "embed_metadata",
     "read_metadata",
@@ -40,6 +46,8 @@ __all__ = [
 METADATA_NAME = "medtk"
 # 2: positive_class, operating_point, calibration; 3: seal (whole-file digest, optional signature) and
 # intensity (mapping + what training saw). Versions 1 and 2 still read (weights-only checksum, min-max).
+# Keys added within 3 (calibration's applied/reason/fitted_temperature, quality_gate) are optional: older
+# readers ignore them and files without them still read, so they need no new version that older readers refuse.
 SCHEMA_VERSION = 3
 
 
@@ -62,6 +70,52 @@ class OperatingPoint:
 
 
 @dataclass(frozen=True)
+class ModelCalibration:
+    """The temperature folded into the `cam` layer at training time, and why (`decide_temperature`)."""
+
+    temperature: float = 1.0  # what the graph carries; 1.0 = uncalibrated
+    applied: bool | None = None  # None: exported before the decision was recorded
+    reason: str = ""  # why applied or not, e.g. "held-out NLL did not improve beyond its standard error"
+    fitted_temperature: float | None = None  # what validation fitted, applied or not
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """One compress gate this variant failed. `gate` names its limit: a `max_*` gate fails when the
+    measured value is above the limit, a `min_*` gate when it is below; `measured` None: not measurable."""
+
+    gate: str  # e.g. "max_auc_drop" (the option --max-auc-drop)
+    measured: float | None
+    limit: float
+
+    def describe(self) -> str:
+        if self.measured is None:
+            return f"{self.gate} not measurable (limit {self.limit:g})"
+        return f"{self.gate} {self.measured:.4g} {'<' if self.gate.startswith('min_') else '>'} {self.limit:g}"
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    """How `medtk compress` judged this variant against float32, sealed into the file with it."""
+
+    passed: bool
+    failures: tuple[GateFailure, ...] = ()
+
+    def describe(self) -> str:
+        """One line: "passed", or "FAILED: max_auc_drop 0.07 > 0.02; ..."."""
+        return "passed" if self.passed else "FAILED: " + "; ".join(f.describe() for f in self.failures)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "QualityGate":
+        failures = tuple(
+            GateFailure(gate=str(f["gate"]), measured=None if f.get("measured") is None else float(f["measured"]),
+                        limit=float(f["limit"]))
+            for f in data.get("failures", ())
+        )
+        return cls(passed=bool(data["passed"]), failures=failures)
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
     """What an integrator and the runtime need to use a model correctly (MONAI-bundle style)."""
 
@@ -81,9 +135,10 @@ class ModelMetadata:
     weights_sha256: str = ""
     positive_class: str | None = None  # binary models: the finding class every sensitivity is about
     operating_point: OperatingPoint | None = None  # binary models: None = argmax
-    calibration: dict[str, float] = field(default_factory=dict)  # {"temperature": T} folded into the graph
+    calibration: ModelCalibration | None = None  # the temperature folded into the graph, and why; None: schema 1
     intensity: Intensity = field(default_factory=Intensity)  # how stored pixels become 0..255 (intensity.py)
     cam_geometry: CellGeometry | None = None  # where the CAM's cells sit on the input (geometry.py); None: even grid
+    quality_gate: QualityGate | None = None  # compress's gates for this variant; None: not gated (float32) or older
     seal: str = ""  # integrity.py: the whole-file digest and optional signature, filled in place at export
     schema_version: int = SCHEMA_VERSION
     format: str = "medtk-model"
@@ -117,7 +172,16 @@ class ModelMetadata:
         if data.get("operating_point") is not None:
             point = data["operating_point"]
             fields["operating_point"] = OperatingPoint(rule=str(point["rule"]), threshold=float(point["threshold"]))
+        calibration = data.get("calibration")
+        fields["calibration"] = _calibration(calibration) if calibration else None
+        if data.get("quality_gate") is not None:
+            fields["quality_gate"] = QualityGate.from_dict(data["quality_gate"])
         return cls(**fields)
+
+    @property
+    def failed_gate(self) -> bool:
+        """True when compress's quality gate failed this variant (never for ungated or older files)."""
+        return self.quality_gate is not None and not self.quality_gate.passed
 
     @property
     def positive_index(self) -> int | None:
@@ -125,6 +189,14 @@ class ModelMetadata:
         if len(self.labels) != 2 or self.positive_class not in self.labels:
             return None
         return self.labels.index(self.positive_class)
+
+
+def _calibration(data: dict[str, Any]) -> ModelCalibration:
+    fitted = data.get("fitted_temperature")
+    applied = data.get("applied")
+    return ModelCalibration(temperature=float(data.get("temperature", 1.0)),
+                            applied=None if applied is None else bool(applied), reason=str(data.get("reason", "")),
+                            fitted_temperature=None if fitted is None else float(fitted))
 
 
 def embed_metadata(model: bytes, metadata: ModelMetadata) -> bytes:

@@ -239,7 +239,7 @@ class ServeNode:
             "labels": list(metadata.labels),
             "positive_class": self.model.positive_class,
             "operating_point": asdict(point) if point is not None else None,
-            "calibration": dict(metadata.calibration),
+            "calibration": asdict(metadata.calibration) if metadata.calibration is not None else None,
             "input": asdict(metadata.input),
             "metrics": metadata.metrics,
             "intended_use": re.sub(r"[^\s()]*[/\\][^\s()]*", "a local data set", metadata.intended_use),

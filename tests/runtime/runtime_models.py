@@ -154,3 +154,13 @@ def with_operating_point(model: bytes, threshold: float = 0.5) -> bytes:
     metadata = replace(read_metadata(model), positive_class="pneumonia",
                        operating_point=OperatingPoint(rule="youden", threshold=threshold))
     return embed_metadata(model, metadata)
+
+
+def with_quality_gate(model: bytes, gate, calibration=None) -> bytes:
+    """The model re-sealed with compress's gate outcome (a `QualityGate`) and optionally a calibration record."""
+    from dataclasses import replace
+
+    from medtk.runtime.metadata import read_metadata
+
+    metadata = read_metadata(model)
+    return embed_metadata(model, replace(metadata, quality_gate=gate, calibration=calibration or metadata.calibration))
