@@ -25,7 +25,8 @@ from medtk.run import Run
 from medtk.runtime.geometry import CellGeometry
 from medtk.runtime.imaging import INTERPOLATION_RULE, PREPROCESSING_NOTE
 from medtk.runtime.intensity import Intensity
-from medtk.runtime.metadata import ModelInput, ModelMetadata, OperatingPoint, embed_metadata
+from medtk.runtime.metadata import (ModelCalibration, ModelInput, ModelMetadata, OperatingPoint, QualityGate,
+                                    embed_metadata)
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,13 @@ def provenance(run_root: Path, config_text: str, source: str) -> dict[str, Any]:
 def model_metadata(
     *, variant: str, labels: tuple[str, ...], size: int, channels: int, dtype: str, provenance: dict[str, Any],
     metrics: dict[str, Any] | None = None, positive_class: str | None = None,
-    operating_point: OperatingPoint | None = None, temperature: float = 1.0, intensity: Intensity | None = None,
-    cam_geometry: CellGeometry | None = None,
+    operating_point: OperatingPoint | None = None, calibration: ModelCalibration | None = None,
+    intensity: Intensity | None = None, cam_geometry: CellGeometry | None = None, quality_gate: QualityGate | None = None,
 ) -> ModelMetadata:
     """`intensity`: what training saw (`medtk.runtime.intensity.describe_intensity`); None records the
-    full-range mapping without the kinds of images, so inputs of another kind are not flagged."""
+    full-range mapping without the kinds of images, so inputs of another kind are not flagged.
+    `calibration`: training's temperature decision (None: uncalibrated, T = 1, reason unknown);
+    `quality_gate`: this variant's gate outcome (None: not gated, i.e. the float32 reference)."""
     return ModelMetadata(
         labels=tuple(labels),
         input=ModelInput(
@@ -77,9 +80,10 @@ def model_metadata(
         metrics=metrics or {},
         positive_class=positive_class,
         operating_point=operating_point,
-        calibration={"temperature": float(temperature)},
+        calibration=calibration if calibration is not None else ModelCalibration(),
         intensity=intensity if intensity is not None else Intensity(),
         cam_geometry=cam_geometry,
+        quality_gate=quality_gate,
     )
 
 

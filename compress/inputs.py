@@ -32,7 +32,7 @@ class Inputs:
     calibration: np.ndarray
     training: Any  # TrainingData or None
     finding: Any  # medtk.clinical.Finding or None (multi-class)
-    temperature: float  # folded into the model at training time
+    temperature: Any  # medtk.runtime.metadata.ModelCalibration: the temperature folded in at training, and why
 
 
 def load_inputs(run: Run, options: CompressOptions) -> Inputs:
@@ -73,7 +73,7 @@ def load_inputs(run: Run, options: CompressOptions) -> Inputs:
         class_names=tuple(dataset.class_names), source=config.data.src, size=size, channels=channels,
         test_images=test_images, test_labels=np.asarray(test.labels), val_images=val_images,
         val_labels=np.asarray(val.labels), calibration=calibration, training=training, finding=finding,
-        temperature=_temperature(run),
+        temperature=training_temperature(run),
     )
 
 
@@ -85,9 +85,20 @@ def training_intensity(run: Run):
     return Intensity.from_dict(summary.intensity) if summary is not None and summary.intensity else None
 
 
-def _temperature(run: Run) -> float:
+def training_temperature(run: Run):
+    """Training's temperature decision (training.json), which every variant carries: compress does not
+    re-fit the temperature per variant (it converts the model with T already folded in). A run trained
+    before the decision was recorded carries its temperature only."""
+    from medtk.runtime.metadata import ModelCalibration
+
     training = run.training()
-    return training.temperature if training else 1.0
+    if training is None:
+        return ModelCalibration()
+    decision = training.calibration
+    if decision is None:
+        return ModelCalibration(temperature=float(training.temperature))
+    return ModelCalibration(temperature=float(training.temperature), applied=decision.applied,
+                            reason=decision.reason, fitted_temperature=decision.fitted_temperature)
 
 
 def _calibration_indices(count: int, wanted: int, seed: int) -> np.ndarray:

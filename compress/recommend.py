@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from medtk.compress.options import SPARSITY_TOLERANCE, CompressOptions
+from medtk.runtime.metadata import GateFailure, QualityGate
 from medtk.schema import Gate, VariantResult
 from medtk.variants import REFERENCE, get_variant, precision_of
 
@@ -38,48 +39,71 @@ def apply_gates(entries: list[VariantResult], options: CompressOptions,
                 sparsity_after_qat: float | None) -> tuple[list[VariantResult], Gate, dict[str, list[str]]]:
     """Each entry marked "failed" where a gate fails it (never the reference), the gate record, and
     the failure messages per variant."""
-    failures: dict[str, list[str]] = {}
-    for entry in entries:
-        if entry.name == REFERENCE:
-            continue
-        if entry.delta_auc is None:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: test AUC undefined (one class in the test split), the AUC gate cannot pass")
-        elif -entry.delta_auc > options.max_auc_drop:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: test AUC {entry.test.auc:.4f} is {-entry.delta_auc:.4f} below float32 "
-                f"(--max-auc-drop {options.max_auc_drop:g})"
-            )
-        if options.max_sensitivity_drop is not None and entry.delta_sensitivity is not None \
-                and -entry.delta_sensitivity > options.max_sensitivity_drop:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: test sensitivity at the operating point {entry.test.sensitivity:.4f} is "
-                f"{-entry.delta_sensitivity:.4f} below float32 (--max-sensitivity-drop {options.max_sensitivity_drop:g})"
-            )
-        cam = entry.cam_agreement
-        if options.min_cam_correlation is not None and cam is not None and cam.correlation is not None \
-                and cam.correlation < options.min_cam_correlation:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: CAM correlation with float32 {cam.correlation:.3f} on the test images is below "
-                f"--min-cam-correlation {options.min_cam_correlation:g}"
-            )
-        if options.max_cam_peak_shift is not None and cam is not None and cam.mean_peak_shift is not None \
-                and cam.mean_peak_shift > options.max_cam_peak_shift:
-            failures.setdefault(entry.name, []).append(
-                f"{entry.name}: the CAM peak moved {cam.mean_peak_shift:.2f} cells from float32's on average on the "
-                f"test images (--max-cam-peak-shift {options.max_cam_peak_shift:g}): the map points elsewhere"
-            )
-    compressed = options.compressed_variant()
-    if sparsity_after_qat is not None and abs(sparsity_after_qat - options.prune_sparsity) > SPARSITY_TOLERANCE:
-        failures.setdefault(compressed, []).append(
-            f"{compressed}: sparsity {sparsity_after_qat:.3f} after QAT, target {options.prune_sparsity:.3f} "
-            f"+/- {SPARSITY_TOLERANCE}"
-        )
+    failures = {name: [message for _, message in checks]
+                for name, checks in _failed_checks(entries, options, sparsity_after_qat).items()}
     gated = [replace(entry, status="failed") if entry.name in failures else entry for entry in entries]
     messages = tuple(message for entry in entries for message in failures.get(entry.name, []))
     gate = Gate(max_auc_drop=options.max_auc_drop, passed=not messages, failures=messages,
                 min_cam_correlation=options.min_cam_correlation, max_cam_peak_shift=options.max_cam_peak_shift)
     return gated, gate, failures
+
+
+def quality_gates(entries: list[VariantResult], options: CompressOptions,
+                  sparsity_after_qat: float | None) -> dict[str, QualityGate]:
+    """Each gated variant's outcome as its model file records it (the reference is not gated): the same
+    checks as `apply_gates`, as measured value against limit."""
+    failed = _failed_checks(entries, options, sparsity_after_qat)
+    return {entry.name: QualityGate(passed=entry.name not in failed,
+                                    failures=tuple(check for check, _ in failed.get(entry.name, ())))
+            for entry in entries if entry.name != REFERENCE}
+
+
+def _failed_checks(entries: list[VariantResult], options: CompressOptions,
+                   sparsity_after_qat: float | None) -> dict[str, list[tuple[GateFailure, str]]]:
+    """Per variant that fails a gate: (what was measured against which limit, the message)."""
+    failures: dict[str, list[tuple[GateFailure, str]]] = {}
+    for entry in entries:
+        if entry.name == REFERENCE:
+            continue
+        if entry.delta_auc is None:
+            failures.setdefault(entry.name, []).append((GateFailure("max_auc_drop", None, options.max_auc_drop),
+                f"{entry.name}: test AUC undefined (one class in the test split), the AUC gate cannot pass"))
+        elif -entry.delta_auc > options.max_auc_drop:
+            failures.setdefault(entry.name, []).append((GateFailure("max_auc_drop", -entry.delta_auc, options.max_auc_drop),
+                f"{entry.name}: test AUC {entry.test.auc:.4f} is {-entry.delta_auc:.4f} below float32 "
+                f"(--max-auc-drop {options.max_auc_drop:g})"
+            ))
+        if options.max_sensitivity_drop is not None and entry.delta_sensitivity is not None \
+                and -entry.delta_sensitivity > options.max_sensitivity_drop:
+            failures.setdefault(entry.name, []).append((
+                GateFailure("max_sensitivity_drop", -entry.delta_sensitivity, options.max_sensitivity_drop),
+                f"{entry.name}: test sensitivity at the operating point {entry.test.sensitivity:.4f} is "
+                f"{-entry.delta_sensitivity:.4f} below float32 (--max-sensitivity-drop {options.max_sensitivity_drop:g})"
+            ))
+        cam = entry.cam_agreement
+        if options.min_cam_correlation is not None and cam is not None and cam.correlation is not None \
+                and cam.correlation < options.min_cam_correlation:
+            failures.setdefault(entry.name, []).append((
+                GateFailure("min_cam_correlation", cam.correlation, options.min_cam_correlation),
+                f"{entry.name}: CAM correlation with float32 {cam.correlation:.3f} on the test images is below "
+                f"--min-cam-correlation {options.min_cam_correlation:g}"
+            ))
+        if options.max_cam_peak_shift is not None and cam is not None and cam.mean_peak_shift is not None \
+                and cam.mean_peak_shift > options.max_cam_peak_shift:
+            failures.setdefault(entry.name, []).append((
+                GateFailure("max_cam_peak_shift", cam.mean_peak_shift, options.max_cam_peak_shift),
+                f"{entry.name}: the CAM peak moved {cam.mean_peak_shift:.2f} cells from float32's on average on the "
+                f"test images (--max-cam-peak-shift {options.max_cam_peak_shift:g}): the map points elsewhere"
+            ))
+    compressed = options.compressed_variant()
+    if sparsity_after_qat is not None and abs(sparsity_after_qat - options.prune_sparsity) > SPARSITY_TOLERANCE:
+        failures.setdefault(compressed, []).append((
+            GateFailure("max_sparsity_deviation", round(abs(sparsity_after_qat - options.prune_sparsity), 4),
+                        SPARSITY_TOLERANCE),
+            f"{compressed}: sparsity {sparsity_after_qat:.3f} after QAT, target {options.prune_sparsity:.3f} "
+            f"+/- {SPARSITY_TOLERANCE}"
+        ))
+    return failures
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Order of work: check everything that can be checked cheaply (run folder, options, writable output,
 model, data) before any long step; convert and measure every variant in a staging folder; decide the
-quality gate; publish the files and compress.json; only then raise if the gate failed, so the failed
+quality gate and seal each variant's outcome into its own file (a failed variant says so wherever it is
+copied); publish the files and compress.json; only then raise if the gate failed, so the failed
 variants stay on disk for inspection.
 """
 
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from medtk.compress.inputs import Inputs, load_inputs, training_intensity
 from medtk.compress.options import CompressOptions
-from medtk.compress.recommend import (Target, apply_gates, recommend, recommendation_rule, reference_entry,
-                                      with_deltas)
+from medtk.compress.recommend import (Target, apply_gates, quality_gates, recommend, recommendation_rule,
+                                      reference_entry, with_deltas)
 from medtk.compress.verdict import compress_verdict
 from medtk.errors import ModelError, QualityGateError
 from medtk.run import Run
@@ -112,12 +113,12 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
     geometry = cam_geometry(inputs.model)  # pruning and QAT keep the graph's strides and padding
     float_sparsity = kernel_sparsity(inputs.model)
 
-    def metadata(variant: str, metrics: dict | None, point: OperatingPoint | None):
+    def metadata(variant: str, metrics: dict | None, point: OperatingPoint | None, gate=None):
         return model_metadata(
             variant=variant, labels=inputs.class_names, size=inputs.size, channels=inputs.channels,
             dtype=get_variant(variant).input_dtype, provenance=origin, metrics=metrics,
             positive_class=inputs.finding.name if inputs.finding else None, operating_point=point,
-            temperature=inputs.temperature, intensity=intensity, cam_geometry=geometry,
+            calibration=inputs.temperature, intensity=intensity, cam_geometry=geometry, quality_gate=gate,
         )
 
     built: list[_Built] = []
@@ -138,7 +139,7 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
         model_bytes, sparsity, steps = _compressed_model(inputs, options)
         built.append(_Built(options.compressed_variant(), model_bytes, sparsity))
 
-    outputs, entries = {}, []
+    outputs, entries, measured = {}, [], {}
     for item in track(built, len(built), f"measuring {len(built)} variants on validation and test"):
         staging.write(item.variant, item.model, metadata(item.variant, None, None))
         val, outputs[item.variant] = _measure(staging.path(item.variant), inputs, options)
@@ -148,10 +149,10 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
         exported = {"test_auc": test.auc, "test_accuracy": test.accuracy, "test_sensitivity": test.sensitivity,
                     "test_specificity": test.specificity, "test_images": len(inputs.test_labels),
                     "val_auc": val.auc}
-        final = staging.write(item.variant, item.model, metadata(item.variant, exported, decision))
-        entries.append(VariantResult(
+        measured[item.variant] = (item.model, exported, decision)
+        entries.append(VariantResult(  # sizes once the final file is written, below
             name=item.variant, path="", status="passed", input_dtype=get_variant(item.variant).input_dtype,
-            size_bytes=len(final), gzip_bytes=gzip_size(final), sparsity=round(float(item.sparsity), 4),
+            size_bytes=0, gzip_bytes=0, sparsity=round(float(item.sparsity), 4),
             test=replace(headline(test), ece=expected_calibration_error(outputs[item.variant].probs, inputs.test_labels)),
             val=headline(val), operating_point=test.operating_point, ci=test.ci, float_layers=item.float_layers,
         ))
@@ -159,6 +160,15 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
     entries = [replace(entry, cam_agreement=cam_agreement(outputs[REFERENCE], outputs[entry.name]))
                for entry in with_deltas(entries)]
     entries, gate, failures = apply_gates(entries, options, steps.sparsity_after_qat)
+    outcomes = quality_gates(entries, options, steps.sparsity_after_qat)
+
+    def sealed(entry: VariantResult) -> VariantResult:
+        """The final file: its metrics, its operating point and its gate outcome in the sealed metadata."""
+        model, exported, decision = measured[entry.name]
+        final = staging.write(entry.name, model, metadata(entry.name, exported, decision, outcomes.get(entry.name)))
+        return replace(entry, size_bytes=len(final), gzip_bytes=gzip_size(final))
+
+    entries = [sealed(entry) for entry in entries]
     target = _target(options)
     recommended, not_recommended = recommend(entries, failures, target)
     keras_test = _keras_test(run)

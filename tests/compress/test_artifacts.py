@@ -13,6 +13,7 @@ from medtk.compress.artifacts import gzip_size
 
 READ_WITHOUT_TF = """
 import json, sys
+from dataclasses import asdict
 from medtk.runtime.metadata import read_metadata, weights_sha256
 from pathlib import Path
 out = {}
@@ -22,7 +23,9 @@ for path in sorted(Path(sys.argv[1]).glob("*.tflite")):
                       "size": md.input.size, "interpolation": md.input.interpolation,
                       "preprocessing": md.input.preprocessing, "metrics": md.metrics, "provenance": md.provenance,
                       "intended_use": md.intended_use, "sha_ok": md.weights_sha256 == weights_sha256(path.read_bytes()),
-                      "cam_geometry": md.cam_geometry.to_dict() if md.cam_geometry else None}
+                      "cam_geometry": md.cam_geometry.to_dict() if md.cam_geometry else None,
+                      "quality_gate": asdict(md.quality_gate) if md.quality_gate else None,
+                      "calibration": asdict(md.calibration), "bytes": path.stat().st_size}
 assert "tensorflow" not in sys.modules and "tf_keras" not in sys.modules
 print(json.dumps(out))
 """
@@ -46,7 +49,9 @@ def test_metadata_reads_back_without_tensorflow(compressed):
     done = subprocess.run([sys.executable, "-c", READ_WITHOUT_TF, str(run / "export")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout)
-    report = {v["name"]: v for v in json.loads((run / "compress.json").read_text())["variants"]}
+    compress = json.loads((run / "compress.json").read_text())
+    report = {v["name"]: v for v in compress["variants"]}
+    decision = json.loads((run / "training.json").read_text())["calibration"]
     assert set(found) == set(report)
     for name, md in found.items():
         assert md["variant"] == name and md["labels"] == ["normal", "lesion"] and md["size"] == 64
@@ -57,3 +62,28 @@ def test_metadata_reads_back_without_tensorflow(compressed):
         assert {"config_sha256", "medtk_version", "tensorflow_version", "exported"} <= set(md["provenance"])
         assert md["intended_use"] and md["sha_ok"]
         assert md["cam_geometry"] == geometry.to_dict()  # every variant, pruned and QAT ones too
+        assert md["bytes"] == report[name]["size_bytes"]  # compress.json describes the published file
+        # training's calibration decision, the same in every variant (compress does not re-fit T)
+        assert md["calibration"] == {key: decision[key] for key in ("temperature", "applied", "reason",
+                                                                    "fitted_temperature")}
+        gate = md["quality_gate"]  # the gate outcome sealed into the file agrees with compress.json
+        if name == "float32":
+            assert gate is None  # the reference is not gated
+            continue
+        assert gate["passed"] == (report[name]["status"] == "passed")
+        messages = [m for m in compress["gate"]["failures"] if m.startswith(f"{name}:")]
+        assert [f["gate"] for f in gate["failures"]] == [_gate_of(m) for m in messages]
+    assert any(not md["quality_gate"]["passed"] for name, md in found.items() if name != "float32"), \
+        "no variant failed the gate (--max-auc-drop 0): the check would be empty"
+    if compress["recommended"] not in (None, "float32"):  # what the verdict says to deploy passed, in its file too
+        assert found[compress["recommended"]]["quality_gate"]["passed"]
+
+
+def _gate_of(message: str) -> str:
+    """Which gate a compress.json failure message is about."""
+    for text, gate in (("test AUC", "max_auc_drop"), ("sensitivity", "max_sensitivity_drop"),
+                       ("CAM correlation", "min_cam_correlation"), ("CAM peak", "max_cam_peak_shift"),
+                       ("sparsity", "max_sparsity_deviation")):
+        if text in message:
+            return gate
+    raise AssertionError(f"unknown gate message: {message}")

@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 
 from medtk.compress.options import CompressOptions
-from medtk.compress.recommend import Target, apply_gates, recommend, recommendation_rule, unmet_request, with_deltas
+from medtk.compress.recommend import (Target, apply_gates, quality_gates, recommend, recommendation_rule, unmet_request,
+                                      with_deltas)
+from medtk.runtime.metadata import GateFailure, QualityGate
 from medtk.schema.compress import CamAgreement, Headline, VariantResult
 
 
@@ -52,6 +54,29 @@ def test_a_moved_cam_peak_fails_the_gate_even_with_a_high_correlation():
     assert gate.passed and gate.max_cam_peak_shift is None
     older = [replace(entry, cam_agreement=replace(entry.cam_agreement, mean_peak_shift=None)) for entry in moved]
     assert apply_gates(older, CompressOptions(), None)[1].passed  # a shift that could not be measured is not gated
+
+
+def test_each_variant_file_records_the_same_gate_outcome_as_measured_value_against_limit():
+    """What compress seals into each variant (`quality_gates`) is what `apply_gates` decided, variant by
+    variant; the float32 reference is not gated, so it gets no record."""
+    options = CompressOptions(min_cam_correlation=0.9, max_sensitivity_drop=0.05)
+    sensitive = [*ENTRIES[:4], replace(ENTRIES[4], delta_sensitivity=-0.125, test=replace(ENTRIES[4].test, sensitivity=0.8)),
+                 replace(ENTRIES[1], name="dynamic", delta_auc=None)]
+    entries, _, failures = apply_gates(sensitive, options, None)
+    outcomes = quality_gates(entries, options, None)
+    assert set(outcomes) == {"float16", "int8", "int8_mixed", "int8_pqat", "dynamic"}
+    assert {name for name, outcome in outcomes.items() if not outcome.passed} == set(failures)
+    assert {name: len(outcome.failures) for name, outcome in outcomes.items()} == \
+        {name: len(failures.get(name, [])) for name in outcomes}
+    assert outcomes["int8"] == QualityGate(passed=False, failures=(GateFailure("max_auc_drop", 0.25, 0.01),))
+    assert outcomes["int8_pqat"].failures == (GateFailure("max_sensitivity_drop", 0.125, 0.05),
+                                              GateFailure("min_cam_correlation", 0.71, 0.9))
+    assert outcomes["dynamic"].describe() == "FAILED: max_auc_drop not measurable (limit 0.01)"
+    assert outcomes["int8_mixed"] == QualityGate(passed=True)
+    pqat = CompressOptions(int8=True, prune=True, qat=True, prune_sparsity=0.5)
+    _, _, failures = apply_gates(ENTRIES[:1] + ENTRIES[4:], pqat, 0.3)
+    assert quality_gates(ENTRIES[:1] + ENTRIES[4:], pqat, 0.3)["int8_pqat"].failures[-1] == \
+        GateFailure("max_sparsity_deviation", 0.2, 0.02)
 
 
 def test_no_cam_gate_when_the_option_is_none():
