@@ -14,6 +14,7 @@ from medtk.errors import MedtkError, ModelError, RuntimeInputError
 
 _LAZY = {
     "Classifier": "medtk.runtime.classifier",
+    "FailedGateWarning": "medtk.runtime.classifier",
     "Prediction": "medtk.runtime.prediction",
     "JSON_DIGITS": "medtk.runtime.prediction",
     "overlay": "medtk.runtime.cam",
@@ -31,6 +32,7 @@ _LAZY = {
 
 __all__ = [
     "Classifier",
+    "FailedGateWarning",
     "Prediction",
     "JSON_DIGITS",
     "overlay",

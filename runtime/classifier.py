@@ -59,6 +59,10 @@ class Verification:
 
 
 
+class FailedGateWarning(UserWarning):
+    """Loading a variant whose sealed metadata says compress's quality gate failed it (filterable by category)."""
+
+
 class Classifier:
     """Load a medtk `.tflite` model once; predict on paths or arrays (see docs/ARCHITECTURE.md, runtime API).
 
@@ -87,7 +91,7 @@ class Classifier:
     (schema 1-2: only its weights are checked), both refused when `trusted_keys` are given, and one
     without `cam_geometry`. A delegate asked for by name that cannot run falls back to the CPU with a
     `RuntimeWarning` (`placement.fallback` says why). A variant that failed compress's quality gate
-    (`metadata.failed_gate`) loads with a `UserWarning` naming the gates it failed.
+    (`metadata.failed_gate`) loads with a `FailedGateWarning` (a `UserWarning`) naming the gates it failed.
     """
 
     def __init__(
@@ -355,8 +359,8 @@ def failed_gate_message(metadata: ModelMetadata, name: str) -> str | None:
 def _warn_failed_gate(metadata: ModelMetadata, name: str) -> None:
     message = failed_gate_message(metadata, name)
     if message is not None:
-        _warn(message)
+        _warn(message, FailedGateWarning)
 
 
-def _warn(message: str) -> None:
-    warnings.warn(message, UserWarning, stacklevel=4)
+def _warn(message: str, category: type[Warning] = UserWarning) -> None:
+    warnings.warn(message, category, stacklevel=4)

@@ -117,3 +117,29 @@ def test_gpu_request_runs_on_gpu_or_falls_back_and_says_so(models, images):
     if report["delegate"] != "gpu":  # no GPU delegate library on this machine
         assert report["delegate"] == "cpu" and report["delegate_fallback"].startswith("gpu delegate unavailable")
         assert "medtk: warning:" in result.stderr and "gpu delegate unavailable" in result.stderr
+
+
+def test_a_variant_that_failed_the_gate_warns_on_stderr_and_in_the_json(test_models, images, tmp_path):
+    from tests.runtime.runtime_models import with_quality_gate
+
+    from medtk.runtime.metadata import GateFailure, ModelCalibration, QualityGate
+
+    failed = tmp_path / "int8.tflite"
+    calibration = ModelCalibration(temperature=1.0, applied=False, fitted_temperature=2.5,
+                                   reason="fitted temperature 2.500 not applied (the model ships uncalibrated)")
+    failed.write_bytes(with_quality_gate(test_models.int8.read_bytes(),
+                                         QualityGate(passed=False, failures=(GateFailure("max_auc_drop", 0.07, 0.01),)),
+                                         calibration))
+    result = runner.invoke(app, ["predict", str(failed), str(images["a"]), "--json", "--threads", "1"])
+    assert result.exit_code == 0, result.stderr  # a warning, not a refusal: predict is for looking at models
+    warning = (f"{failed}: variant int8 failed compress's quality gate (max_auc_drop 0.07 > 0.01); it is not the "
+               "variant compress recommends - do not deploy it")
+    assert [line for line in result.stderr.splitlines() if "quality gate" in line] == [f"medtk: warning: {warning}"]
+    report = json.loads(result.stdout)
+    assert report["model_warnings"] == [warning]
+    assert report["quality_gate"] == {"passed": False,
+                                      "failures": [{"gate": "max_auc_drop", "measured": 0.07, "limit": 0.01}]}
+    assert report["calibration"] == {"temperature": 1.0, "applied": False, "fitted_temperature": 2.5,
+                                     "reason": calibration.reason}
+    passed = runner.invoke(app, ["predict", str(test_models.float32), str(images["a"]), "--json", "--threads", "1"])
+    assert json.loads(passed.stdout)["quality_gate"] is None and "quality gate" not in passed.stderr

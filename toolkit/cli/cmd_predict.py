@@ -3,7 +3,9 @@
 One bad image among many is reported on stderr and the rest still run; the exit code is 1 if any
 image failed. A directory is searched recursively (sorted; image suffixes and DICOM), up to
 `--max-files` files in all. Per-image warnings (an input unlike the training data) are shown in the
-table's last column and in the JSON. Nothing heavy is imported until the command runs.
+table's last column and in the JSON. Warnings about the model itself (e.g. a variant that failed
+compress's quality gate) are one line each on stderr and the JSON's `model_warnings`; the JSON also
+carries the model's `quality_gate` and `calibration` records. Nothing heavy is imported until the command runs.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ def predict(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         classifier = Classifier(model, num_threads=threads, delegate=delegate, trusted_keys=trusted_key or None)
-    for warning in caught:
-        typer.echo(f"medtk: warning: {warning.message}", err=True)
+    model_warnings = [str(warning.message) for warning in caught]
+    for message in model_warnings:
+        typer.echo(f"medtk: warning: {message}", err=True)
     rows, failures = [], []
     names = _OverlayNames(cam_dir) if cam_dir is not None else None
     for image in files:
@@ -65,7 +68,7 @@ def predict(
         summary = prediction.to_dict(digits=JSON_DIGITS)
         rows.append({"image": str(image), **summary, "cam_overlay": overlay_path and str(overlay_path)})
     if json_output:
-        typer.echo(json.dumps(_report(classifier, rows, failures), indent=2))
+        typer.echo(json.dumps(_report(classifier, rows, failures, model_warnings), indent=2))
     else:
         typer.echo(_backend_line(classifier, delegate))
         typer.echo(_table(classifier.labels, rows))
@@ -92,7 +95,10 @@ def _expand(images: list[Path], max_files: int) -> list[Path]:
     return files
 
 
-def _report(classifier, rows: list[dict], failures: list[dict]) -> dict:
+def _report(classifier, rows: list[dict], failures: list[dict], model_warnings: list[str]) -> dict:
+    from dataclasses import asdict
+
+    metadata = classifier.metadata
     return {
         "model": str(classifier.model_path),
         "model_version": classifier.metadata.model_version,
@@ -107,6 +113,9 @@ def _report(classifier, rows: list[dict], failures: list[dict]) -> dict:
             "signed_by": classifier.verification.key_id,
         },
         "labels": list(classifier.labels),
+        "quality_gate": asdict(metadata.quality_gate) if metadata.quality_gate is not None else None,
+        "calibration": asdict(metadata.calibration) if metadata.calibration is not None else None,
+        "model_warnings": model_warnings,
         "predictions": rows,
         "errors": failures,
     }
