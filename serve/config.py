@@ -80,6 +80,8 @@ class ServeConfig:
     http_header_timeout: float = 10.0  # for a request line and headers, from the connection or the last answer
     http_body_timeout: float = 60.0  # for a whole request body, from the end of its headers
     max_uploads: int = 4  # HTTP bodies being received at once (each up to max_body_bytes, held in memory)
+    # trust (issue 22)
+    allow_failed_variant: bool = False  # serve a variant whose metadata says compress's quality gate failed it
 
     def validate(self) -> "ServeConfig":
         if not Path(self.model).is_file():

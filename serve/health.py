@@ -10,8 +10,9 @@ Not ready (503, with the reasons) while any of these holds:
 
 Ready (200) otherwise, with each destination's state. A destination that is down, or objects set
 aside for it, are reported in the body and in metrics but do not make the node unready: it still
-accepts work and keeps it. Reasons name conditions, errno values, threads and counts, never patient
-data. A check reads only memory and one statvfs, so probes may call it often.
+accepts work and keeps it. So is a model served with --allow-failed-variant (`warnings`: the operator
+chose it; the body says so on every check). Reasons name conditions, errno values, threads and counts,
+never patient data. A check reads only memory and one statvfs, so probes may call it often.
 """
 
 from __future__ import annotations
@@ -49,16 +50,20 @@ class Blockers:
 class HealthReport:
     problems: tuple[str, ...]
     destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # conditions that do not stop progress, e.g. a model that failed its gate
 
     @property
     def ready(self) -> bool:
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
-        """`{"status": "ready"}`, with `problems` when not ready and `destinations` when there are any."""
+        """`{"status": "ready"}`, with `problems` when not ready, and `warnings` and `destinations` when there
+        are any."""
         body: dict[str, Any] = {"status": "ready" if self.ready else "not ready"}
         if self.problems:
             body["problems"] = list(self.problems)
+        if self.warnings:
+            body["warnings"] = list(self.warnings)
         if self.destinations:
             body["destinations"] = self.destinations
         return body
@@ -74,10 +79,11 @@ class Health:
     stall_seconds: float
     min_free_bytes: int
     running: bool = False  # set by the node once everything started; cleared when it stops
+    warnings: tuple[str, ...] = ()  # reported on every check, never a reason to be unready
 
     def check(self) -> HealthReport:
         if not self.running:
-            return HealthReport(("the node is not running (starting or stopping)",))
+            return HealthReport(("the node is not running (starting or stopping)",), warnings=self.warnings)
         problems = self.blockers.reasons()
         problems += [f"thread {thread.name} has stopped" for thread in self.threads() if not thread.is_alive()]
         stalled = self.queue.stalled_for()
@@ -87,7 +93,7 @@ class Health:
         if (disk := self.disk_problem()) is not None:
             problems.append(disk)
         destinations = {str(f.destination): f.state() for f in self.forwarders}
-        return HealthReport(tuple(problems), destinations)
+        return HealthReport(tuple(problems), destinations, self.warnings)
 
     def disk_problem(self) -> str | None:
         """Why new instances are refused for want of disk (the Storage SCP answers 0xA700), or None."""

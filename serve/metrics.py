@@ -57,6 +57,11 @@ class NodeMetrics:
         )
         self.ready = Gauge("medtk_serve_ready", "1 while /healthz answers 200 (the node can make progress)",
                            registry=r)
+        self.model_gate_failed = Gauge(
+            "medtk_serve_model_gate_failed",
+            "1 when the served variant failed compress's quality gate (served only with --allow-failed-variant)",
+            registry=r,
+        )
 
     def track_queue(self, depth: Callable[[], int], capacity: int) -> None:
         self.queue_depth.set_function(depth)

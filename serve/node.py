@@ -1,6 +1,7 @@
 """`ServeNode`: the model, the spool, the workers, the Storage SCP, the forwarders and the HTTP server.
 
-Start order makes "ready" true: the model loads and is checked, the spool is opened and what an
+Start order makes "ready" true: the model loads and is checked (a variant that failed compress's
+quality gate is refused unless --allow-failed-variant, and then reported), the spool is opened and what an
 earlier run acknowledged but did not process is queued again, workers and forwarders start, then
 the listeners open. Stop order is the reverse; queued instances stay in the spool for the next start.
 Ready also means able to make progress: `health.py` decides, for /healthz and for new HTTP work.
@@ -12,12 +13,13 @@ import logging
 import ssl
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from medtk.errors import ConfigError
+from medtk.errors import ConfigError, ModelError
 from medtk.runtime import default_threads
 from medtk.serve import logs, standard
 from medtk.serve.backoff import Backoff
@@ -45,7 +47,7 @@ QUIET_LOGGERS = ("pynetdicom", "highdicom", "uvicorn.access")  # chatty at INFO,
 class ServeNode:
     def __init__(self, config: ServeConfig) -> None:
         from medtk import __version__
-        from medtk.runtime import Classifier
+        from medtk.runtime import Classifier, FailedGateWarning
 
         self.config = config.validate()
         self.token = config.token()
@@ -61,10 +63,14 @@ class ServeNode:
         if config.workers * threads > default_threads():
             log.warning("%d workers x %d interpreter threads is more than the %d usable CPUs: they will compete "
                         "for cores (see docs/SERVE.md, Throughput)", config.workers, threads, default_threads())
-        self.classifier = Classifier(config.model, num_threads=threads, max_pixels=config.max_pixels)
+        with warnings.catch_warnings():  # `_trusted` says it in one line: refused, or logged and reported
+            warnings.simplefilter("ignore", FailedGateWarning)
+            self.classifier = Classifier(config.model, num_threads=threads, max_pixels=config.max_pixels)
+        self.model_warnings = _trusted(self.classifier, config)
         self.classifiers = ClassifierPool(self.classifier, config.workers)
         self.model = ModelIdentity.of(self.classifier)
         self.metrics = NodeMetrics()
+        self.metrics.model_gate_failed.set(float(self.classifier.metadata.failed_gate))
         self.spool = Spool(config.spool, [d.slug for d in config.forward])
         self.queue = WorkQueue(config.queue_size, config.workers)
         self.metrics.track_queue(lambda: self.queue.depth, config.queue_size)
@@ -77,7 +83,8 @@ class ServeNode:
         self.outcomes = Outcomes(self.spool, self.metrics, self.blockers, on_results=self._wake_forwarders)
         self.writer = ResultWriter(self.spool, self.outcomes, self.blockers, self.metrics, retry=self._retry)
         self.health = Health(self.blockers, self.queue, self.spool, self.forwarders, self._threads,
-                             stall_seconds=config.stall_seconds, min_free_bytes=config.min_free_bytes)
+                             stall_seconds=config.stall_seconds, min_free_bytes=config.min_free_bytes,
+                             warnings=self.model_warnings)
         self.metrics.track_health(lambda: self.health.check().ready)
         self._stopping = threading.Event()
         self.processor = Processor(
@@ -240,6 +247,7 @@ class ServeNode:
             "positive_class": self.model.positive_class,
             "operating_point": asdict(point) if point is not None else None,
             "calibration": asdict(metadata.calibration) if metadata.calibration is not None else None,
+            "quality_gate": asdict(metadata.quality_gate) if metadata.quality_gate is not None else None,
             "input": asdict(metadata.input),
             "metrics": metadata.metrics,
             "intended_use": re.sub(r"[^\s()]*[/\\][^\s()]*", "a local data set", metadata.intended_use),
@@ -311,6 +319,22 @@ class ServeNode:
         if not self._http.started:
             raise ConfigError(f"HTTP server did not start on {self.config.host}:{self.http_port}")
         log.info("HTTP listening on %s://%s:%d", "https" if tls else "http", self.config.host, self.http_port)
+
+
+def _trusted(classifier: Any, config: ServeConfig) -> tuple[str, ...]:
+    """Refuse a variant whose sealed metadata says compress's quality gate failed it, unless the operator
+    allowed it (--allow-failed-variant); then a warning, logged now and reported by /healthz."""
+    metadata = classifier.metadata
+    if not metadata.failed_gate:
+        return ()
+    gates = "; ".join(failure.describe() for failure in metadata.quality_gate.failures) or "no gate named"
+    what = f"variant {metadata.variant} failed compress's quality gate ({gates})"
+    if not config.allow_failed_variant:
+        raise ModelError(f"{config.model}: {what}; refusing to serve it: deploy the variant compress recommends, or "
+                         "pass --allow-failed-variant to serve this one anyway")
+    message = f"the model's {what}; served anyway (--allow-failed-variant)"  # no file path: /healthz shows it
+    log.warning("%s", message)
+    return (message,)
 
 
 def _preload() -> None:

@@ -20,6 +20,19 @@ def serve_models(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def failed_variant(serve_models, tmp_path_factory):
+    """The 'op' model re-sealed as a variant that failed compress's AUC gate."""
+    from tests.runtime.runtime_models import with_quality_gate
+
+    from medtk.runtime.metadata import GateFailure, QualityGate
+
+    path = tmp_path_factory.mktemp("failed_variant") / "failed_variant.tflite"
+    gate = QualityGate(passed=False, failures=(GateFailure("max_auc_drop", 0.07, 0.01),))
+    path.write_bytes(with_quality_gate(serve_models["op"].read_bytes(), gate))
+    return path
+
+
+@pytest.fixture(scope="session")
 def chest_images(pneumonia_npz):
     return pneumonia_images(pneumonia_npz, 48)
 
@@ -51,8 +64,9 @@ def start_node(tmp_path, serve_models):
 
     nodes = []
 
-    def start(model: str = "op", **overrides) -> ServeNode:
-        options = dict(model=serve_models[model], host="127.0.0.1", http_port=0, dicom_port=0,
+    def start(model: str | Path = "op", **overrides) -> ServeNode:
+        """`model`: a key of `serve_models`, or a model file."""
+        options = dict(model=serve_models[model] if isinstance(model, str) else model, host="127.0.0.1", http_port=0, dicom_port=0,
                        spool=tmp_path / f"spool{len(nodes)}", workers=1, threads=1, min_free_bytes=0,
                        retry_initial_seconds=0.2, retry_max_seconds=1.0)
         options.update(overrides)

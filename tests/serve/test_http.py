@@ -145,3 +145,35 @@ def test_responses_are_not_held_back_by_nagle(start_node):
         assert all(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for sock in accepted)
     finally:
         connection.close()
+
+
+def test_a_failed_variant_is_refused_before_anything_is_created(failed_variant, tmp_path):
+    from medtk.errors import ModelError
+    from medtk.serve import ServeConfig, ServeNode
+
+    spool = tmp_path / "spool"
+    with pytest.raises(ModelError) as refused:
+        ServeNode(ServeConfig(model=failed_variant, http_port=0, dicom_port=0, spool=spool, workers=1, threads=1))
+    assert str(refused.value) == (f"{failed_variant}: variant float32 failed compress's quality gate (max_auc_drop 0.07 "
+                                  "> 0.01); refusing to serve it: deploy the variant compress recommends, or pass "
+                                  "--allow-failed-variant to serve this one anyway")
+    assert not spool.exists()
+
+
+def test_a_failed_variant_served_when_allowed_says_so_in_health_metrics_and_the_model_card(
+        start_node, failed_variant, chest_images, medtk_log):
+    node = start_node(failed_variant, allow_failed_variant=True)
+    health = httpx.get(_url(node, "/healthz"))
+    assert health.status_code == 200  # the operator chose to serve it: a warning, not a reason to be unready
+    (warning,) = health.json()["warnings"]
+    assert "failed compress's quality gate (max_auc_drop 0.07 > 0.01); served anyway (--allow-failed-variant)" in warning
+    assert warning in medtk_log.text
+    assert "medtk_serve_model_gate_failed 1.0" in httpx.get(_url(node, "/metrics")).text
+    card = httpx.get(_url(node, "/v1/model")).json()
+    assert card["quality_gate"] == {"passed": False, "failures": [{"gate": "max_auc_drop", "measured": 0.07,
+                                                                   "limit": 0.01}]}
+    assert httpx.post(_url(node, "/v1/predict"), content=_png(chest_images[0]),
+                      headers={"Content-Type": "image/png"}).status_code == 200
+    passing = start_node()
+    assert "warnings" not in httpx.get(_url(passing, "/healthz")).json()
+    assert "medtk_serve_model_gate_failed 0.0" in httpx.get(_url(passing, "/metrics")).text

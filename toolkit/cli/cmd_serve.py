@@ -63,6 +63,9 @@ def serve(
     ] = 60.0,
     max_uploads: Annotated[int, typer.Option("--max-uploads", help="HTTP bodies received at once.")] = 4,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    allow_failed_variant: Annotated[bool, typer.Option(
+        "--allow-failed-variant", help="Serve a variant that failed compress's quality gate (refused otherwise); "
+        "/healthz and /metrics then say so.")] = False,
 ) -> None:
     """Run the AI node: DICOM in (Storage SCP), SR + CAM Secondary Capture out, and an HTTP API."""
     import importlib.util
@@ -93,7 +96,7 @@ def serve(
         retry_max_seconds=retry_max, retry_initial_seconds=min(1.0, retry_max),
         forward_attempts=forward_attempts, stall_seconds=stall_seconds, max_pdu_bytes=max_pdu_bytes,
         max_dataset_bytes=max_dataset_bytes, http_header_timeout=http_header_timeout,
-        http_body_timeout=http_body_timeout, max_uploads=max_uploads,
+        http_body_timeout=http_body_timeout, max_uploads=max_uploads, allow_failed_variant=allow_failed_variant,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
