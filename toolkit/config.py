@@ -61,13 +61,17 @@ class AugmentConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20  # fine-tuning (phase two) epochs
+    # fine-tuning (phase two, or the only phase from scratch) epochs; -1 = auto: 20, raised until the phase
+    # makes min_steps optimizer steps (medtk.train.schedule). An explicit number is kept, with a warning if short.
+    epochs: int = -1
+    min_steps: int = 1000  # the step floor of a run (not of an epoch); 0 = none
     head_epochs: int = -1  # phase one, backbone frozen; -1 = 3 with pretrained weights, 0 from scratch
     batch_size: int = 32
     learning_rate: float = 1e-3  # phase one (head)
     fine_tune_learning_rate: float = 1e-4  # phase two
     fine_tune_at: str = "auto"  # first unfrozen backbone layer: name, index, or auto
-    patience: int = 5  # early stopping on validation AUC
+    patience: int = 5  # early stopping on smoothed validation AUC; at least a tenth of the run's epochs
+    val_smoothing: float = 0.6  # weight of the past in the moving average of val AUC that callbacks watch
     class_weights: Literal["balanced", "none"] = "balanced"
     mixed_precision: Literal["auto", "off", "float16", "bfloat16"] = "auto"  # auto: float16 with a GPU, else off
     xla: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
@@ -113,7 +117,9 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("augment", "rotation_degrees"): (0.0, 180.0),
     ("augment", "width_shift"): (0.0, 1.0),
     ("augment", "height_shift"): (0.0, 1.0),
-    ("train", "epochs"): (0, 10_000),
+    ("train", "epochs"): (-1, 10_000),
+    ("train", "min_steps"): (0, 10_000_000),
+    ("train", "val_smoothing"): (0.0, 0.99),
     ("train", "head_epochs"): (-1, 10_000),
     ("train", "batch_size"): (1, 4096),
     ("train", "learning_rate"): (1e-9, 10.0),

@@ -8,6 +8,10 @@ Resume: Keras' BackupAndRestore keeps the weights, optimizer and epoch of the ph
 backup folder per phase, since the trainable set differs); `checkpoints/state.json` (state.py) records
 finished phases and the best validation AUC so far, so the best checkpoint of an earlier session is
 never overwritten by a worse one after a restart.
+
+What the callbacks watch is `val_auc_smooth`, a moving average of validation AUC, with a minimum rise,
+patience and a start epoch from `schedule.py` (small validation splits are noisy). The average is
+recomputed from history.csv when a phase resumes, so a kill -9 does not reset it.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from medtk.config import RunConfig
 from medtk.errors import ConfigError
 from medtk.progress import keras_verbosity
 from medtk.run import Run
+from medtk.train.schedule import Schedule
 from medtk.train.state import TrainingState
 from medtk.train.tfenv import keras
 
 log = logging.getLogger(__name__)
-MONITOR = "val_auc"
+MONITOR = "val_auc_smooth"  # what early stopping, LR reduction and the best checkpoint watch
+RAW_MONITOR = "val_auc"
 PRECISE_BN_IMAGES = 2048  # per epoch-end pass: enough for stable statistics, bounded on large data
 
 
@@ -39,6 +45,7 @@ class Phase:
     learning_rate: float
     fine_tune_at: str | int | None  # None = whole backbone frozen
     freeze_batchnorm: bool
+    floor_epochs: int = 0  # early stopping starts after these (the step floor)
 
 
 @dataclass(frozen=True)
@@ -48,19 +55,22 @@ class FitResult:
     phases: tuple[str, ...]
 
 
-def plan_phases(config: RunConfig, default_fine_tune_at: str) -> list[Phase]:
-    """Turn the configuration into the phases to run (the plan is printed and saved)."""
+def plan_phases(config: RunConfig, default_fine_tune_at: str, schedule: Schedule) -> list[Phase]:
+    """Turn the configuration into the phases to run (the plan is printed and saved); the last phase is
+    as long as the schedule says (the step floor)."""
     train = config.train
     pretrained = config.model.weights != "none"
     head_epochs = train.head_epochs if train.head_epochs >= 0 else (3 if pretrained else 0)
     if not pretrained:
-        return [Phase("scratch", train.epochs, train.learning_rate, 0, freeze_batchnorm=False)]
+        return [Phase("scratch", schedule.epochs, train.learning_rate, 0, freeze_batchnorm=False,
+                      floor_epochs=schedule.floor_epochs)]
     fine_tune_at = default_fine_tune_at if train.fine_tune_at == "auto" else train.fine_tune_at
     phases = []
     if head_epochs:
         phases.append(Phase("head", head_epochs, train.learning_rate, None, freeze_batchnorm=True))
-    if train.epochs:
-        phases.append(Phase("fine_tune", train.epochs, train.fine_tune_learning_rate, fine_tune_at, freeze_batchnorm=True))
+    if schedule.epochs:
+        phases.append(Phase("fine_tune", schedule.epochs, train.fine_tune_learning_rate, fine_tune_at,
+                            freeze_batchnorm=True, floor_epochs=schedule.floor_epochs))
     return phases
 
 
@@ -135,6 +145,39 @@ def _history_trim(path: Path):
     return HistoryTrim()
 
 
+def _smoothed_validation(path: Path, phase_start: int, smoothing: float):
+    """Adds `val_auc_smooth`, an exponential moving average of this phase's val AUC, to the epoch's logs
+    (before the callbacks that watch it). On the phase's first epoch of a session the average is rebuilt
+    from history.csv's earlier rows of the phase, so a resumed run continues the same average."""
+    import csv
+
+    k = keras()
+
+    class SmoothedValidation(k.callbacks.Callback):
+        average: float | None = None
+        rebuilt = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.rebuilt:
+                return
+            self.rebuilt = True
+            if path.is_file():
+                with open(path, newline="") as handle:
+                    for row in csv.DictReader(handle):
+                        if phase_start <= int(row["epoch"]) < epoch and row.get(RAW_MONITOR):
+                            self._update(float(row[RAW_MONITOR]))
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None and logs.get(RAW_MONITOR) is not None:
+                logs[MONITOR] = self._update(float(logs[RAW_MONITOR]))
+
+        def _update(self, value: float) -> float:
+            self.average = value if self.average is None else smoothing * self.average + (1 - smoothing) * value
+            return self.average
+
+    return SmoothedValidation()
+
+
 def _epoch_timer():
     """Adds `train_seconds` (the epoch's training time, validation excluded) to the logged history."""
     import time
@@ -181,7 +224,8 @@ def _precise_batchnorm_before_validation(model, images: np.ndarray, batch_size: 
     return PreciseBatchNormBeforeValidation()
 
 
-def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfig, run: Run, placement) -> FitResult:
+def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfig, run: Run, placement,
+               schedule: Schedule) -> FitResult:
     """Run the phases in order, skipping those a previous session finished; end on the best weights."""
     from medtk.train.model import set_trainable_from
 
@@ -216,10 +260,12 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             _epoch_timer(),
             _phase_done_marker(phase.name, state),
             _history_trim(run.history_file),
+            _smoothed_validation(run.history_file, initial_epoch, schedule.smoothing),
             _atomic_best_checkpoint(best_path, state),
-            k.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=config.train.patience),
-            k.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3,
-                                          patience=max(1, config.train.patience // 2), min_lr=1e-7),
+            k.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=schedule.patience,
+                                      min_delta=schedule.min_delta, start_from_epoch=initial_epoch + phase.floor_epochs),
+            k.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3, patience=schedule.lr_patience,
+                                          min_delta=schedule.min_delta, cooldown=schedule.lr_patience, min_lr=1e-7),
             k.callbacks.CSVLogger(str(run.history_file), append=True),
             k.callbacks.TensorBoard(log_dir=str(run.logs), profile_batch=0),
         ]

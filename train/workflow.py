@@ -6,7 +6,7 @@ import json
 import logging
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from medtk.config import RunConfig, save_config
@@ -14,7 +14,8 @@ from medtk.errors import ConfigError, DataError
 from medtk.run import Run
 from medtk.schema import Metrics, TrainingSummary
 from medtk.schema.metrics import CalibrationDecision
-from medtk.schema.training import PlacementSummary, PreciseBatchNormSummary
+from medtk.schema.training import PlacementSummary, PreciseBatchNormSummary, ScheduleSummary
+from medtk.train.schedule import Schedule, plan_schedule
 from medtk.train.state import TrainingState
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class TrainOutcome:
     epochs_run: int
     seconds: float
     metrics: Metrics
+    schedule: Schedule
 
 
 def prepare_run_folder(out: Path, resume: bool) -> Run:
@@ -154,9 +156,10 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
             loaded = load_backbone_weights(model, weights)
             log.info("loaded %d backbone layers (%d parameters) from %s", loaded.layers, loaded.parameters, loaded.source)
         view = training_view(model)
-    phases = plan_phases(config, get_backbone(spec.arch).fine_tune_at)
-    _log_plan(phases, placement)
-    result = fit_phases(model, view, phases, train_data, val_data, config, run, placement)
+    schedule = plan_schedule(config, len(y_train), y_val, spec.num_classes, batch)
+    phases = plan_phases(config, get_backbone(spec.arch).fine_tune_at, schedule)
+    _log_plan(phases, placement, schedule)
+    result = fit_phases(model, view, phases, train_data, val_data, config, run, placement, schedule)
     with placement.strategy.scope():
         batchnorm = _precise_batchnorm(model, phases, x_train, config)
     if placement.mixed_precision != "float32":
@@ -166,7 +169,8 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     _save_model(model, run.model_file)
     metrics = evaluate_run(run, model=model, dataset=dataset, temperature=calibration.temperature,
                            calibration=calibration)
-    outcome = TrainOutcome(run, result.best_val_auc, result.epochs_run, time.perf_counter() - started, metrics)
+    outcome = TrainOutcome(run, result.best_val_auc, result.epochs_run, time.perf_counter() - started, metrics,
+                           schedule)
     _write_summary(run, outcome, placement, calibration, batchnorm)
     return outcome
 
@@ -221,7 +225,15 @@ def _save_model(model, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def _log_plan(phases, placement) -> None:
+def _log_plan(phases, placement, schedule: Schedule) -> None:
+    log.info("plan: %d optimizer steps per epoch, floor %d steps per run (train.min_steps)",
+             schedule.steps_per_epoch, schedule.min_steps)
+    log.info("plan: early stopping, LR reduction and the best checkpoint watch val AUC averaged with weight %g on "
+             "the past; a rise counts above %.4f (half its standard error on this validation split); patience %d "
+             "epochs (LR %d), early stopping from epoch %d of the last phase", schedule.smoothing, schedule.min_delta,
+             schedule.patience, schedule.lr_patience, schedule.floor_epochs)
+    for warning in schedule.warnings:
+        log.warning("plan: %s", warning)
     for phase in phases:
         where = "whole network" if phase.fine_tune_at == 0 else (
             "head only (backbone frozen)" if phase.fine_tune_at is None else f"from layer {phase.fine_tune_at}")
@@ -243,6 +255,8 @@ def _write_summary(run: Run, outcome: TrainOutcome, placement, calibration: Cali
         temperature=calibration.temperature,
         calibration=calibration,
         precise_batchnorm=batchnorm,
+        schedule=ScheduleSummary(**{k: v for k, v in asdict(outcome.schedule).items() if k != "warnings"}),
+        warnings=outcome.schedule.warnings,
     )
     run.write(run.training_file, summary)
 

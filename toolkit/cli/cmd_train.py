@@ -13,7 +13,8 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Run folder to create (or to continue with --resume).")] = Path("runs/latest"),
     arch: Annotated[Optional[str], typer.Option("--arch", help="Backbone name (resnet50, resnet101, mobilenetv2).")] = None,
     input_size: Annotated[Optional[int], typer.Option("--input-size", help="Square model input size in pixels.")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Fine-tuning epochs (phase two, or the only phase from scratch).")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Fine-tuning epochs (phase two, or the only phase from scratch) [default: 20, more if --min-steps needs them].")] = None,
+    min_steps: Annotated[Optional[int], typer.Option("--min-steps", help="Optimizer steps a run makes at least when --epochs is not given (0 = no floor) [default: 1000].")] = None,
     head_epochs: Annotated[Optional[int], typer.Option("--head-epochs", help="Frozen-backbone epochs (phase one).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size per replica.")] = None,
     learning_rate: Annotated[Optional[float], typer.Option("--lr", help="Learning rate of phase one / of training from scratch.")] = None,
@@ -28,7 +29,7 @@ def train(
     augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="On-the-fly augmentation.")] = None,
     flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Random flips (off where laterality matters).")] = None,
     class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="balanced (weight rare classes up) or none.")] = None,
-    patience: Annotated[Optional[int], typer.Option("--patience", help="Early-stopping patience on validation AUC.")] = None,
+    patience: Annotated[Optional[int], typer.Option("--patience", help="Early-stopping patience on smoothed validation AUC (raised to a tenth of the epochs) [default: 5].")] = None,
     strategy: Annotated[Optional[str], typer.Option("--strategy", help="auto, default, mirrored, multiworker.")] = None,
     xla: Annotated[Optional[str], typer.Option("--xla", help="auto (on with a GPU), on, off.")] = None,
     mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="auto, off, float16, bfloat16.")] = None,
@@ -40,7 +41,11 @@ def train(
 ) -> None:
     """Train a classifier (ResNet50 transfer learning by default) and evaluate it."""
     from medtk.config import load_config
+    from medtk.errors import ConfigError
     from medtk.train.workflow import train as run_training
+
+    if epochs is not None and epochs < 0:  # train.epochs = -1 is the configuration's "auto": leave --epochs out
+        raise ConfigError(f"--epochs {epochs} is out of range (0 to 10000); leave it out for the automatic length")
 
     overrides = {
         "data": {"src": data, "seed": seed, "subset": subset},
@@ -48,7 +53,7 @@ def train(
                   "output_stride": output_stride},
         "augment": {"enabled": augment, "horizontal_flip": flip, "vertical_flip": flip},
         "train": {
-            "epochs": epochs, "head_epochs": head_epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+            "epochs": epochs, "min_steps": min_steps, "head_epochs": head_epochs, "batch_size": batch_size, "learning_rate": learning_rate,
             "fine_tune_learning_rate": fine_tune_lr, "fine_tune_at": fine_tune_at, "patience": patience, "class_weights": class_weights,
             "strategy": strategy, "mixed_precision": mixed_precision, "xla": xla, "seed": seed,
             "precise_batchnorm": precise_batchnorm,
@@ -60,6 +65,6 @@ def train(
     outcome = run_training(load_config(config, overrides), out, resume=resume)
     typer.echo(
         f"trained {outcome.run.root} in {outcome.seconds / 60:.1f} min ({outcome.epochs_run} epochs), "
-        f"best val AUC {'n/a' if outcome.best_val_auc is None else f'{outcome.best_val_auc:.4f}'}"
+        f"best smoothed val AUC {'n/a' if outcome.best_val_auc is None else f'{outcome.best_val_auc:.4f}'}"
     )
     typer.echo(metrics_summary(outcome.metrics))

@@ -29,6 +29,20 @@ class PreciseBatchNormSummary:
 
 
 @dataclass(frozen=True)
+class ScheduleSummary:
+    """How long the last phase was planned and what watched validation (`medtk.train.schedule`)."""
+
+    steps_per_epoch: int
+    epochs: int
+    floor_epochs: int
+    min_steps: int
+    patience: int
+    lr_patience: int
+    min_delta: float
+    smoothing: float
+
+
+@dataclass(frozen=True)
 class TrainingSummary(Document):
     SCHEMA: ClassVar[str] = "medtk-training/1"
 
@@ -40,3 +54,5 @@ class TrainingSummary(Document):
     temperature: float = 1.0  # calibration folded into the saved model (1.0 = none)
     calibration: CalibrationDecision | None = None  # why that temperature (None: written before the decision)
     precise_batchnorm: PreciseBatchNormSummary | None = None
+    schedule: ScheduleSummary | None = None  # None: written before issue 22
+    warnings: tuple[str, ...] = ()  # about the plan: a run too short for its floor, too few images from scratch
