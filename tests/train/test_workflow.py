@@ -38,6 +38,10 @@ def test_train_on_pneumoniamnist_writes_metrics(tmp_path: Path, pneumonia_npz: P
         assert {"sensitivity", "specificity", "f1", "confusion_matrix", "per_class"} <= set(m)
         assert sum(map(sum, m["confusion_matrix"])) == m["n"]
     assert metrics["test"]["n"] == 300  # --subset keeps at most 300 per split
+    training = json.loads((run / "training.json").read_text())
+    assert training["schedule"]["epochs"] == 2 and training["schedule"]["steps_per_epoch"] == 10
+    assert "below the floor of 1000" in training["warnings"][0]  # --epochs 2 is kept, with a warning
+    assert "too few to train resnet50 from scratch" in training["warnings"][1]
     for name in ("model.keras", "config.toml", "split.csv", "data.json", "history.csv", "plots/roc_test.png",
                  "plots/confusion_val.png", "training.json"):
         assert (run / name).is_file(), name
@@ -52,6 +56,18 @@ def test_train_on_pneumoniamnist_writes_metrics(tmp_path: Path, pneumonia_npz: P
 def _history_epochs(path: Path) -> list[int]:
     with open(path, newline="") as handle:
         return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def _smoothing_is_continuous(path: Path, smoothing: float = 0.6) -> None:
+    """Every row's val_auc_smooth is the moving average of the val_auc rows before it: a resumed session
+    continued the average instead of restarting it."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    average = None
+    for row in rows:
+        value = float(row["val_auc"])
+        average = value if average is None else smoothing * average + (1 - smoothing) * value
+        assert float(row["val_auc_smooth"]) == pytest.approx(average, abs=1e-5), row["epoch"]
 
 
 @pytest.mark.slow
@@ -78,6 +94,7 @@ def test_resume_after_kill_continues_where_it_stopped(tmp_path: Path):
     resumed = epochs[len(done_before):]
     assert resumed[0] >= len(done_before) - 1  # continued (at most the epoch in flight is redone)
     assert sorted(set(epochs)) == list(range(max(epochs) + 1))
+    _smoothing_is_continuous(run / "history.csv")
     assert (run / "model.keras").is_file() and (run / "metrics.json").is_file()
 
 
