@@ -46,6 +46,7 @@ class Phase:
     fine_tune_at: str | int | None  # None = whole backbone frozen
     freeze_batchnorm: bool
     floor_epochs: int = 0  # early stopping starts after these (the step floor)
+    lr_start_epoch: int = 0  # the learning rate is not reduced before this epoch of the phase
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,15 @@ def plan_phases(config: RunConfig, default_fine_tune_at: str, schedule: Schedule
     head_epochs = train.head_epochs if train.head_epochs >= 0 else (3 if pretrained else 0)
     if not pretrained:
         return [Phase("scratch", schedule.epochs, train.learning_rate, 0, freeze_batchnorm=False,
-                      floor_epochs=schedule.floor_epochs)]
+                      floor_epochs=schedule.floor_epochs, lr_start_epoch=schedule.lr_start_epoch)]
     fine_tune_at = default_fine_tune_at if train.fine_tune_at == "auto" else train.fine_tune_at
     phases = []
     if head_epochs:
         phases.append(Phase("head", head_epochs, train.learning_rate, None, freeze_batchnorm=True))
     if schedule.epochs:
         phases.append(Phase("fine_tune", schedule.epochs, train.fine_tune_learning_rate, fine_tune_at,
-                            freeze_batchnorm=True, floor_epochs=schedule.floor_epochs))
+                            freeze_batchnorm=True, floor_epochs=schedule.floor_epochs,
+                            lr_start_epoch=schedule.lr_start_epoch))
     return phases
 
 
@@ -178,6 +180,23 @@ def _smoothed_validation(path: Path, phase_start: int, smoothing: float):
     return SmoothedValidation()
 
 
+def _reduce_lr_on_plateau(schedule: Schedule, start_from_epoch: int):
+    """Keras' ReduceLROnPlateau that does nothing before `start_from_epoch` (it has no such argument, unlike
+    EarlyStopping): on tiny data the first epochs' validation AUC is noise, and a lucky early value would
+    otherwise cut the learning rate before the network has learnt anything (the issue's run, cut at epoch 4)."""
+    k = keras()
+
+    class ReduceLROnPlateauAfterWarmup(k.callbacks.ReduceLROnPlateau):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch >= start_from_epoch:
+                return super().on_epoch_end(epoch, logs)
+            if logs is not None:  # the history keeps its lr column from the first epoch on
+                logs["lr"] = float(k.backend.get_value(self.model.optimizer.learning_rate))
+
+    return ReduceLROnPlateauAfterWarmup(monitor=MONITOR, mode="max", factor=0.3, patience=schedule.lr_patience,
+                                        min_delta=schedule.min_delta, cooldown=schedule.lr_patience, min_lr=1e-7)
+
+
 def _epoch_timer():
     """Adds `train_seconds` (the epoch's training time, validation excluded) to the logged history."""
     import time
@@ -264,8 +283,7 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             _atomic_best_checkpoint(best_path, state),
             k.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=schedule.patience,
                                       min_delta=schedule.min_delta, start_from_epoch=initial_epoch + phase.floor_epochs),
-            k.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3, patience=schedule.lr_patience,
-                                          min_delta=schedule.min_delta, cooldown=schedule.lr_patience, min_lr=1e-7),
+            _reduce_lr_on_plateau(schedule, initial_epoch + phase.lr_start_epoch),
             k.callbacks.CSVLogger(str(run.history_file), append=True),
             k.callbacks.TensorBoard(log_dir=str(run.logs), profile_batch=0),
         ]

@@ -10,7 +10,9 @@ epoch by chance. Early stopping, learning-rate reduction and the best checkpoint
 exponential moving average of validation AUC (`val_auc_smooth`), and count as improvement only a rise
 larger than half the AUC's standard error on that split (Hanley & McNeil 1982, at AUC 0.9): about
 0.03 for 39 images, 0.008 for PneumoniaMNIST's 524. Patience grows with the run's length (a tenth of
-its epochs), so a 100-epoch run on tiny data is not cut after 5 noisy epochs.
+its epochs), so a 100-epoch run on tiny data is not cut after 5 noisy epochs, and the learning rate is
+not reduced during the first quarter of the floor (the first epochs' validation AUC is noise: a lucky
+early value cut the rate before the network had learnt anything).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ SCRATCH_MIN_IMAGES = 1000  # fewer training images than this from scratch: warn 
 REFERENCE_AUC = 0.9  # the AUC at which the validation split's standard error sets min_delta
 MIN_DELTA_SHARE_OF_SE = 0.5  # epochs compared on the same images differ by less than independent splits
 PATIENCE_SHARE_OF_EPOCHS = 0.1
+LR_WARMUP_SHARE_OF_FLOOR = 0.25
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Schedule:
     min_steps: int
     patience: int  # early stopping, epochs without a min_delta rise of the smoothed val AUC
     lr_patience: int  # learning-rate reduction (and its cooldown)
+    lr_start_epoch: int  # no learning-rate reduction before this epoch of the last phase
     min_delta: float
     smoothing: float  # weight of the previous average in val_auc_smooth (0 = raw val AUC)
     warnings: tuple[str, ...] = ()
@@ -101,6 +105,7 @@ def plan_schedule(config: RunConfig, train_images: int, val_labels: np.ndarray, 
         min_steps=train.min_steps,
         patience=patience,
         lr_patience=max(1, patience // 2),
+        lr_start_epoch=math.ceil(LR_WARMUP_SHARE_OF_FLOOR * min(floor_epochs, epochs)),
         min_delta=round(validation_min_delta(val_labels, num_classes), 4),
         smoothing=train.val_smoothing,
         warnings=tuple(warnings),

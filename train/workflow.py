@@ -230,8 +230,8 @@ def _log_plan(phases, placement, schedule: Schedule) -> None:
              schedule.steps_per_epoch, schedule.min_steps)
     log.info("plan: early stopping, LR reduction and the best checkpoint watch val AUC averaged with weight %g on "
              "the past; a rise counts above %.4f (half its standard error on this validation split); patience %d "
-             "epochs (LR %d), early stopping from epoch %d of the last phase", schedule.smoothing, schedule.min_delta,
-             schedule.patience, schedule.lr_patience, schedule.floor_epochs)
+             "epochs (LR %d, reduced from epoch %d), early stopping from epoch %d of the last phase", schedule.smoothing,
+             schedule.min_delta, schedule.patience, schedule.lr_patience, schedule.lr_start_epoch, schedule.floor_epochs)
     for warning in schedule.warnings:
         log.warning("plan: %s", warning)
     for phase in phases:

@@ -21,6 +21,7 @@ def test_the_step_floor_raises_the_epochs_of_a_small_dataset():
     schedule = plan_schedule(_config(), train_images=300, val_labels=VAL_39, num_classes=2, global_batch=32)
     assert schedule.steps_per_epoch == 10
     assert schedule.epochs == 100 and schedule.floor_epochs == 100  # 1000 steps, not 20 epochs of 10
+    assert schedule.lr_start_epoch == 25  # no learning-rate cut on the noise of the first 250 steps
     assert schedule.warnings and "too few to train resnet50 from scratch" in schedule.warnings[0]
     assert "--weights imagenet" in schedule.warnings[0] and "--arch mobilenetv2" in schedule.warnings[0]
 
@@ -97,3 +98,23 @@ def test_epochs_auto_is_the_default_and_the_command_line_refuses_negative_epochs
         _config(epochs=-2)
     with pytest.raises(ConfigError, match=r"train.val_smoothing = 1.0 is out of range"):
         _config(val_smoothing=1.0)
+
+
+def test_the_learning_rate_is_not_reduced_before_its_start_epoch():
+    from medtk.train.fit import _reduce_lr_on_plateau
+    from medtk.train.tfenv import keras
+
+    k = keras()
+    model = k.Sequential([k.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer=k.optimizers.Adam(learning_rate=1e-3), loss="mse")
+    schedule = plan_schedule(_config(), train_images=300, val_labels=VAL_39, num_classes=2, global_batch=32)
+    callback = _reduce_lr_on_plateau(schedule, start_from_epoch=25)
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch in range(25):  # a lucky first epoch, then nothing better: before the start, no cut
+        logs = {"val_auc_smooth": 0.9 if epoch == 0 else 0.7}
+        callback.on_epoch_end(epoch, logs)
+        assert logs["lr"] == pytest.approx(1e-3)
+    for epoch in range(25, 25 + schedule.lr_patience + 1):
+        callback.on_epoch_end(epoch, {"val_auc_smooth": 0.7})
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(3e-4)

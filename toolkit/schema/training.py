@@ -38,6 +38,7 @@ class ScheduleSummary:
     min_steps: int
     patience: int
     lr_patience: int
+    lr_start_epoch: int
     min_delta: float
     smoothing: float
 
