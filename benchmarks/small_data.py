@@ -87,6 +87,19 @@ def train_once(data: Path, out: Path, seed: int, args) -> dict:
             "epochs_run": training["epochs_run"], "minutes": round(minutes, 1)}
 
 
+def table(results: Path) -> str:
+    """The results file as a markdown table, one row per run."""
+    lines = ["| code | train / val images | seed | epochs run | test AUC (95% CI) | balanced accuracy at the operating point (95% CI) | val AUC (final model) | minutes |",
+             "|---|---|---|---:|---|---|---:|---:|"]
+    for row in map(json.loads, results.read_text().splitlines()):
+        auc, lo, hi = row["auc"], *row["auc_ci"]
+        ba, blo, bhi = row["balanced_accuracy_op"], *row["balanced_accuracy_op_ci"]
+        lines.append(f"| {row['label']} | {row['size']} / {round(VAL_PER_TRAIN * row['size'])} | {row['seed']} | "
+                     f"{row['epochs_run']} | {auc:.3f} ({lo:.3f}-{hi:.3f}) | {ba:.3f} ({blo:.3f}-{bhi:.3f}) | "
+                     f"{row['val_auc']:.3f} | {row['minutes']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "pneumoniamnist.npz")
@@ -94,11 +107,17 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[300, 600])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--input-size", type=int, default=32)  # resnet50's minimum: time on 2 shared cores
-    parser.add_argument("--label", required=True, help="before / after: recorded with each result")
+    parser.add_argument("--label", default="", help="before / after: recorded with each result (required to train)")
+    parser.add_argument("--table", action="store_true", help="print the results file as a markdown table and stop")
     parser.add_argument("--pythonpath", default="", help="run another checkout's medtk (PYTHONPATH)")
     parser.add_argument("--results", type=Path, default=None, help="JSON lines [default: WORK/results.jsonl]")
     args = parser.parse_args()
     results = args.results or args.work / "results.jsonl"
+    if args.table:
+        print(table(results))
+        return
+    if not args.label:
+        parser.error("--label is required to train")
     for size in args.sizes:
         data = make_subset(args.data, size, args.work)
         for seed in args.seeds:
