@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib
-import importlib.metadata
 import logging
 import os
 import warnings
@@ -26,11 +25,12 @@ from typing import Any
 
 from medtk.errors import ConfigError, MissingExtraError, ModelError
 from medtk.runtime.messages import first_line
+from medtk.runtime.versions import LITERT_DISTRIBUTION, distribution_version
 
 log = logging.getLogger(__name__)
 
 INTERPRETER_MODULE = "ai_edge_litert.interpreter"
-DISTRIBUTION = "ai-edge-litert"  # for the version in reports and the install hint
+DISTRIBUTION = LITERT_DISTRIBUTION  # for the version in reports and the install hint
 GPU_DELEGATE_LIBRARY = "libtensorflowlite_gpu_delegate.so"
 DELEGATES = ("auto", "cpu", "gpu")
 
@@ -62,11 +62,7 @@ def load_backend() -> Backend:
         module = importlib.import_module(INTERPRETER_MODULE)
     except ImportError:
         raise MissingExtraError(f"no TFLite interpreter is installed: pip install {DISTRIBUTION}") from None
-    try:
-        version = importlib.metadata.version(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown"
-    return Backend(name=DISTRIBUTION, version=version, module=module)
+    return Backend(name=DISTRIBUTION, version=distribution_version(DISTRIBUTION), module=module)
 
 
 def default_threads() -> int:

@@ -41,6 +41,7 @@ def measure(model: Path, threads: int, runs: int, warmup: int, delegate: str = "
     from medtk.runtime.classifier import Classifier, verify_model
     from medtk.runtime.flatbuffer import check_identifier
     from medtk.runtime.signature import resolve_io
+    from medtk.runtime.versions import runtime_versions
 
     baseline = _rss_mb()
     content = model.read_bytes()
@@ -71,7 +72,7 @@ def measure(model: Path, threads: int, runs: int, warmup: int, delegate: str = "
         size_bytes=len(content),
         macs=count_macs(content),
         variant=classifier.metadata.variant,
-        backend=str(backend),
+        backend=str(runtime_versions()),
         delegate=placement.delegate,
         delegate_fallback=placement.fallback,
         threads=placement.num_threads,

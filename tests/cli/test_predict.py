@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import platform
 from pathlib import Path
 
 import cv2
@@ -55,6 +57,8 @@ def test_json_and_cam_overlays(models, images, tmp_path):
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["backend"]["name"] == "ai-edge-litert" and report["labels"] == ["normal", "pneumonia"]
+    assert report["runtime"]["litert"] == report["backend"]["version"] == importlib.metadata.version("ai-edge-litert")
+    assert report["runtime"]["numpy"] == np.__version__ and report["runtime"]["machine"] == platform.machine()
     assert report["errors"] == [] and len(report["predictions"]) == 2
     first, second = report["predictions"]
     assert first["image"] == str(images["a"]) and sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)

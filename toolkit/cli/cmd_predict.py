@@ -98,12 +98,15 @@ def _expand(images: list[Path], max_files: int) -> list[Path]:
 def _report(classifier, rows: list[dict], failures: list[dict], model_warnings: list[str]) -> dict:
     from dataclasses import asdict
 
+    from medtk.runtime.versions import runtime_versions
+
     metadata = classifier.metadata
     return {
         "model": str(classifier.model_path),
         "model_version": classifier.metadata.model_version,
         "variant": classifier.metadata.variant,
         "backend": {"name": classifier.backend.name, "version": classifier.backend.version},
+        "runtime": runtime_versions().to_json(),
         "delegate": classifier.delegate,
         "delegate_fallback": classifier.placement.fallback,
         "threads": classifier.num_threads,

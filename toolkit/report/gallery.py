@@ -52,6 +52,7 @@ class Gallery:
 def build_gallery(split, class_names: list[str], models: dict[str, Path]) -> Gallery:
     """`models`: variant name -> path of its `.tflite` (float32 first); `split`: the run's test split."""
     from medtk.runtime import Classifier
+    from medtk.runtime.versions import runtime_versions
 
     classifiers = {name: Classifier(path, num_threads=None) for name, path in models.items()}
     scanned = _scanned_indices(len(split))
@@ -66,7 +67,7 @@ def build_gallery(split, class_names: list[str], models: dict[str, Path]) -> Gal
     grid = tuple(next(iter(outputs.values()))[1].shape[1:3])
     return Gallery(
         variants=tuple(classifiers), cases=cases, localization=localization, scanned=len(scanned),
-        cam_grid=grid, backend=str(first.backend), lesion_class=None if lesion_class is None else class_names[lesion_class],
+        cam_grid=grid, backend=str(runtime_versions()), lesion_class=None if lesion_class is None else class_names[lesion_class],
     )
 
 

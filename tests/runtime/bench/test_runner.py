@@ -9,6 +9,7 @@ import pytest
 from medtk.errors import ConfigError, MedtkError, ModelError
 from medtk.runtime.bench import METHOD, SCHEMA, BenchSettings, run_bench
 from medtk.runtime.metadata import embed_metadata, read_metadata
+from medtk.runtime.versions import runtime_versions
 from tests.runtime.bench.conftest import FAST
 
 
@@ -28,7 +29,7 @@ def test_report_schema_and_sanity_on_this_host(here_report, models):
         assert result["where"]["detected_from"]
         assert result["variant"] == variant
         assert result["size_bytes"] == models[variant].stat().st_size
-        assert result["backend"].startswith("ai-edge-litert")
+        assert result["backend"] == str(runtime_versions())  # LiteRT's version, numpy's, and the CPU architecture
         assert result["delegate"] == "cpu" and result["threads"] == 1
         assert result["init_ms"] > 0 and result["first_inference_ms"] > 0 and result["end_to_end_first_ms"] > 0
         _check_stats(result["bare"])
