@@ -20,6 +20,11 @@ _PROFILE_PACKAGE = "medtk.devices"
 _PROFILE_DIR = "profiles"
 REFERENCE_KINDS = ("published", "measured", "derived")
 PRECISIONS = ("float32", "int8")  # `medtk.variants.Variant.precision`
+# What produced a reference figure: only "litert" (LiteRT / TensorFlow Lite on the CPU, the engine medtk runs)
+# scales to an estimate for a medtk model; the others are context (full TensorFlow, TensorRT on a Jetson's GPU,
+# the Edge TPU runtime), and a figure from them must name its accelerator if it ran on one.
+ENGINES = ("litert", "tensorflow", "tensorrt", "edgetpu")
+REFERENCE_PRECISIONS = ("float32", "float16", "int8", "unstated")  # "unstated": the source does not say
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,14 @@ class Reference:
     note: str = ""
     accelerator: str = ""  # "" = CPU; otherwise the accelerator the figure was measured on
     derived_from: str = ""
+    # What ran it (ENGINES), required in every profile; "" only in bench files written before it was recorded.
+    engine: str = ""
+
+    def describe(self) -> str:
+        """What produced the figure, e.g. "litert on the CPU, precision unstated, derived from raspberry-pi-5"."""
+        where = f"on the {self.accelerator}" if self.accelerator else "on the CPU"
+        origin = f"derived from {self.derived_from}" if self.kind == "derived" else self.kind
+        return f"{self.engine or 'engine not recorded'} {where}, precision {self.precision}, {origin}"
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,8 @@ class Profile:
     runs: tuple[str, ...] = ()
 
     def cpu_references(self) -> tuple[Reference, ...]:
-        return tuple(ref for ref in self.references if not ref.accelerator)
+        """The figures an estimate for a medtk model may scale: LiteRT on the CPU."""
+        return tuple(ref for ref in self.references if not ref.accelerator and ref.engine == "litert")
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,13 @@ def parse_profile(text: str, origin: str) -> Profile:
     for ref in refs:
         if ref.kind not in REFERENCE_KINDS or not ref.source.strip():
             raise ConfigError(f"{origin}: reference {ref.model!r} needs kind in {REFERENCE_KINDS} and a source")
+        if ref.engine not in ENGINES:
+            raise ConfigError(f"{origin}: reference {ref.model!r}: unknown engine {ref.engine!r}; known: {', '.join(ENGINES)}")
+        if ref.precision not in REFERENCE_PRECISIONS:
+            raise ConfigError(f"{origin}: reference {ref.model!r}: unknown precision {ref.precision!r}; "
+                              f"known: {', '.join(REFERENCE_PRECISIONS)}")
+        if ref.engine in ("tensorrt", "edgetpu") and not ref.accelerator:
+            raise ConfigError(f"{origin}: reference {ref.model!r}: a {ref.engine} figure ran on an accelerator; name it")
     data.update(cpu=cpu, references=refs)
     for key in ("aliases", "accelerators", "delegates", "runs"):
         data[key] = tuple(str(item).lower() if key == "aliases" else str(item) for item in data.get(key, ()))

@@ -1,7 +1,7 @@
 import pytest
 
 from medtk.devices import list_profiles, load_profile, resolve_profile
-from medtk.devices.registry import parse_profile
+from medtk.devices.registry import ENGINES, REFERENCE_PRECISIONS, parse_profile
 from medtk.errors import ConfigError
 
 EXPECTED = {
@@ -24,6 +24,32 @@ def test_profile_is_complete_and_sourced(profile):
         assert ref.source.strip() and ref.latency_ms > 0 and ref.macs > 0
         if ref.kind == "derived":
             assert ref.derived_from and "approximate" in ref.note.lower()
+        assert ref.engine in ENGINES and ref.precision in REFERENCE_PRECISIONS, ref
+        if ref.engine in ("tensorrt", "edgetpu"):
+            assert ref.accelerator, ref
+    # an estimate for a medtk model scales only LiteRT figures measured on the CPU
+    assert all(ref.engine == "litert" and not ref.accelerator for ref in profile.cpu_references())
+
+
+def test_no_litert_gpu_delegate_on_jetson():
+    """LiteRT's GPU delegate is for mobile GPUs (OpenCL/OpenGL ES); JetPack's GPU is TensorRT's (DESIGN.md)."""
+    from medtk.runtime.bench.runner import _delegate_for
+
+    jetsons = [profile for profile in list_profiles() if profile.name.startswith("jetson")]
+    assert len(jetsons) == 4
+    for profile in jetsons:
+        assert "gpu" not in profile.delegates, profile.name
+        assert _delegate_for(profile) == "cpu"  # `medtk bench --device jetson...` on the device measures LiteRT's CPU
+        assert all(ref.engine == "litert" for ref in profile.cpu_references())
+    nano = {(ref.engine, ref.accelerator): ref for ref in load_profile("jetson-nano").references}
+    assert nano[("tensorrt", "gpu")].precision == "float16" and "TensorRT" in nano[("tensorrt", "gpu")].source
+
+
+def test_a_reference_says_what_produced_it():
+    derived = load_profile("jetson-orin-nano").cpu_references()[0]
+    assert derived.describe() == "litert on the CPU, precision unstated, derived from raspberry-pi-5"
+    tensorrt = next(ref for ref in load_profile("jetson-nano").references if ref.engine == "tensorrt")
+    assert tensorrt.describe() == "tensorrt on the gpu, precision float16, published"
 
 
 def test_alias_resolves_and_says_which_profile():
@@ -44,7 +70,7 @@ VALID = (
     'name = "x"\naliases = []\ndescription = "d"\nmemory_mb = 1\naccelerators = []\ndelegates = ["xnnpack"]\n'
     'default_threads = 1\n[cpu]\nmodel = "m"\ncores = 1\narch = "a"\nfreq_ghz = 1.0\n'
     '[[reference]]\nmodel = "m"\ninput_size = 1\nprecision = "int8"\nlatency_ms = 1.0\nthreads = 1\n'
-    'macs = 1.0\nkind = "published"\nsource = "https://example.org/figures"\n'
+    'macs = 1.0\nkind = "published"\nengine = "litert"\nsource = "https://example.org/figures"\n'
 )
 
 
@@ -56,6 +82,25 @@ def test_unknown_key_in_a_profile_is_an_error_with_a_suggestion():
     text = VALID.replace("description =", "descripton =")
     with pytest.raises(ConfigError, match=r"demo.toml: unknown key 'descripton' \(did you mean 'description'\?\)"):
         parse_profile(text, "demo.toml")
+
+
+def test_reference_without_engine_or_with_an_unknown_one_is_refused():
+    for text in (VALID.replace('engine = "litert"\n', ""), VALID.replace('engine = "litert"', 'engine = "tflite-gpu"')):
+        with pytest.raises(ConfigError, match=r"x.toml: reference 'm': unknown engine '(|tflite-gpu)'; known: litert, "):
+            parse_profile(text, "x.toml")
+
+
+def test_tensorrt_figure_must_name_its_accelerator_and_is_no_cpu_reference():
+    text = VALID + VALID[VALID.index("[[reference]]"):].replace('engine = "litert"', 'engine = "tensorrt"')
+    with pytest.raises(ConfigError, match=r"a tensorrt figure ran on an accelerator; name it"):
+        parse_profile(text, "x.toml")
+    profile = parse_profile(text.replace('engine = "tensorrt"', 'engine = "tensorrt"\naccelerator = "gpu"'), "x.toml")
+    assert [ref.engine for ref in profile.cpu_references()] == ["litert"]
+
+
+def test_unknown_reference_precision_is_refused():
+    with pytest.raises(ConfigError, match=r"unknown precision 'fp8'; known: float32, float16, int8, unstated"):
+        parse_profile(VALID.replace('precision = "int8"', 'precision = "fp8"'), "x.toml")
 
 
 def test_reference_without_source_is_refused():

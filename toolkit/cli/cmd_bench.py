@@ -107,7 +107,7 @@ def _print_tables(report: BenchReport) -> None:
             console.print(
                 f"  ESTIMATE for {estimate.device}: {estimate.estimated_ms:.1f} ms per inference "
                 f"({'approximate, ' if estimate.approximate else ''}method {estimate.method}: "
-                f"{ref.latency_ms:g} ms for {ref.model} {ref.input_size} {ref.precision} x "
+                f"{ref.latency_ms:g} ms for {ref.model} {ref.input_size} ({ref.describe()}) x "
                 f"{estimate.model_macs / 1e6:.1f}M / {ref.macs / 1e6:.0f}M MACs; source: {estimate.reference_source})"
             )
     if len(report.comparison) > 1:

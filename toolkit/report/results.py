@@ -106,7 +106,7 @@ def latency_section(art: RunArtifacts) -> Html:
         ref = estimate.reference
         parts.append(note(
             f"Estimate for {estimate.device}: method {estimate.method} ({estimate.method_text}). "
-            f"Reference: {ref.model} {ref.input_size} {ref.precision} at {ref.latency_ms} ms; "
+            f"Reference: {ref.model} {ref.input_size} at {ref.latency_ms} ms ({ref.describe()}); "
             f"source: {plain_url(estimate.reference_source)}."
             + (" Approximate (reference of another precision or derived)." if estimate.approximate else "")
         ))
