@@ -372,6 +372,7 @@ def _bench(root: Path, model: Path, args: argparse.Namespace, summary: Summary) 
         "AuthorizedKeysFile /etc/ssh/medtk_check/authorized_keys\nPidFile /run/medtk_check_sshd.pid\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
         f"PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nSetEnv QEMU_CPU={args.cpu}\n"
+        "Subsystem sftp internal-sftp\n"  # scp in OpenSSH 9 speaks SFTP
     )
     (root / "run/sshd").mkdir(parents=True, exist_ok=True)
     options = [f"IdentityFile={keys / 'client_key'}", "StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null",
