@@ -54,6 +54,7 @@ class Placement:
     delegate: str  # "cpu" (XNNPACK), "gpu", or the path of an external delegate library
     num_threads: int
     fallback: str | None = None
+    provider: str | None = None  # `.onnx` models: the ONNX Runtime execution provider that runs it (onnx_engine.py)
 
 
 def load_backend() -> Backend:

@@ -35,8 +35,9 @@ import numpy as np
 from medtk.errors import ConfigError, ModelError, RuntimeInputError
 from medtk.runtime import integrity
 from medtk.runtime.backend import Backend, load_backend, make_interpreter, resolve_threads
+from medtk.runtime.container import ONNX, content_sha256, model_format
 from medtk.runtime.cam import class_map
-from medtk.runtime.flatbuffer import check_identifier, weights_sha256
+from medtk.runtime.flatbuffer import weights_sha256
 from medtk.runtime.imaging import prepare_input
 from medtk.runtime.inputs import from_tensor, load_decoded, to_tensor
 from medtk.runtime.metadata import METADATA_NAME, ModelInput, ModelMetadata, read_metadata
@@ -111,12 +112,12 @@ class Classifier:
         check_max_pixels(max_pixels)
         threads = resolve_threads(num_threads)
         model = self.model_path.read_bytes()
-        check_identifier(model, name)
+        self.format = model_format(model, name)
         self.max_pixels = max_pixels
         metadata, self.verification = verify_model(model, name, trusted_keys)  # before the interpreter sees the bytes
-        self.backend: Backend = load_backend()
+        self.backend, self._make = _engine(self.format)
         self._model, self._delegate = model, delegate
-        self._interpreter, self.placement = make_interpreter(self.backend, model, name, threads, delegate)
+        self._interpreter, self.placement = self._make(self.backend, model, name, threads, delegate)
         self._io: ModelIO = resolve_io(self._interpreter, name)
         self.metadata: ModelMetadata = _consistent(metadata, name, self._io)
         _warn_failed_gate(self.metadata, name)
@@ -132,8 +133,8 @@ class Classifier:
         """
         twin = copy.copy(self)
         threads = self.num_threads if num_threads is None else resolve_threads(num_threads)
-        twin._interpreter, twin.placement = make_interpreter(self.backend, self._model, str(self.model_path),
-                                                             threads, self._delegate)
+        twin._interpreter, twin.placement = self._make(self.backend, self._model, str(self.model_path),
+                                                       threads, self._delegate)
         twin._io = resolve_io(twin._interpreter, str(self.model_path))
         twin._lock = threading.Lock()
         return twin
@@ -148,7 +149,7 @@ class Classifier:
     @property
     def weights_sha256(self) -> str:
         """The weights' checksum: the one recorded at export, else computed from the verified bytes."""
-        return self.metadata.weights_sha256 or weights_sha256(self._model)
+        return self.metadata.weights_sha256 or content_sha256(self._model, METADATA_NAME)
 
     @property
     def delegate(self) -> str:
@@ -265,6 +266,16 @@ class Classifier:
             probs = interpreter.get_tensor(io.probs.index)
             cam = interpreter.get_tensor(io.cam.index)
         return from_tensor(probs, io.probs)[0], from_tensor(cam, io.cam)[0]
+
+
+def _engine(kind: str):
+    """(backend, interpreter factory) for the model's format: LiteRT for `.tflite`, ONNX Runtime (the
+    `medtk[onnx]` extra, imported only now) for `.onnx`."""
+    if kind == ONNX:
+        from medtk.runtime.onnx_engine import load_onnx_backend, make_session
+
+        return load_onnx_backend(), make_session
+    return load_backend(), make_interpreter
 
 
 def verify_model(model: bytes, name: str, trusted_keys: Iterable | None = None) -> tuple[ModelMetadata | None, Verification]:

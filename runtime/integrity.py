@@ -1,4 +1,7 @@
-"""The seal: one integrity digest over the whole `.tflite` file and an optional signature, both inside it.
+"""The seal: one integrity digest over the whole model file and an optional signature, both inside it.
+
+The same for both formats (container.py): the metadata JSON is a named flatbuffer buffer in a `.tflite`
+and a `metadata_props` value in an `.onnx` (onnx_file.py); either way the slot is found as bytes.
 
 Where it lives: the medtk metadata JSON (metadata.py) has a top-level key `seal` whose value is a
 fixed-length ASCII slot
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from medtk.errors import ModelError
-from medtk.runtime.flatbuffer import check_identifier, embed_named_buffer, named_buffer_span
+from medtk.runtime.container import embed_document, metadata_span, model_format
 
 SEAL_VERSION = "medtk-seal/1"
 SEAL_KEY = "seal"
@@ -80,8 +83,8 @@ def signed_message(digest: str) -> bytes:
 def seal(model: bytes, name: str, render: Callable[[str], bytes]) -> bytes:
     """Embed the named buffer `render(PLACEHOLDER)` (JSON whose top-level `seal` is the placeholder),
     then fill the slot with the digest of the result. Any earlier buffer of that name is replaced."""
-    check_identifier(model, "model")
-    packed = embed_named_buffer(model, name, render(PLACEHOLDER))
+    model_format(model)
+    packed = embed_document(model, name, render(PLACEHOLDER))
     start = slot_offset(packed, name, "model")
     if start is None or packed[start : start + SLOT_LENGTH] != PLACEHOLDER.encode("ascii"):
         raise ValueError(f"the {name!r} buffer must hold the seal placeholder exactly once, as a top-level key")
@@ -94,7 +97,7 @@ def slot_offset(model: bytes, name: str, label: str) -> int | None:
     The key must appear exactly once in the buffer, followed by a full-length string: two (a nested
     or duplicated key) or a short one is an altered file.
     """
-    span = named_buffer_span(model, name, label)
+    span = metadata_span(model, name, label)
     if span is None:
         return None
     start, end = span

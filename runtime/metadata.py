@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from medtk.errors import ModelError
-from medtk.runtime import flatbuffer, integrity
+from medtk.runtime import container, integrity
 from medtk.runtime.geometry import CellGeometry
 from medtk.runtime.flatbuffer import weights_sha256
 from medtk.runtime.intensity import MINMAX, Intensity
@@ -204,8 +204,8 @@ def embed_metadata(model: bytes, metadata: ModelMetadata) -> bytes:
 
     The result is unsigned; `medtk.runtime.signing.sign_model` adds a signature without moving a byte.
     """
-    flatbuffer.check_identifier(model, "model")
-    weights = weights_sha256(model)
+    container.model_format(model)
+    weights = container.content_sha256(model, METADATA_NAME)
 
     def render(placeholder: str) -> bytes:
         sealed = replace(metadata, weights_sha256=weights, seal=placeholder, schema_version=SCHEMA_VERSION)
@@ -222,7 +222,7 @@ def read_metadata(model: bytes | str | Path) -> ModelMetadata | None:
 
 def read_raw_metadata(model: bytes | str | Path) -> dict[str, Any] | None:
     """The embedded metadata as parsed JSON, or None; a corrupt buffer is a one-line `ModelError`."""
-    data = flatbuffer.read_named_buffer(model, METADATA_NAME)
+    data = container.read_document(model, METADATA_NAME)
     if data is None:
         return None
     try:

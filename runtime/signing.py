@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from medtk.errors import ConfigError, ModelError
 from medtk.runtime import integrity
-from medtk.runtime.flatbuffer import load
+from medtk.runtime.container import load
 from medtk.runtime.messages import first_line
 
 KeySource = str | Path | bytes | Any  # a PEM file, PEM bytes, or a cryptography key object

@@ -37,6 +37,14 @@ def test_models(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def onnx_models(tmp_path_factory) -> dict[str, Path]:
+    """`onnx_float32` and `onnx_int8` `.onnx` files of the gray test model (the `.tflite` files' weights)."""
+    from tests.runtime.runtime_models import build_onnx_models
+
+    return build_onnx_models(tmp_path_factory.mktemp("onnx_models"))
+
+
+@pytest.fixture(scope="session")
 def bench_models(tmp_path_factory) -> dict[str, Path]:
     """Untrained MobileNetV2 32x32 float32 and int8 `.tflite` files for latency tests, built once."""
     from tests.runtime.bench_models import build_bench_models

@@ -106,7 +106,10 @@ class Run:
         return self.root / "report.html"
 
     def export_path(self, variant: str) -> Path:
-        return self.export / f"{variant}.tflite"
+        """`export/<variant>.tflite`, or `.onnx` for the table's ONNX variants."""
+        from medtk.variants import format_of
+
+        return self.export / f"{variant}.{format_of(variant)}"
 
     def eval_dir(self, name: str) -> Path:
         """Results of `medtk eval RUN --data OTHER` (the run's own metrics.json is kept)."""

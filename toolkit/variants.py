@@ -19,6 +19,11 @@ class Variant:
     fine_tuned: str  # what was trained before conversion: "", "pruned", "qat" or "pruned+qat"
     description: str
     mixed: bool = False  # int8 with the layers that cost most validation accuracy kept float (accuracy control)
+    format: str = "tflite"  # the file: "tflite" (LiteRT) or "onnx" (ONNX Runtime, TensorRT)
+
+    @property
+    def suffix(self) -> str:
+        return "." + self.format
 
     @property
     def integer(self) -> bool:
@@ -36,10 +41,22 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("int8_pqat", "int8", "uint8", "int8", "pruned+qat", "magnitude-pruned, then sparsity-preserving QAT, full int8"),
     Variant("pruned_int8", "int8", "uint8", "int8", "pruned", "magnitude-pruned, then post-training full int8"),
     Variant("int8_qat", "int8", "uint8", "int8", "qat", "quantization-aware trained, full int8"),
+    Variant("onnx_float32", "onnx_float32", "float32", "float32", "",
+            "float32 ONNX (tf2onnx) for ONNX Runtime and TensorRT", format="onnx"),
+    Variant("onnx_int8", "onnx_int8", "float32", "int8", "",
+            "int8 QDQ ONNX (ONNX Runtime static quantization, symmetric, zero point 0: TensorRT explicit "
+            "quantization), calibrated on the TFLite int8's images", format="onnx"),
 )
 BY_NAME: dict[str, Variant] = {variant.name: variant for variant in VARIANTS}
 REFERENCE = "float32"
 PLAIN = ("float32", "float16", "dynamic")  # converted straight from the float model, always exported
+FORMATS = ("tflite", "onnx")
+
+
+def format_of(name: str) -> str:
+    """The file format of a variant; unknown names (other tools, older medtk) are `.tflite`."""
+    variant = get_variant(name)
+    return variant.format if variant else "tflite"
 
 
 def get_variant(name: str) -> Variant | None:
@@ -60,5 +77,6 @@ def precision_of(name: str) -> str:
 
 
 def int8_preference() -> tuple[str, ...]:
-    """Integer variants, most compressed first (fine-tuned ones before plain int8)."""
-    return tuple(v.name for v in sorted((v for v in VARIANTS if v.integer), key=lambda v: v.fine_tuned == ""))
+    """Integer `.tflite` variants, most compressed first (fine-tuned ones before plain int8)."""
+    return tuple(v.name for v in sorted((v for v in VARIANTS if v.integer and v.format == "tflite"),
+                                        key=lambda v: v.fine_tuned == ""))

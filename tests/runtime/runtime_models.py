@@ -10,7 +10,8 @@ tests/cli can load it too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -124,11 +125,33 @@ def _tamper(model: bytes) -> bytes:
     return bytes(changed)
 
 
+@functools.cache
+def gray_model():
+    """The trained gray Keras model every gray test file is converted from (built once per process)."""
+    return _classifier(channels=1, num_classes=2, seed=1, train_epochs=3)
+
+
+def build_onnx_models(folder: Path) -> dict[str, Path]:
+    """`onnx_float32.onnx` and `onnx_int8.onnx` of the gray model, with medtk metadata and seal."""
+    from medtk.compress.onnx_export import quantize_qdq, to_onnx
+
+    gray = gray_model()
+    float_model = to_onnx(gray)
+    calibration = list(synthetic_images(np.random.default_rng(7), 16))
+    files = {"onnx_float32": float_model, "onnx_int8": quantize_qdq(float_model, calibration)}
+    paths = {}
+    for name, model in files.items():
+        metadata = replace(_metadata(gray, GRAY_LABELS, 1, "float32"), variant=name)
+        paths[name] = folder / f"{name}.onnx"
+        paths[name].write_bytes(embed_metadata(model, metadata))
+    return paths
+
+
 def build_runtime_models(folder: Path, names: tuple[str, ...] = MODEL_NAMES) -> dict[str, Path]:
     """Write `<name>.tflite` for each of `names` into `folder`; returns their paths by name."""
     from medtk.compress.convert import convert
 
-    gray = _classifier(channels=1, num_classes=2, seed=1, train_epochs=3)
+    gray = gray_model()
     float_bytes = convert(gray, "float32")
     files = {"float32": embed_metadata(float_bytes, _metadata(gray, GRAY_LABELS, 1, "float32")), "bare": float_bytes}
     files["tampered"] = _tamper(files["float32"])

@@ -20,7 +20,7 @@ def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_base_install_predicts_without_tensorflow(int8_model, tmp_path):
+def test_base_install_predicts_without_tensorflow(int8_model, onnx_models, tmp_path):
     venv = tmp_path / "venv"
     created = _run([sys.executable, "-m", "venv", venv])  # no --system-site-packages: nothing leaks in
     assert created.returncode == 0, created.stderr
@@ -42,3 +42,19 @@ def test_base_install_predicts_without_tensorflow(int8_model, tmp_path):
     (prediction,) = report["predictions"]
     assert prediction["label"] in ("normal", "pneumonia")
     assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=4 / 256)  # int8 softmax: steps of 1/256
+
+    # .onnx needs the onnx extra: without it one line names it; with it the int8 QDQ model runs, still no TensorFlow
+    missing = _run([venv / "bin" / "medtk", "predict", onnx_models["onnx_int8"], image], env=env, cwd=tmp_path)
+    assert missing.returncode == 1 and 'pip install "medtk[onnx]"' in missing.stderr, missing.stderr
+    installed = _run([python, "-m", "pip", "install", "--disable-pip-version-check", f"{REPO_ROOT}[onnx]"], env=env)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    result = _run([venv / "bin" / "medtk", "predict", onnx_models["onnx_int8"], image, "--json"], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["backend"]["name"] == "onnxruntime" and report["variant"] == "onnx_int8"
+    assert report["provider"] == "CPUExecutionProvider"
+    (prediction,) = report["predictions"]
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)  # the softmax stayed float
+    no_tf = _run([python, "-c", "import importlib.util as u; print([m for m in ('tensorflow', 'tf_keras', "
+                  "'tensorflow_model_optimization', 'onnx') if u.find_spec(m)])"], env=env)
+    assert no_tf.stdout.strip() == "[]", no_tf.stderr

@@ -79,6 +79,27 @@ print(json.dumps(sorted(sys.modules)))
     modules = _run(code)
     assert not [m for m in modules if _forbidden(m) or _serve_stack(m)]
     assert "ai_edge_litert" in modules  # the run really went through the interpreter
+    assert not [m for m in modules if m.split(".")[0] in ("onnxruntime", "onnx")]  # the base install is LiteRT only
+
+
+def test_predicting_onnx_loads_onnx_runtime_and_nothing_forbidden(onnx_models, tmp_path):
+    code = f"""
+import json, sys
+import numpy as np
+from medtk.runtime import Classifier
+clf = Classifier({str(onnx_models["onnx_int8"])!r}, num_threads=1)
+clf.predict(np.zeros((40, 30), np.uint8))
+print(json.dumps(sorted(sys.modules)))
+"""
+    modules = _run(code)
+    assert not [m for m in modules if _forbidden(m) or _serve_stack(m)]
+    assert "onnxruntime" in modules and "onnx" not in modules  # the seal and metadata need no onnx package
+
+
+def test_only_the_onnx_engine_imports_onnx_runtime():
+    importers = sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "runtime").rglob("*.py")
+                       if any(m.split(".")[0] in ("onnxruntime", "onnx") for m in _imports(p)))
+    assert importers == ["runtime/onnx_engine.py"]
 
 
 def _imports(path: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""`medtk predict`: label and probabilities per image from a `.tflite` model, optional CAM overlays.
+"""`medtk predict`: label and probabilities per image from a `.tflite` (LiteRT) or `.onnx` (ONNX Runtime) model, optional CAM overlays.
 
 One bad image among many is reported on stderr and the rest still run; the exit code is 1 if any
 image failed. A directory is searched recursively (sorted; image suffixes and DICOM), up to
@@ -18,7 +18,7 @@ import typer
 
 
 def predict(
-    model: Annotated[Path, typer.Argument(help="A medtk .tflite model (labels and input size are read from it).")],
+    model: Annotated[Path, typer.Argument(help="A medtk .tflite or .onnx model (labels and input size are read from it; .onnx needs medtk[onnx]).")],
     images: Annotated[
         list[Path], typer.Argument(help="Images (PNG, JPEG, TIFF, BMP 8/16-bit, DICOM) or folders of them (recursive).")
     ],
@@ -47,7 +47,7 @@ def predict(
     from medtk.runtime.prediction import JSON_DIGITS
 
     if model.is_dir():
-        raise MedtkError(f"{model}: is a directory; give the .tflite model file first, then images or folders")
+        raise MedtkError(f"{model}: is a directory; give the .tflite or .onnx model file first, then images or folders")
     files = _expand(images, max_files or DEFAULT_MAX_FILES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -109,6 +109,7 @@ def _report(classifier, rows: list[dict], failures: list[dict], model_warnings: 
         "runtime": runtime_versions().to_json(),
         "delegate": classifier.delegate,
         "delegate_fallback": classifier.placement.fallback,
+        "provider": classifier.placement.provider,
         "threads": classifier.num_threads,
         "integrity": {
             "status": classifier.verification.status,
@@ -128,12 +129,13 @@ def _backend_line(classifier, requested: str) -> str:
     """Which backend ran; a fallback is mentioned when a delegate was asked for by name."""
     fallback = classifier.placement.fallback
     fallback = f" ({fallback})" if fallback and requested != "auto" else ""
+    provider = f" ({classifier.placement.provider})" if classifier.placement.provider else ""
     verification = classifier.verification
     integrity = {"signed": f"signed by key {verification.key_id}", "sealed": "integrity verified",
                  "weights-only": "weights checksum only", "none": "not verified"}[verification.status]
     return (
         f"model {classifier.model_path.name} ({classifier.metadata.variant}) on {classifier.backend}, "
-        f"delegate {classifier.delegate}{fallback}, {classifier.num_threads} threads, {integrity}"
+        f"delegate {classifier.delegate}{provider}{fallback}, {classifier.num_threads} threads, {integrity}"
     )
 
 

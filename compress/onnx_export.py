@@ -1,0 +1,120 @@
+"""Keras medtk model -> `.onnx` bytes: float32 through tf2onnx, int8 as a QDQ graph for TensorRT.
+
+float32: tf2onnx (the maintained converter from tf-keras) on the same Keras model the `.tflite` files
+come from, so the contract is the same: one input `pixels` [1, S, S, C] float32 raw 0..255 (all
+normalisation inside the graph), outputs `probs` [1, K] and `cam` [1, h, w, K] by name.
+
+int8: ONNX Runtime's static quantization of that float graph (TFMOT's fake-quant graphs do not
+convert), calibrated on the same images as the TFLite int8, in the explicit form TensorRT takes
+(TensorRT 10.1+ deprecates and 11 removes implicit int8 calibration): QuantizeLinear/DequantizeLinear
+pairs, weights int8 per output channel and symmetric (-127..127), activations int8 symmetric with
+zero point 0. The softmax stays float, for the reason the TFLite int8 keeps it float (convert.py).
+`check_tensorrt_qdq` is that rule as a check, run on every export.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from medtk.errors import DataError, ModelError
+
+OPSET = 17  # TensorRT 10 parses opsets up to 20; 17 has per-axis QuantizeLinear (13+) and LayerNorm
+INPUT_NAME = "pixels"
+
+
+def to_onnx(model) -> bytes:
+    """The float32 ONNX of a medtk Keras model (batch 1, as the `.tflite` files)."""
+    import tf2onnx
+
+    from medtk.train.tfenv import tensorflow
+
+    tf = tensorflow()
+    size, channels = int(model.input.shape[1]), int(model.input.shape[3])
+    spec = (tf.TensorSpec((1, size, size, channels), tf.float32, name=INPUT_NAME),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
+    names = [output.name for output in proto.graph.output]
+    if sorted(names) != ["cam", "probs"]:
+        raise ModelError(f"tf2onnx exported outputs {names}; a medtk model has 'probs' and 'cam'")
+    return proto.SerializeToString()
+
+
+def quantize_qdq(float_model: bytes, calibration: Iterable[np.ndarray]) -> bytes:
+    """The int8 QDQ model of `float_model`, calibrated on raw-pixel images (S, S, C)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    images = [np.asarray(image, dtype=np.float32)[None] for image in calibration]
+    if not images:
+        raise DataError("int8 ONNX quantization needs calibration images; the calibration set is empty")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._batches = iter(images)
+
+        def get_next(self):
+            batch = next(self._batches, None)
+            return None if batch is None else {INPUT_NAME: batch}
+
+    proto = onnx.load_from_string(float_model)
+    softmax = [node.name for node in proto.graph.node if node.op_type == "Softmax"]
+    with tempfile.TemporaryDirectory(prefix="medtk-onnx-") as folder:
+        source, target = Path(folder) / "float32.onnx", Path(folder) / "int8.onnx"
+        source.write_bytes(float_model)
+        quantize_static(
+            str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax,
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+        )
+        quantized = target.read_bytes()
+    problems = check_tensorrt_qdq(quantized)
+    if problems:
+        raise ModelError(f"the int8 ONNX graph breaks TensorRT's explicit-quantization rules: {problems[0]}")
+    return quantized
+
+
+def check_tensorrt_qdq(model: bytes) -> list[str]:
+    """What in a QDQ graph TensorRT's explicit quantization would refuse (empty: nothing).
+
+    Every QuantizeLinear has zero point 0 (symmetric); every int8 weight is in [-127, 127]; a weight
+    quantized per channel is quantized along its output channels (axis 0 of a Conv weight); the
+    onnx checker passes; at least one tensor is quantized.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load_from_string(model)
+    onnx.checker.check_model(proto)
+    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in proto.graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    problems, quantized = [], 0
+    for node in proto.graph.node:
+        if node.op_type == "QuantizeLinear":
+            quantized += 1
+            zero = constants.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+            if zero is not None and np.any(zero != 0):
+                problems.append(f"QuantizeLinear {node.name!r} has zero point {zero.ravel()[:4].tolist()}, not 0")
+        if node.op_type != "DequantizeLinear" or node.input[0] not in constants:
+            continue
+        weights = constants[node.input[0]]
+        if weights.dtype == np.int8 and weights.size and int(weights.min()) < -127:
+            problems.append(f"int8 weight {node.input[0]!r} holds -128 (TensorRT needs [-127, 127])")
+        zero = constants.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if zero is not None and np.any(zero != 0):
+            problems.append(f"weight {node.input[0]!r} has a non-zero zero point")
+        scale = constants.get(node.input[1])
+        if scale is not None and scale.size > 1:
+            axis = next((attribute.i for attribute in node.attribute if attribute.name == "axis"), 1)
+            for consumer in consumers.get(node.output[0], []):
+                if consumer.op_type == "Conv" and list(consumer.input).index(node.output[0]) == 1 \
+                        and axis != 0:
+                    problems.append(f"weight {node.input[0]!r} is quantized along axis {axis}, not its output channels")
+    if not quantized:
+        problems.append("no QuantizeLinear: nothing is int8")
+    return problems
