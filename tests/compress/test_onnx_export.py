@@ -1,0 +1,71 @@
+"""The int8 ONNX is a QDQ graph TensorRT's explicit quantization accepts (structure checked here, not by
+TensorRT: there is no NVIDIA GPU on our machines), and `check_tensorrt_qdq` catches a graph that is not."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from medtk.compress.onnx_export import check_tensorrt_qdq
+from medtk.runtime import onnx_file
+
+
+@pytest.fixture(scope="module")
+def qdq(onnx_models) -> onnx.ModelProto:
+    return onnx.load_from_string(onnx_models["onnx_int8"].read_bytes())
+
+
+def test_the_exported_files_pass_the_onnx_checker(onnx_models):
+    for path in onnx_models.values():
+        onnx.checker.check_model(onnx.load_from_string(path.read_bytes()))
+        proto = onnx.load_from_string(path.read_bytes())
+        assert [i.name for i in proto.graph.input] == ["pixels"]
+        assert sorted(o.name for o in proto.graph.output) == ["cam", "probs"]
+        assert [p.key for p in proto.metadata_props].count(onnx_file.metadata_key("medtk")) == 1
+
+
+def test_the_int8_graph_obeys_tensorrt_explicit_quantization_rules(qdq):
+    constants = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer}
+    nodes = qdq.graph.node
+    quantize = [n for n in nodes if n.op_type == "QuantizeLinear"]
+    assert len(quantize) > 10
+    for node in quantize:  # activations: symmetric int8, zero point 0
+        zero = constants[node.input[2]]
+        assert zero.dtype == np.int8 and not zero.any(), node.name
+    producers = {output: n for n in nodes for output in n.output}
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    assert convs
+    for conv in convs:  # every Conv weight: int8 in [-127, 127], per output channel (axis 0), zero point 0
+        dequantize = producers[conv.input[1]]
+        assert dequantize.op_type == "DequantizeLinear"
+        weights, scale = constants[dequantize.input[0]], constants[dequantize.input[1]]
+        assert weights.dtype == np.int8 and weights.min() >= -127 and weights.max() <= 127
+        assert scale.shape == (weights.shape[0],)
+        assert next(a.i for a in dequantize.attribute if a.name == "axis") == 0
+        assert not constants[dequantize.input[2]].any()
+        assert producers[conv.input[0]].op_type == "DequantizeLinear"  # its input is int8 too
+    (softmax,) = [n for n in nodes if n.op_type == "Softmax"]
+    consumers = [n for n in nodes if softmax.output[0] in n.input]
+    assert not [n for n in consumers if n.op_type == "QuantizeLinear"]  # probabilities stay float
+    assert check_tensorrt_qdq(qdq.SerializeToString()) == []
+
+
+def test_a_graph_with_a_nonzero_zero_point_or_minus_128_is_reported(qdq):
+    broken = onnx.ModelProto()
+    broken.CopyFrom(qdq)
+    zero_name = next(n for n in broken.graph.node if n.op_type == "QuantizeLinear").input[2]
+    weight_name = next(n for n in broken.graph.node if n.op_type == "DequantizeLinear"
+                       and any(t.name == n.input[0] and t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4
+                               for t in broken.graph.initializer)).input[0]
+    for tensor in broken.graph.initializer:
+        if tensor.name == zero_name:
+            tensor.CopyFrom(numpy_helper.from_array(np.array(3, np.int8), zero_name))
+        if tensor.name == weight_name:
+            values = numpy_helper.to_array(tensor).copy()
+            values.flat[0] = -128
+            tensor.CopyFrom(numpy_helper.from_array(values, weight_name))
+    problems = check_tensorrt_qdq(broken.SerializeToString())
+    assert any("zero point [3]" in p for p in problems)
+    assert any("-128" in p for p in problems)
