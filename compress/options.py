@@ -36,6 +36,7 @@ class CompressOptions:
     max_val_drop: float = 0.005  # accuracy control's budget: validation AUC below float32 (NNCF's max_drop)
     max_float_layers: int = 8  # accuracy control keeps at most this many int8 ops float
     distill: bool = True  # pruning/QAT fine-tuning also learns the float model's probabilities and CAMs
+    onnx: bool = True  # also onnx_float32 (and with int8, onnx_int8), measured through ONNX Runtime
     positive_class: str | None = None  # None = the run's finding class
     num_threads: int | None = None  # interpreter threads while evaluating
     device: str | None = None  # the target's device profile: recommend only what its accelerator runs

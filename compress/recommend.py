@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from medtk.compress.options import SPARSITY_TOLERANCE, CompressOptions
 from medtk.runtime.metadata import GateFailure, QualityGate
 from medtk.schema import Gate, VariantResult
-from medtk.variants import REFERENCE, get_variant, precision_of
+from medtk.variants import FORMATS, REFERENCE, format_of, get_variant, precision_of
 
 
 def reference_entry(entries: list[VariantResult] | tuple[VariantResult, ...]) -> VariantResult:
@@ -161,6 +161,20 @@ def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | Non
     return (chosen.name if chosen else None), reasons
 
 
+def recommend_per_format(entries: list[VariantResult], failures: dict[str, list[str]] | None = None,
+                         target: Target = Target()) -> tuple[dict[str, str | None], dict[str, str]]:
+    """`recommend` within each file format ({"tflite": name, "onnx": name or None}) and the reasons: a
+    `.tflite` and an `.onnx` run on different engines and devices, so neither is chosen over the other."""
+    chosen, reasons = {}, {}
+    for kind in FORMATS:
+        mine = [entry for entry in entries if format_of(entry.name) == kind]
+        if kind != "tflite" and not mine:
+            continue
+        chosen[kind], why = recommend(mine, failures, target)
+        reasons.update(why)
+    return chosen, reasons
+
+
 def recommendation_rule(target: Target) -> str:
     """The sentence compress.json and the table give for how `recommended` was chosen."""
     extra = ", an integer one first (--int8)" if target.integer else ""
@@ -174,7 +188,8 @@ def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, i
     kind (an integer one with --int8) passes every gate. A failing variant beside a passing one is a
     finding that compress.json and the table report, not a failed command: the user deploys the
     recommended one. Without any, --int8 delivered nothing an integer accelerator can run (exit 3)."""
-    wanted = [entry for entry in entries if entry.name != REFERENCE and (not int8 or _is_integer(entry.name))]
+    wanted = [entry for entry in entries if entry.name != REFERENCE and (not int8 or _is_integer(entry.name))
+              and format_of(entry.name) == "tflite"]
     if any(entry.passed for entry in wanted):
         return None
     return "no int8 variant passes every gate" if int8 else "no compressed variant passes every gate"

@@ -14,7 +14,7 @@ def format_table(report: CompressReport) -> str:
     for entry in report.variants:
         cam = entry.cam_agreement
         rows.append((
-            entry.name + (" *" if entry.name == report.recommended else ""), entry.status, _size(entry.size_bytes),
+            entry.name + (" *" if entry.name in _recommended(report) else ""), entry.status, _size(entry.size_bytes),
             _size(entry.gzip_bytes), f"{entry.sparsity:.2f}", str(len(entry.float_layers)) if entry.float_layers else "",
             _num(entry.val.auc if entry.val else None), _num(entry.test.auc), _signed(entry.delta_auc),
             _num(entry.test.accuracy), _num(entry.test.threshold, 3), _num(entry.test.sensitivity, 3),
@@ -51,10 +51,18 @@ def format_table(report: CompressReport) -> str:
     lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}{cam_gate}): {verdict.level.upper()}: {verdict.summary}")
     lines.append(f"recommended (* above; {report.recommendation or 'the smallest variant that passes every gate'}): "
                  f"{report.recommended or 'none'}")
+    onnx = report.recommended_by_format.get("onnx", "absent")
+    if onnx != "absent":
+        lines.append(f"recommended .onnx (* above; the same rule among the ONNX variants, measured through ONNX Runtime "
+                     f"on the CPU): {onnx or 'none'}")
     for name, reason in report.not_recommended.items():
         lines.append(f"  not {name}: {reason}")
     lines.append(f"note: {report.note}")
     return "\n".join(lines)
+
+
+def _recommended(report: CompressReport) -> set[str | None]:
+    return {report.recommended, *report.recommended_by_format.values()} - {None}
 
 
 def _size(count: int) -> str:

@@ -1,4 +1,4 @@
-"""`medtk compress RUN`: the run's float model -> measured TFLite variants in RUN/export + RUN/compress.json.
+"""`medtk compress RUN`: the run's float model -> measured TFLite (and ONNX) variants in RUN/export + RUN/compress.json.
 
 Order of work: check everything that can be checked cheaply (run folder, options, writable output,
 model, data) before any long step; convert and measure every variant in a staging folder; decide the
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from medtk.compress.inputs import Inputs, load_inputs, training_intensity
 from medtk.compress.options import CompressOptions
-from medtk.compress.recommend import (Target, apply_gates, quality_gates, recommend, recommendation_rule,
+from medtk.compress.recommend import (Target, apply_gates, quality_gates, recommend_per_format, recommendation_rule,
                                       reference_entry, with_deltas)
 from medtk.compress.verdict import compress_verdict
 from medtk.errors import ModelError, QualityGateError
@@ -138,6 +138,8 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
     if options.compressed_variant() is not None:
         model_bytes, sparsity, steps = _compressed_model(inputs, options)
         built.append(_Built(options.compressed_variant(), model_bytes, sparsity))
+    if options.onnx:
+        built += _onnx_variants(inputs, options, float_sparsity)
 
     outputs, entries, measured = {}, [], {}
     for item in track(built, len(built), f"measuring {len(built)} variants on validation and test"):
@@ -170,7 +172,8 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
 
     entries = [sealed(entry) for entry in entries]
     target = _target(options)
-    recommended, not_recommended = recommend(entries, failures, target)
+    by_format, not_recommended = recommend_per_format(entries, failures, target)
+    recommended = by_format["tflite"]
     keras_test = _keras_test(run)
     return CompressReport(
         reference=Reference(
@@ -186,10 +189,25 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
         provenance=origin,
         note=SPARSITY_NOTE,
         recommended=recommended,
+        recommended_by_format=by_format,
         not_recommended=not_recommended,
         recommendation=recommendation_rule(target),
         accuracy_control=control,
     )
+
+
+def _onnx_variants(inputs: Inputs, options: CompressOptions, sparsity: float) -> list[_Built]:
+    """onnx_float32 from the same Keras model (tf2onnx); with --int8, onnx_int8 (QDQ) from the same
+    calibration images as the TFLite int8 (`medtk.compress.onnx_export`)."""
+    from medtk.compress.onnx_export import quantize_qdq, to_onnx
+
+    log.info("converting onnx_float32 (tf2onnx)")
+    float_model = to_onnx(inputs.model)
+    built = [_Built("onnx_float32", float_model, sparsity)]
+    if options.int8:
+        log.info("quantizing onnx_int8 (ONNX Runtime QDQ, calibrating on %d images)", len(inputs.calibration))
+        built.append(_Built("onnx_int8", quantize_qdq(float_model, list(inputs.calibration)), sparsity))
+    return built
 
 
 def _target(options: CompressOptions) -> Target:

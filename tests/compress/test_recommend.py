@@ -170,3 +170,17 @@ def test_device_is_checked_before_any_work_with_close_matches():
     CompressOptions(device="coral").check()  # an alias
     with pytest.raises(ConfigError, match=r"unknown device profile 'corall'.*did you mean"):
         CompressOptions(device="corall").check()
+
+
+def test_each_file_format_gets_its_own_recommendation_and_only_tflite_decides_the_int8_request():
+    from medtk.compress.recommend import recommend_per_format
+
+    onnx = [_passing("onnx_float32", 94_100_000), _passing("onnx_int8", 24_000_000)]
+    chosen, reasons = recommend_per_format([*MEASURED, *onnx], {}, Target(integer=True))
+    # onnx_int8 is the smallest file of all, yet the .tflite choice is made among .tflite files
+    assert chosen == {"tflite": "int8_pqat", "onnx": "onnx_int8"}
+    assert "larger than onnx_int8" in reasons["onnx_float32"] and "larger than int8_pqat" in reasons["int8"]
+    assert recommend_per_format(MEASURED, {}, Target(integer=True))[0] == {"tflite": "int8_pqat"}
+    failed = {"int8": ["int8: AUC"], "int8_pqat": ["int8_pqat: CAM"]}
+    entries = [replace(e, status="failed") if e.name in failed else e for e in [*MEASURED, *onnx]]
+    assert unmet_request(entries, int8=True) == "no int8 variant passes every gate"  # a passing onnx_int8 is no .tflite

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-EXPECTED = ("float32", "float16", "dynamic", "int8", "int8_pqat")
+EXPECTED = ("float32", "float16", "dynamic", "int8", "int8_pqat", "onnx_float32", "onnx_int8")
 CUSTOM_OP = 32  # BuiltinOperator.CUSTOM: a TF/Flex op would show up as one
 
 
@@ -32,6 +32,8 @@ def test_every_variant_loads_in_litert_with_the_model_contract(compressed):
     mixed = ["int8_mixed"] if control["float_layers"] else []
     assert [v["name"] for v in report["variants"]] == [*EXPECTED[:4], *mixed, *EXPECTED[4:]]
     for entry in report["variants"]:
+        if entry["name"].startswith("onnx_"):
+            continue  # test_onnx_variants_are_measured_through_onnx_runtime_and_gated
         path = run / entry["path"]
         assert path == run / "export" / f"{entry['name']}.tflite" and path.is_file()
         interpreter = Interpreter(model_path=str(path))
@@ -115,9 +117,10 @@ def test_accuracy_control_is_recorded_and_chose_on_validation_only(compressed):
     else:
         assert control["ranking"] == "none" and "int8_mixed" not in variants
     chosen = report["recommended"]
-    assert set(report["not_recommended"]) == set(variants) - {chosen}
-    if chosen is not None:  # --int8: the smallest passing integer variant, when one passes (issue 22)
-        passing = [v for v in variants.values() if v["status"] == "passed"]
+    assert chosen == report["recommended_by_format"]["tflite"]
+    assert set(report["not_recommended"]) == set(variants) - set(report["recommended_by_format"].values())
+    if chosen is not None:  # --int8: the smallest passing integer .tflite variant, when one passes (issue 22)
+        passing = [v for v in variants.values() if v["status"] == "passed" and get_variant(v["name"]).format == "tflite"]
         integer = [v for v in passing if get_variant(v["name"]).integer]
         assert variants[chosen]["size_bytes"] == min(v["size_bytes"] for v in integer or passing)
         assert "by file size" in report["recommendation"] and "integer one first (--int8)" in report["recommendation"]
@@ -133,8 +136,9 @@ def test_second_run_replaces_outputs_and_removes_stale_variants(compressed, tmp_
     (run / "export" / "pruned_int8.tflite").write_bytes(b"left over from an older run")
     result = CliRunner().invoke(app, ["compress", str(run), "--max-auc-drop", "1"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (run / "export").iterdir()) == ["dynamic.tflite", "float16.tflite", "float32.tflite"]
-    assert [v["name"] for v in _report(run)["variants"]] == ["float32", "float16", "dynamic"]
+    assert sorted(p.name for p in (run / "export").iterdir()) == ["dynamic.tflite", "float16.tflite", "float32.tflite",
+                                                                  "onnx_float32.onnx"]
+    assert [v["name"] for v in _report(run)["variants"]] == ["float32", "float16", "dynamic", "onnx_float32"]
     assert _report(run)["gate"]["passed"] is True
     assert "float32" in result.output and "gzip" in result.output
 
@@ -150,7 +154,8 @@ def test_gate_marks_the_failed_variants_and_exits_3_only_without_a_passing_int8(
     worse = {v["name"] for v in report["variants"] if v["delta_auc"] < 0}
     assert worse, "no variant lost AUC, the gate had nothing to catch"
     assert {v["name"] for v in report["variants"] if v["status"] == "failed"} == worse
-    int8_passed = [v["name"] for v in report["variants"] if v["status"] == "passed" and get_variant(v["name"]).integer]
+    int8_passed = [v["name"] for v in report["variants"] if v["status"] == "passed" and get_variant(v["name"]).integer
+                   and get_variant(v["name"]).format == "tflite"]  # exit 3 is about the .tflite asked for
     if int8_passed:  # a failing variant beside a passing int8 is a warning; the recommended one is deployable
         assert result.exit_code == 0, result.output
         assert all(f"quality gate: {name}:" in result.output for name in worse)
@@ -164,3 +169,34 @@ def test_gate_marks_the_failed_variants_and_exits_3_only_without_a_passing_int8(
     assert "variant" in result.output and "int8_pqat" in result.output  # the table is printed before the error
 
 
+
+
+@pytest.mark.slow
+def test_onnx_variants_are_measured_through_onnx_runtime_and_gated(compressed):
+    from medtk.runtime import Classifier
+    from medtk.runtime.metadata import read_metadata
+
+    run, result = compressed
+    report = _report(run)
+    variants = {v["name"]: v for v in report["variants"]}
+    for name in ("onnx_float32", "onnx_int8"):
+        entry = variants[name]
+        path = run / entry["path"]
+        assert path == run / "export" / f"{name}.onnx" and entry["size_bytes"] == path.stat().st_size
+        assert entry["status"] in ("passed", "failed") and entry["cam_agreement"]["correlation"] is not None
+        classifier = Classifier(path, num_threads=1)
+        assert classifier.backend.name == "onnxruntime" and classifier.verification.status == "sealed"
+        metadata = read_metadata(path)
+        # the threshold was chosen on validation through ONNX Runtime, and the file carries it
+        assert metadata.operating_point.threshold == pytest.approx(entry["val"]["threshold"])
+        assert metadata.metrics["test_auc"] == pytest.approx(entry["test"]["auc"])
+        assert metadata.provenance == read_metadata(run / "export" / "float32.tflite").provenance
+    # float32 ONNX computes what float32 TFLite does: the same AUC, maps that agree
+    assert variants["onnx_float32"]["test"]["auc"] == pytest.approx(variants["float32"]["test"]["auc"], abs=1e-3)
+    assert variants["onnx_float32"]["cam_agreement"]["correlation"] > 0.999
+    assert variants["onnx_int8"]["size_bytes"] < 0.35 * variants["onnx_float32"]["size_bytes"]
+    by_format = report["recommended_by_format"]
+    assert by_format["tflite"] == report["recommended"]
+    assert by_format["onnx"] in (None, "onnx_float32", "onnx_int8")
+    assert (by_format["onnx"] is None) == all(variants[n]["status"] == "failed" for n in ("onnx_float32", "onnx_int8"))
+    assert "onnx_int8" in result.output and "recommended .onnx" in result.output

@@ -31,6 +31,7 @@ def compress(
     max_val_drop: Annotated[Optional[float], typer.Option("--max-val-drop", help="Accuracy control's budget: validation AUC below float32 [default: 0.005].")] = None,
     max_float_layers: Annotated[Optional[int], typer.Option("--max-float-layers", help="Accuracy control keeps at most this many int8 ops float [default: 8].")] = None,
     distill: Annotated[Optional[bool], typer.Option("--distill/--no-distill", help="Pruning and QAT also learn the float model's probabilities and CAMs [default: distill].")] = None,
+    onnx: Annotated[Optional[bool], typer.Option("--onnx/--no-onnx", help="Also export onnx_float32 and, with --int8, onnx_int8 (a QDQ graph for TensorRT), measured and gated through ONNX Runtime [default: on].")] = None,
     positive_class: Annotated[Optional[str], typer.Option("--positive-class", help="Binary: the finding class [default: the run's].")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads while evaluating the variants.")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="Target device profile (`medtk devices`): recommend only a variant its accelerator runs (an Edge TPU: full int8).")] = None,
@@ -51,7 +52,7 @@ def compress(
         int8=int8, prune=prune, qat=qat, prune_sparsity=prune_sparsity, prune_epochs=prune_epochs, prune_lr=prune_lr,
         qat_epochs=qat_epochs, qat_lr=qat_lr, batch_size=batch_size, calibration=calibration,
         max_auc_drop=max_auc_drop, max_sensitivity_drop=max_sensitivity_drop, min_cam_correlation=min_cam_correlation,
-        max_cam_peak_shift=max_cam_peak_shift, accuracy_control=accuracy_control, max_val_drop=max_val_drop, max_float_layers=max_float_layers, distill=distill,
+        max_cam_peak_shift=max_cam_peak_shift, accuracy_control=accuracy_control, max_val_drop=max_val_drop, max_float_layers=max_float_layers, distill=distill, onnx=onnx,
         positive_class=positive_class,
         num_threads=threads, device=device,
     )

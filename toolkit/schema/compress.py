@@ -122,7 +122,9 @@ class CompressReport(Document):
     calibration_images: int = 0
     provenance: dict[str, Any] = field(default_factory=dict)
     note: str = ""
-    recommended: str | None = None
+    recommended: str | None = None  # the `.tflite` to deploy (LiteRT)
+    # the variant to deploy per file format ({"tflite": ..., "onnx": ...}), each chosen among its own format
+    recommended_by_format: dict[str, str | None] = field(default_factory=dict)
     not_recommended: dict[str, str] = field(default_factory=dict)  # variant -> why it was not chosen
     recommendation: str = ""  # how `recommended` was chosen (the rule, the target, what decided)
     accuracy_control: AccuracyControl | None = None
