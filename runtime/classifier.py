@@ -1,5 +1,8 @@
 """`Classifier`: a medtk `.tflite` file -> label, probabilities and a CAM per image, without TensorFlow.
 
+An `.onnx` medtk model (told by its content, container.py) runs the same way through ONNX Runtime
+(onnx_engine.py, the `medtk[onnx]` extra): same metadata, seal, signature, decision and CAM.
+
 Loading checks the model before it is trusted, and before its bytes reach the interpreter: a TFLite
 flatbuffer whose seal (integrity.py: sha256 of the whole file except the seal) matches, so a model
 whose weights, quantization parameters, graph or metadata changed after export is refused; with
@@ -79,14 +82,15 @@ class Classifier:
         (True, (90, 120))
 
     Raises (each a `medtk.errors.MedtkError`: one line naming the file or the argument):
-        ModelError: `model_path` is a directory or missing; the file is not a TFLite model; its seal,
+        ModelError: `model_path` is a directory or missing; the file is not a TFLite or ONNX model; its seal,
             or with `trusted_keys` its signature, does not verify (the file changed after export, is
             unsigned or signed by another key); its medtk metadata is malformed or disagrees with its
             tensors; it lacks the `probs`/`cam` outputs; the interpreter cannot run it.
         ConfigError: `num_threads` is not 1 up to the CPUs this process may use; `delegate` is not
             "auto", "cpu", "gpu" or a delegate library file; `max_pixels` is not a whole number of
             at least 1; `trusted_keys` is empty or holds an unreadable or non-ed25519 public key.
-        MissingExtraError: no TFLite interpreter (`ai-edge-litert`) is installed.
+        MissingExtraError: no TFLite interpreter (`ai-edge-litert`) is installed; an `.onnx` model without
+            ONNX Runtime (`medtk[onnx]`).
 
     Loads with a `UserWarning` saying so: a model without medtk metadata or one sealed the older way
     (schema 1-2: only its weights are checked), both refused when `trusted_keys` are given, and one
@@ -115,7 +119,7 @@ class Classifier:
         self.format = model_format(model, name)
         self.max_pixels = max_pixels
         metadata, self.verification = verify_model(model, name, trusted_keys)  # before the interpreter sees the bytes
-        self.backend, self._make = _engine(self.format)
+        self.backend, self._make = engine_for(self.format)
         self._model, self._delegate = model, delegate
         self._interpreter, self.placement = self._make(self.backend, model, name, threads, delegate)
         self._io: ModelIO = resolve_io(self._interpreter, name)
@@ -268,7 +272,7 @@ class Classifier:
         return from_tensor(probs, io.probs)[0], from_tensor(cam, io.cam)[0]
 
 
-def _engine(kind: str):
+def engine_for(kind: str):
     """(backend, interpreter factory) for the model's format: LiteRT for `.tflite`, ONNX Runtime (the
     `medtk[onnx]` extra, imported only now) for `.onnx`."""
     if kind == ONNX:

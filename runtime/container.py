@@ -24,7 +24,7 @@ def model_format(model: bytes, name: str = "model") -> str:
         return TFLITE
     if onnx_file.is_onnx(model):
         return ONNX
-    raise ModelError(f"{name}: not a TFLite or ONNX model (no 'TFL3' flatbuffer identifier, no ONNX graph)")
+    raise ModelError(f"{name}: not a TFLite model (no 'TFL3' flatbuffer identifier) nor an ONNX model (no graph)")
 
 
 def load(model: bytes | bytearray | str | Path, name: str = "model") -> tuple[bytes, str]:

@@ -125,8 +125,9 @@ class ServeNode:
         if self.config.http_port is not None:
             self._start_http()
         self._ready = True
-        log.info("medtk serve ready: model %s %s (%s), backend %s", self.model.name, self.model.version,
-                 self.model.variant, self.classifier.backend)
+        log.info("medtk serve ready: model %s %s (%s), backend %s%s", self.model.name, self.model.version,
+                 self.model.variant, self.classifier.backend,
+                 f" ({self.classifier.placement.provider})" if self.classifier.placement.provider else "")
         return self
 
     def stop(self) -> None:
@@ -260,6 +261,7 @@ class ServeNode:
                 "metadata_schema": metadata.schema_version,
                 "backend": {"name": self.classifier.backend.name, "version": self.classifier.backend.version},
             },
+            "provider": self.classifier.placement.provider,  # .onnx: the ONNX Runtime execution provider
             "threads": self.classifier.num_threads,  # per interpreter
             "interpreters": self.classifiers.size,
             "notice": "UNVERIFIED AI output - NOT FOR DIAGNOSTIC USE",

@@ -107,7 +107,9 @@ def _run_local(models: list[Path], settings: BenchSettings, profile: Profile | N
         else:
             where = Where(mode="host-estimate", device=profile.name, measured_on=bench.machine.hostname,
                           detected_from=detection.evidence)
-            estimate = estimate_latency(profile, bench.macs, precision_of(bench.variant), bench.bare.p50_ms)
+            # device reference figures are LiteRT's: nothing is scaled from an ONNX Runtime run (macs 0)
+            estimate = estimate_latency(profile, bench.macs, precision_of(bench.variant), bench.bare.p50_ms) \
+                if bench.macs else None
             results.append(BenchResult.of(bench, where, profile, estimate))
     return results
 

@@ -7,6 +7,9 @@ model is not polluted by the models measured before it and the device needs only
 
 (that module name is a stable shim for this one; see `protocol.py`).
 
+A `.onnx` model runs through ONNX Runtime (the `medtk[onnx]` extra); its execution provider is named in
+`backend`, and its MACs are not counted (0), so no device estimate is scaled from it.
+
 Two paths are timed: the bare interpreter call (set_tensor + invoke + get_tensor of probs and cam) and
 the end-to-end `Classifier.predict` on a PNG file (decode + preprocess + invoke + CAM at image size).
 """
@@ -37,17 +40,16 @@ DEFAULT_IMAGE_SIZE = 512
 
 def measure(model: Path, threads: int, runs: int, warmup: int, delegate: str = "cpu", image: Path | None = None) -> ModelBench:
     """Time the bare interpreter call and the end-to-end `Classifier.predict` of `model` in this process."""
-    from medtk.runtime.backend import load_backend, make_interpreter
-    from medtk.runtime.classifier import Classifier, verify_model
-    from medtk.runtime.flatbuffer import check_identifier
+    from medtk.runtime.classifier import Classifier, engine_for, verify_model
+    from medtk.runtime.container import TFLITE, model_format
     from medtk.runtime.signature import resolve_io
     from medtk.runtime.versions import runtime_versions
 
     baseline = _rss_mb()
     content = model.read_bytes()
-    check_identifier(content, str(model))
+    kind = model_format(content, str(model))
     verify_model(content, str(model))  # the bare interpreter below must never see a file that fails its seal
-    backend = load_backend()
+    backend, make_interpreter = engine_for(kind)  # LiteRT for .tflite, ONNX Runtime for .onnx
     start = time.perf_counter()
     interpreter, placement = make_interpreter(backend, content, str(model), threads, delegate)
     init_ms = _since(start)
@@ -70,9 +72,10 @@ def measure(model: Path, threads: int, runs: int, warmup: int, delegate: str = "
     return ModelBench(
         model=model.name,
         size_bytes=len(content),
-        macs=count_macs(content),
+        macs=count_macs(content) if kind == TFLITE else 0,  # counted from the flatbuffer; 0: not counted (.onnx)
         variant=classifier.metadata.variant,
-        backend=str(runtime_versions()),
+        # LiteRT: its version with numpy, Python and the CPU (compared across machines); ONNX Runtime: its provider
+        backend=str(runtime_versions()) if kind == TFLITE else f"{backend} ({placement.provider})",
         delegate=placement.delegate,
         delegate_fallback=placement.fallback,
         threads=placement.num_threads,

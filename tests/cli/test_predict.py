@@ -102,7 +102,7 @@ def test_bad_model_is_one_line_exit_1(images, tmp_path):
     fake.write_bytes(b"\x00" * 64)
     result = runner.invoke(app, ["predict", str(fake), str(images["a"])])
     assert result.exit_code == 1
-    expected = f"medtk: error: {fake}: not a TFLite model (no 'TFL3' flatbuffer identifier)"
+    expected = f"medtk: error: {fake}: not a TFLite model (no 'TFL3' flatbuffer identifier) nor an ONNX model (no graph)"
     assert result.stderr.strip().splitlines() == [expected]
 
 

@@ -113,3 +113,12 @@ def test_onnx_int8_runs_close_to_float32(onnx_models, images):
     int8_probs, int8_cams = Classifier(onnx_models["onnx_int8"], num_threads=1).predict_prepared(images)
     assert int8_cams.dtype == np.float32
     assert np.corrcoef(float_probs[:, 1], int8_probs[:, 1])[0, 1] > 0.9
+
+
+def test_the_bench_worker_measures_onnx_through_onnx_runtime(onnx_models):
+    from medtk.runtime.bench.worker import measure
+
+    bench = measure(onnx_models["onnx_int8"], threads=1, runs=2, warmup=0)
+    assert bench.backend.startswith("onnxruntime ") and bench.backend.endswith("(CPUExecutionProvider)")
+    assert bench.variant == "onnx_int8" and bench.delegate == "cpu" and bench.threads == 1
+    assert bench.macs == 0 and bench.bare.runs == 2 and bench.end_to_end.p50_ms > 0

@@ -1,4 +1,4 @@
-"""`medtk bench`: latency, throughput and memory of .tflite models on a device, here, or over SSH."""
+"""`medtk bench`: latency, throughput and memory of .tflite (or .onnx) models on a device, here, or over SSH."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def bench(
-    models: Annotated[list[Path], typer.Argument(help="One or more .tflite models (the first is the baseline), or a RUN folder: its float32 and recommended variants.")],
+    models: Annotated[list[Path], typer.Argument(help="One or more .tflite or .onnx models (the first is the baseline), or a RUN folder: its float32 and recommended variants.")],
     device: Annotated[Optional[str], typer.Option("--device", help="Device profile or alias (see `medtk devices`).")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Interpreter threads [default: the profile's].")] = None,
     runs: Annotated[Optional[int], typer.Option("--runs", help="Timed runs per path [default: 50].")] = None,
@@ -97,7 +97,7 @@ def _print_tables(report: BenchReport) -> None:
             table.add_row(label, f"{first:.2f}", *(f"{t:.2f}" for t in times), _number(stats.throughput_per_s, ".1f"))
         console.print(table)
         console.print(
-            f"  size {result.size_bytes / 1e6:.2f} MB, {result.macs / 1e6:.1f} M MACs | init {result.init_ms:.1f} ms | "
+            f"  size {result.size_bytes / 1e6:.2f} MB, {_macs(result.macs)} | init {result.init_ms:.1f} ms | "
             f"warm-up {result.warmup_runs} x {result.warmup_mean_ms:.2f} ms | peak RSS {result.rss_peak_mb:.0f} MB "
             f"(baseline {result.rss_baseline_mb:.0f} MB) | {result.backend}, delegate {result.delegate}, {result.threads} threads"
         )
@@ -127,3 +127,7 @@ def _print_tables(report: BenchReport) -> None:
 def _number(value: float | None, spec: str, unit: str = "") -> str:
     """A table cell; "-" for a figure that was not measured or not measurable."""
     return "-" if value is None else f"{value:{spec}}{unit}"
+
+
+def _macs(macs: int) -> str:
+    return f"{macs / 1e6:.1f} M MACs" if macs else "MACs not counted (.onnx)"

@@ -15,7 +15,7 @@ SERVE_MODULES = ("pynetdicom", "highdicom", "fastapi", "uvicorn", "prometheus_cl
 
 
 def serve(
-    model: Annotated[Path, typer.Argument(help="A medtk .tflite model.")],
+    model: Annotated[Path, typer.Argument(help="A medtk .tflite model, or .onnx with medtk[onnx] installed.")],
     host: Annotated[str, typer.Option("--host", help="Address to listen on (HTTP and DICOM).")] = "127.0.0.1",
     http_port: Annotated[int, typer.Option("--http-port", min=0, max=65535, help="HTTP port (0: any free).")] = 8080,
     dicom_port: Annotated[int, typer.Option("--dicom-port", min=0, max=65535, help="DICOM port (0: any free).")] = 11112,

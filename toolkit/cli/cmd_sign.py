@@ -1,4 +1,4 @@
-"""`medtk sign`: put an ed25519 signature inside an exported `.tflite` (or make a key pair to sign with).
+"""`medtk sign`: put an ed25519 signature inside an exported `.tflite` or `.onnx` (or make a key pair to sign with).
 
     medtk sign --generate-key hospital.pem          # writes hospital.pem (0600) and hospital.pub.pem
     medtk sign model_int8.tflite --key hospital.pem # signs in place (atomically); --out for a copy
@@ -17,7 +17,7 @@ import typer
 
 
 def sign(
-    model: Annotated[Optional[Path], typer.Argument(help="The medtk .tflite model to sign.")] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="The medtk .tflite or .onnx model to sign.")] = None,
     key: Annotated[Optional[Path], typer.Option("--key", help="ed25519 private key (PEM, PKCS#8, unencrypted).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the signed model here [default: replace MODEL].")] = None,
     generate_key: Annotated[
