@@ -33,8 +33,9 @@ def _compress(run: Path) -> None:
     from medtk.compress.options import CompressOptions
     from medtk.compress.workflow import compress_run
 
-    compress_run(run, CompressOptions(int8=True, prune=False, qat=False, calibration=16, max_auc_drop=1.0,
-                                      min_cam_correlation=None, max_cam_peak_shift=None))  # the gates are not what the report tests
+    # The gates are not what the report tests; ONNX variants are the compress tests' (their export is minutes).
+    compress_run(run, CompressOptions(int8=True, prune=False, qat=False, onnx=False, calibration=16, max_auc_drop=1.0,
+                                      min_cam_correlation=None, max_cam_peak_shift=None))
 
 
 def _bench(run: Path) -> None:

@@ -80,7 +80,7 @@ def training_section(art: RunArtifacts, workdir: Path) -> Html:
             ("backbone", model.arch),
             ("input", f"{model.input_size} x {model.input_size} x {model.channels}"),
             ("initial weights", "none (trained from scratch)" if model.weights == "none" else model.weights),
-            ("epochs (fine-tune / head)", f"{train.epochs} / {_head_epochs(train.head_epochs)}"),
+            ("epochs (fine-tune / head)", f"{_epochs(train.epochs, train.min_steps)} / {_head_epochs(train.head_epochs)}"),
             ("batch size, learning rate", f"{train.batch_size}, {train.learning_rate}"),
             ("augmentation", "on" if art.config.augment.enabled else "off"),
         ]
@@ -102,6 +102,10 @@ def training_section(art: RunArtifacts, workdir: Path) -> Html:
         if history_plot(art.run.history_file, plot) else not_run("Training history (history.csv)", "medtk train")
     )
     return section("training", "Training", kv(facts), curves)
+
+
+def _epochs(value: int, min_steps: int) -> str:
+    return f"auto (at least 20, more to reach {min_steps} optimizer steps)" if value == -1 else str(value)
 
 
 def _head_epochs(value: int) -> str:
