@@ -14,15 +14,17 @@ from medtk.compress.artifacts import gzip_size
 READ_WITHOUT_TF = """
 import json, sys
 from dataclasses import asdict
-from medtk.runtime.metadata import read_metadata, weights_sha256
+from medtk.runtime.container import content_sha256
+from medtk.runtime.metadata import METADATA_NAME, read_metadata
 from pathlib import Path
 out = {}
-for path in sorted(Path(sys.argv[1]).glob("*.tflite")):
+for path in sorted([*Path(sys.argv[1]).glob("*.tflite"), *Path(sys.argv[1]).glob("*.onnx")]):
     md = read_metadata(path)
     out[path.stem] = {"variant": md.variant, "labels": list(md.labels), "dtype": md.input.dtype,
                       "size": md.input.size, "interpolation": md.input.interpolation,
                       "preprocessing": md.input.preprocessing, "metrics": md.metrics, "provenance": md.provenance,
-                      "intended_use": md.intended_use, "sha_ok": md.weights_sha256 == weights_sha256(path.read_bytes()),
+                      "intended_use": md.intended_use,
+                      "sha_ok": md.weights_sha256 == content_sha256(path.read_bytes(), METADATA_NAME),
                       "cam_geometry": md.cam_geometry.to_dict() if md.cam_geometry else None,
                       "quality_gate": asdict(md.quality_gate) if md.quality_gate else None,
                       "calibration": asdict(md.calibration), "bytes": path.stat().st_size}

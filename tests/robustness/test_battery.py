@@ -290,6 +290,6 @@ def test_a_folder_is_searched_and_bounded(clinical_model, gray_image, tmp_path):
     assert_one_line_error(cli("predict", clinical_model, folder, "--max-files", "2"), 2, "more than 2 image files")
     (tmp_path / "empty").mkdir()
     assert_one_line_error(cli("predict", clinical_model, tmp_path / "empty"), 2, "is a directory with no image files")
-    assert_one_line_error(cli("predict", folder, folder / "a.png"), 1, "is a directory; give the .tflite model")
+    assert_one_line_error(cli("predict", folder, folder / "a.png"), 1, "is a directory; give the .tflite or .onnx model")
     with pytest.raises(ModelError, match="is a directory"):
         Classifier(folder)

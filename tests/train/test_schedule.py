@@ -46,6 +46,11 @@ def test_pretrained_weights_do_not_get_the_from_scratch_warning():
     assert schedule.warnings == () and schedule.epochs == 100
 
 
+def test_synthetic_phantoms_do_not_get_the_from_scratch_warning():
+    config = load_config(None, {"data": {"src": "synthetic:120"}, "train": {"min_steps": 0}})  # the quick demo's
+    assert plan_schedule(config, train_images=72, val_labels=VAL_39, num_classes=2, global_batch=16).warnings == ()
+
+
 def test_min_delta_and_patience_scale_with_the_validation_split_and_the_run():
     small, large = validation_min_delta(VAL_39, 2), validation_min_delta(VAL_524, 2)
     # Hanley-McNeil at AUC 0.9, by hand: variance 0.002423 (29 positives, 10 negatives), 0.004680 (10, 29)
