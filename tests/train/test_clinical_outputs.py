@@ -86,7 +86,7 @@ def test_each_exported_variant_carries_its_own_threshold_and_the_runtime_applies
         assert metadata.operating_point.rule == "sensitivity:0.9"
         assert metadata.operating_point.threshold == pytest.approx(entry["val"]["threshold"])
         assert entry["operating_point"]["threshold"] == pytest.approx(entry["val"]["threshold"])
-        assert metadata.calibration["temperature"] > 0
+        assert metadata.calibration.temperature > 0
         prediction = Classifier(trained / entry["path"], num_threads=1).predict(image)
         assert prediction.threshold == pytest.approx(metadata.operating_point.threshold)
         assert prediction.positive == (prediction.probabilities["malignant"] >= prediction.threshold)
