@@ -12,6 +12,7 @@ an even grid.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -32,24 +33,36 @@ def upsample(cells: np.ndarray, height: int, width: int, geometry: CellGeometry 
         return cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR)
     rows = _interpolation(geometry, height, cells.shape[0], 0)
     columns = _interpolation(geometry, width, cells.shape[1], 1)
-    return (rows @ cells) @ columns.T  # float32 throughout: about as fast as a resize
+    return columns.apply(rows.apply(cells, axis=0), axis=1)
+
+
+@dataclass(frozen=True)
+class _Interpolation:
+    """Linear interpolation along one axis: each output position between two cells, `low` and `high`.
+
+    Applied as two gathers and a weighted sum, not as a (pixels x cells) matrix product: a product
+    of this size goes to BLAS, whose thread pool (a thread per CPU in numpy's OpenBLAS) then spin-waits
+    after every image, doubling the CPU a prediction costs (benchmarks/RESULTS.md, "medtk serve")."""
+
+    low: np.ndarray
+    high: np.ndarray
+    weight: np.ndarray  # of `high`, float32, shaped to broadcast along the axis
+
+    def apply(self, values: np.ndarray, axis: int) -> np.ndarray:
+        low, high = np.take(values, self.low, axis=axis), np.take(values, self.high, axis=axis)
+        return low + (high - low) * self.weight
 
 
 @functools.lru_cache(maxsize=32)
-def _interpolation(geometry: CellGeometry, pixels: int, cells: int, axis: int) -> np.ndarray:
-    """(pixels, cells) linear-interpolation weights along `axis` (read-only; the same for every image of
-    a size); positions beyond the first or last cell take that cell's value, as a resize replicates its
-    border."""
+def _interpolation(geometry: CellGeometry, pixels: int, cells: int, axis: int) -> _Interpolation:
+    """Interpolation along `axis` (the same for every image of a size); positions beyond the first or
+    last cell take that cell's value, as a resize replicates its border."""
     positions = np.clip(geometry.cell_coordinates(pixels, axis), 0.0, cells - 1.0)
     low = np.minimum(np.floor(positions).astype(np.int64), max(cells - 2, 0))
     high = np.minimum(low + 1, cells - 1)
-    weight = positions - low
-    matrix = np.zeros((positions.size, cells), dtype=np.float32)
-    rows = np.arange(positions.size)
-    np.add.at(matrix, (rows, low), 1.0 - weight)
-    np.add.at(matrix, (rows, high), weight)
-    matrix.flags.writeable = False
-    return matrix
+    weight = (positions - low).astype(np.float32)
+    shape = (-1, 1) if axis == 0 else (1, -1)
+    return _Interpolation(low=low, high=high, weight=weight.reshape(shape))
 
 
 def class_map(raw_cam: np.ndarray, class_index: int, height: int, width: int,
