@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -150,14 +151,12 @@ def _check(args: argparse.Namespace, summary: Summary) -> None:
     models = _signed_models(_models(args), inputs)
     images = _images(args, inputs / "images")
     root = args.userland or args.out / "userland"
-    with _timed(summary, "userland"):
-        if args.userland is None:
+    try:  # debootstrap mounts /proc in the userland itself: a failed or timed-out one is cleaned up too
+        with _timed(summary, "userland"):
             _binfmt()
-            _run(["debootstrap", "--arch=arm64", "--variant=minbase", f"--include={PACKAGES}", args.suite, root,
-                  args.mirror], args.timeout, "debootstrap")
-        else:
-            _binfmt()
-    try:
+            if args.userland is None:
+                _run(["debootstrap", "--arch=arm64", "--variant=minbase", f"--include={PACKAGES}", args.suite, root,
+                      args.mirror], args.timeout, "debootstrap")
         _mount(root)
         with _timed(summary, "install"):
             _install(root, args, summary)
@@ -168,7 +167,7 @@ def _check(args: argparse.Namespace, summary: Summary) -> None:
     finally:
         _unmount(root)
         if args.userland is None and not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+            _remove(root)
 
 
 def _models(args: argparse.Namespace) -> dict[str, Path]:
@@ -243,10 +242,24 @@ def _mount(root: Path) -> None:
             _run(["mount", *how, root / target], 60, f"mount {target}")
 
 
+def _mounts_under(root: Path) -> list[Path]:
+    """Mount points inside the userland, deepest first: ours (MOUNTS) and any debootstrap left behind."""
+    inside = Path(os.path.realpath(root))
+    points = [Path(line.split()[1].encode().decode("unicode_escape")) for line in Path("/proc/self/mounts").read_text().splitlines()]
+    return sorted((point for point in points if point.is_relative_to(inside) and point != inside),
+                  key=lambda point: len(point.parts), reverse=True)
+
+
 def _unmount(root: Path) -> None:
-    for target, _ in reversed(MOUNTS):
-        if subprocess.run(["mountpoint", "-q", root / target]).returncode == 0:
-            subprocess.run(["umount", "--lazy", root / target], check=False)
+    for point in _mounts_under(root):
+        subprocess.run(["umount", "--lazy", point], check=False)
+
+
+def _remove(root: Path) -> None:
+    """Delete the userland, never through a mount: /dev is the host's own, bound in."""
+    if left := _mounts_under(root):
+        raise CheckError(f"{root}: still mounted ({', '.join(map(str, left))}); not removed, unmount it by hand")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _install(root: Path, args: argparse.Namespace, summary: Summary) -> None:
@@ -437,10 +450,16 @@ def _chroot(root: Path, command: list, args: argparse.Namespace, what: str) -> s
 
 def _run(command: list, timeout: int, what: str, env: dict | None = None) -> str:
     """Run a step; its failure or timeout is one line naming the step and the end of its stderr."""
-    try:
-        done = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise CheckError(f"{what}: timed out after {timeout} s") from None
+    # Its own process group: on a timeout every process the step started is killed (debootstrap runs a tree).
+    with subprocess.Popen([str(part) for part in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise CheckError(f"{what}: timed out after {timeout} s") from None
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if done.returncode != 0:
         tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
         raise CheckError(f"{what}: exit {done.returncode}: {tail}")

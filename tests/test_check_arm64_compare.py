@@ -1,8 +1,11 @@
-"""benchmarks/check_arm64.py's verdict: what counts as arm64 agreeing with x86 (no emulation needed here)."""
+"""benchmarks/check_arm64.py: what counts as arm64 agreeing with x86, and its clean-up of a failed userland (no emulation needed)."""
 
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import time
 import importlib.util
 import sys
 
@@ -59,3 +62,30 @@ def test_cam_correlation_of_flat_maps():
     flat = np.zeros((4, 4))
     assert check.cam_correlation(flat, flat) == 1.0 and check.cam_correlation(flat, flat + 1) == 0.0
     assert check.cam_correlation(CAM, copy.deepcopy(CAM)) == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root (CI runs as root)")
+def test_a_userland_is_never_deleted_through_a_mount_left_in_it(tmp_path):
+    """The userland has the host's /dev bound in; a debootstrap that timed out leaves its /proc mounted."""
+    mounted = tmp_path / "userland" / "dev"
+    mounted.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", mounted], check=True)
+    (mounted / "host-file").write_text("must survive")
+    try:
+        with pytest.raises(check.CheckError, match="still mounted"):
+            check._remove(tmp_path / "userland")
+        assert (mounted / "host-file").read_text() == "must survive"
+        check._unmount(tmp_path / "userland")
+        assert check._mounts_under(tmp_path / "userland") == []
+    finally:
+        subprocess.run(["umount", "--lazy", mounted], check=False)
+    check._remove(tmp_path / "userland")
+    assert not (tmp_path / "userland").exists()
+
+
+def test_a_step_that_times_out_is_killed_with_every_process_it_started(tmp_path):
+    marker = tmp_path / "child-ran"
+    with pytest.raises(check.CheckError, match="sleepy: timed out after 1 s"):
+        check._run(["bash", "-c", f"(sleep 3; touch {marker}) & sleep 30"], 1, "sleepy")
+    time.sleep(3)
+    assert not marker.exists()  # the grandchild died with the step
