@@ -170,3 +170,18 @@ def test_kill_9_mid_run_then_rerun_gives_every_item_exactly_once(tmp_path):
     assert result.shards_reused >= 10 and result.shards_written > 0
     ids = _all_ids(open_prepared(out))
     assert len(ids) == len(set(ids)) == 100
+
+
+def test_a_prepared_dataset_is_a_source_with_its_own_split_and_no_decoding(synthetic, prepared):
+    again = load_dataset(str(prepared.root))
+    assert again.split_origin == "given" and again.class_names == synthetic.class_names
+    assert again.intensity == synthetic.intensity  # the source's kinds of image, from the manifest
+    for name, split in synthetic.splits.items():
+        other = again.splits[name]
+        where = {item: k for k, item in enumerate(other.ids)}
+        assert sorted(where) == sorted(split.ids)
+        for i, item in enumerate(split.ids):
+            pixels = other.load(where[item])
+            assert pixels.shape == (SIZE, SIZE)  # one channel reads as a grayscale image
+            assert np.array_equal(prepare_input(pixels, SIZE, 1), prepare_input(split.load(i), SIZE, 1))
+            assert other.labels[where[item]] == split.labels[i]

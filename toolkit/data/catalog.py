@@ -28,6 +28,7 @@ class Catalog:
     files: list[Path] | None = None  # files to check by decoding (None: in-memory arrays, checked at load)
     shapes: list[str] | None = None  # decoded image shape per item, e.g. "28x28" or "64x64x3"
     finding: str | None = None  # binary sources that know it: the class a positive result means
+    intensity: dict | None = None  # a prepared dataset's record of its source's kinds of image (Intensity.to_dict)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -109,8 +109,10 @@ def _intensity(catalog: Catalog):
     """What kinds of images the source holds (bit depth, photometric interpretation, modality), from a
     spread sample: file headers only, or in-memory arrays. The exported model records it, so the device
     can warn about an input of another kind."""
-    from medtk.runtime.intensity import describe_intensity
+    from medtk.runtime.intensity import Intensity, describe_intensity
 
+    if catalog.intensity is not None:
+        return Intensity.from_dict(catalog.intensity)
     if len(catalog) == 0:
         return None
     sample = np.unique(np.linspace(0, len(catalog) - 1, min(len(catalog), INTENSITY_SAMPLE)).astype(int))

@@ -9,12 +9,14 @@ from medtk.data.folder import load_folder
 from medtk.data.manifest import load_manifest
 from medtk.data.medmnist import load_medmnist
 from medtk.data.npz import load_npz
+from medtk.data.prepared.catalog import load_prepared
+from medtk.data.prepared.reader import is_prepared
 from medtk.data.synthetic import load_synthetic
 from medtk.errors import DataError
 
 VALID_FORMS = (
     "a MedMNIST-layout .npz file, a folder of class subfolders (optionally train/val/test), "
-    "a CSV manifest (path,label[,patient_id]), 'synthetic' or 'synthetic:N', 'medmnist:NAME[@SIZE]'"
+    "a CSV manifest (path,label[,patient_id]), a prepared dataset (medtk prepare), 'synthetic' or 'synthetic:N', 'medmnist:NAME[@SIZE]'"
 )
 
 
@@ -39,6 +41,8 @@ def open_source(src: str) -> Catalog:
         return load_npz(path, source=src)
     if suffix == ".csv":
         return load_manifest(path, source=src)
+    if path.is_dir() and is_prepared(path):
+        return load_prepared(path, source=src)
     if path.is_dir():
         return load_folder(path, source=src)
     problem = "does not exist" if not path.exists() else "is not a supported data source"

@@ -76,6 +76,8 @@ class ShardRecord:
     sha256: str
     class_counts: tuple[int, ...]  # per class index, in class_names order
     pixels: PixelStats
+    index_file: str  # CSV beside the shard: offset, label, source_id, group per record (random access)
+    index_sha256: str
     skipped: tuple[SkippedItem, ...] = ()
 
 
@@ -120,6 +122,13 @@ def file_sha256(path: Path) -> str:
 
 def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def index_name(shard_file: str) -> str:
+    return shard_file.removesuffix(".tfrecord") + ".index.csv"
+
+
+INDEX_COLUMNS = ("offset", "label", "source_id", "group")
 
 
 def source_digest(class_names: Iterable[str], rows: Iterable[tuple[str, str, int, str]]) -> str:

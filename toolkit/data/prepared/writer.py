@@ -11,7 +11,9 @@ An image that cannot be decoded is recorded in the manifest with its reason and 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -23,11 +25,12 @@ import numpy as np
 
 from medtk.data.base import Dataset
 from medtk.data.prepared.example import PreparedItem, encode
-from medtk.data.prepared.manifest import (MANIFEST, Layout, Manifest, PixelStats, Preprocessing, ShardRecord,
-                                          SkippedItem, SourceRecord, file_sha256, shard_name, source_digest, summarise)
+from medtk.data.prepared.manifest import (INDEX_COLUMNS, MANIFEST, Layout, Manifest, PixelStats, Preprocessing,
+                                          ShardRecord, SkippedItem, SourceRecord, file_sha256, index_name,
+                                          shard_name, source_digest, summarise)
 from medtk.data.prepared.tfrecord import write_record
 from medtk.errors import ConfigError, DataError, ImageDecodeError
-from medtk.io import atomic_write_json
+from medtk.io import atomic_write_json, atomic_write_text
 from medtk.progress import counter
 
 log = logging.getLogger(__name__)
@@ -188,8 +191,9 @@ def _difference(old: Manifest, new: Manifest) -> str | None:
 
 
 def _intact(out: Path, shard: ShardRecord) -> bool:
-    path = out / shard.file
-    if not path.is_file() or path.stat().st_size != shard.bytes or file_sha256(path) != shard.sha256:
+    path, index = out / shard.file, out / shard.index_file
+    if (not path.is_file() or path.stat().st_size != shard.bytes or file_sha256(path) != shard.sha256
+            or not index.is_file() or file_sha256(index) != shard.index_sha256):
         log.warning("%s: missing or altered since it was written; writing it again", path)
         return False
     return True
@@ -197,7 +201,7 @@ def _intact(out: Path, shard: ShardRecord) -> bool:
 
 def _remove_dataset(out: Path) -> None:
     """--overwrite: delete what a prepared dataset consists of, nothing else."""
-    for path in [out / MANIFEST, *out.glob("*.tfrecord"), *out.glob(".*.tmp")]:
+    for path in [out / MANIFEST, *out.glob("*.tfrecord"), *out.glob("*.index.csv"), *out.glob(".*.tmp")]:
         path.unlink()
     log.info("%s: removed the previous prepared dataset (--overwrite)", out)
 
@@ -219,7 +223,7 @@ def _write_shard(out: Path, dataset: Dataset, plan: _Plan, split_name: str, inde
         return PreparedItem(source_id=split.ids[i], image=pixels, label=int(split.labels[i]), group=_group(split, i))
 
     temporary = out / f".{name}.tmp"
-    digest, written, skipped = hashlib.sha256(), 0, []
+    digest, written, skipped, rows = hashlib.sha256(), 0, [], []
     classes = [0] * len(dataset.class_names)
     count = total = squares = 0
     with open(temporary, "wb") as stream:
@@ -230,6 +234,7 @@ def _write_shard(out: Path, dataset: Dataset, plan: _Plan, split_name: str, inde
                 log.warning("skipped %s: %s", result.item, result.reason)
                 skipped.append(result)
                 continue
+            rows.append((hashed.position, result.label, result.source_id, result.group))
             write_record(hashed, encode(result))
             written += 1
             classes[result.label] += 1
@@ -238,22 +243,34 @@ def _write_shard(out: Path, dataset: Dataset, plan: _Plan, split_name: str, inde
         stream.flush()
         os.fsync(stream.fileno())
         size_on_disk = stream.tell()
+    index_text = _index_csv(rows)
+    atomic_write_text(out / index_name(name), index_text)  # before the shard: a listed shard has its index
     os.replace(temporary, out / name)
     _fsync_dir(out)
     return ShardRecord(split=split_name, index=index, file=name, records=written, bytes=size_on_disk,
                        sha256=digest.hexdigest(), class_counts=tuple(classes),
-                       pixels=PixelStats(count=count, total=total, squares=squares), skipped=tuple(skipped))
+                       pixels=PixelStats(count=count, total=total, squares=squares), index_file=index_name(name),
+                       index_sha256=hashlib.sha256(index_text.encode("utf-8")).hexdigest(), skipped=tuple(skipped))
+
+
+def _index_csv(rows: list[tuple[int, int, str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(INDEX_COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 class _HashingWriter:
     """Writes through to a file and feeds the same bytes to a hash (the shard's sha256 without a reread)."""
 
     def __init__(self, stream, digest) -> None:
-        self.stream, self.digest = stream, digest
+        self.stream, self.digest, self.position = stream, digest, 0
 
     def write(self, data: bytes) -> None:
         self.digest.update(data)
         self.stream.write(data)
+        self.position += len(data)
 
 
 def _reason(error: Exception, item: str) -> str:
