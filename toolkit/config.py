@@ -77,6 +77,9 @@ class TrainConfig:
     xla: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
     strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"
     precise_batchnorm: bool = True  # recompute BatchNorm statistics over the training data where BatchNorm trains
+    # how training reads images: auto = a prepared dataset streams its shards when train + val would not fit
+    # in memory comfortably (medtk.train.prepared.choose_pipeline); raw sources are always decoded into memory
+    input_pipeline: Literal["auto", "memory", "stream"] = "auto"
     seed: int = 0
 
 

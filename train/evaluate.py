@@ -17,16 +17,37 @@ from medtk.schema import Metrics
 from medtk.schema.metrics import CalibrationDecision
 
 
-def predict_outputs(model, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities (N, K), logits (N, K)) of the Keras model on prepared uint8 images (N, S, S, C).
+def predict_outputs(model, images, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities (N, K), logits (N, K)) of the Keras model on prepared uint8 images (N, S, S, C), or
+    on a tf.data dataset of (images, labels) batches (the streaming pipeline), in its order.
 
     The logits are the CAM's mean over cells: the head is 1x1 conv `cam` -> average pooling -> softmax.
     """
+    if not isinstance(images, np.ndarray):
+        probs, cams = model.predict(images, verbose=0)
+        return probs, cams.mean(axis=(1, 2))
     if len(images) == 0:
         empty = np.zeros((0, int(model.outputs[0].shape[-1])), dtype=np.float32)
         return empty, empty
     probs, cams = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
     return probs, cams.mean(axis=(1, 2))
+
+
+EVAL_CHUNK = 2048  # images decoded and held at once while evaluating: memory bounded for any split size
+
+
+def predict_split(model, split, size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """`predict_outputs` over a whole split, decoded (or read from a prepared dataset) chunk by chunk."""
+    from medtk.data.base import Split
+    from medtk.train.pipeline import prepare_split
+
+    outputs = []
+    for start in range(0, max(len(split), 1), EVAL_CHUNK):
+        stop = min(start + EVAL_CHUNK, len(split))
+        part = Split(ids=split.ids[start:stop], labels=split.labels[start:stop],
+                     load=lambda index, offset=start: split.load(offset + index))
+        outputs.append(predict_outputs(model, prepare_split(part, size, channels)))
+    return np.concatenate([p for p, _ in outputs]), np.concatenate([l for _, l in outputs])
 
 
 def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None,
@@ -44,8 +65,6 @@ def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None
     from medtk.clinical import resolve_finding, split_metrics
     from medtk.train.plots import confusion_plot, reliability_plot, roc_plot
     from medtk.train.model import load_classifier
-    from medtk.train.pipeline import prepare_split
-
     config = run.config()
     model = model if model is not None else load_classifier(run.require_model())
     if dataset is None:
@@ -71,7 +90,7 @@ def evaluate_run(run: Run, model=None, dataset=None, data_src: str | None = None
         split = dataset.splits.get(name)
         if split is None or len(split) == 0:
             continue
-        probs, logits = predict_outputs(model, prepare_split(split, size, channels))
+        probs, logits = predict_split(model, split, size, channels)
         splits[name] = split_metrics(
             split.labels, probs, dataset.class_names, finding=finding,
             rule=rule if threshold is not None or name == "val" else None, threshold=threshold,

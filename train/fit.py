@@ -218,12 +218,14 @@ def _epoch_timer():
     return EpochTimer()
 
 
-def _precise_batchnorm_before_validation(model, images: np.ndarray, batch_size: int, seed: int):
+def _precise_batchnorm_before_validation(model, images, batch_size: int, seed: int):
     """Recompute BatchNorm statistics before each epoch's validation while BatchNorm trains.
 
     With momentum-averaged statistics a short run validates (and early-stops, checkpoints, lowers the
     learning rate) on statistics that lag the weights; validating on exact ones makes every epoch's
-    val AUC mean what it says. Bounded: a seeded subset of at most PRECISE_BN_IMAGES images.
+    val AUC mean what it says. Bounded: a seeded subset of at most PRECISE_BN_IMAGES images, or with
+    `images` a function (count -> batches of about that many training images: the streaming pipeline's
+    first records, which `medtk prepare` wrote in a seeded random order).
     """
     from medtk.train.batchnorm import precise_batchnorm
 
@@ -237,6 +239,9 @@ def _precise_batchnorm_before_validation(model, images: np.ndarray, batch_size: 
         def on_test_begin(self, logs=None):
             if getattr(self, "pending", False):
                 self.pending = False
+                if callable(images):
+                    precise_batchnorm(model, images(PRECISE_BN_IMAGES), batch_size=batch_size, seed=seed)
+                    return
                 picked = np.sort(rng.permutation(len(images))[:PRECISE_BN_IMAGES])
                 precise_batchnorm(model, images[picked], batch_size=batch_size, seed=seed)
 

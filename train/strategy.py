@@ -74,6 +74,18 @@ def _strategy_name(strategy: str, gpu_count: int) -> str:
     return "mirrored" if gpu_count > 1 else "default"
 
 
+def worker_count() -> int:
+    """Workers in the TF_CONFIG cluster (chief included); 1 without one."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 1
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except json.JSONDecodeError:
+        raise ConfigError(f"TF_CONFIG is not valid JSON: {raw[:80]!r}") from None
+    return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+
+
 def _tf_config_has_workers() -> bool:
     raw = os.environ.get("TF_CONFIG")
     if not raw:

@@ -14,7 +14,7 @@ from medtk.errors import ConfigError, DataError
 from medtk.run import Run
 from medtk.schema import Metrics, TrainingSummary
 from medtk.schema.metrics import CalibrationDecision
-from medtk.schema.training import PlacementSummary, PreciseBatchNormSummary, ScheduleSummary
+from medtk.schema.training import InputSummary, PlacementSummary, PreciseBatchNormSummary, ScheduleSummary
 from medtk.train.schedule import Schedule, plan_schedule
 from medtk.train.state import TrainingState
 
@@ -80,6 +80,17 @@ def load_training_data(config: RunConfig, run: Run, reuse_split: bool):
     )
 
 
+def _check_prepared_size(config: RunConfig) -> None:
+    """A prepared dataset trains only a model of its own input size: checked before the run folder exists."""
+    from medtk.data.prepared import is_prepared, open_prepared
+    from medtk.train.prepared import check_matches
+
+    if is_prepared(config.data.src):
+        prepared = open_prepared(config.data.src)
+        check_matches(prepared, config.model.input_size,
+                      config.model.channels or prepared.manifest.preprocessing.channels)
+
+
 def resolve_channels(config: RunConfig, dataset) -> int:
     """Grayscale data -> 1-channel models (3 channels cost the first conv only, not accuracy)."""
     if config.model.channels:
@@ -96,7 +107,6 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     from medtk.train.fit import class_weights, fit_phases, plan_phases
     from medtk.train.head_folds import center_class_maps
     from medtk.train.model import ModelSpec, build_classifier, training_view
-    from medtk.train.pipeline import make_dataset, prepare_split
     from medtk.train.strategy import choose_placement
     from medtk.train.tfenv import keras
     from medtk.train.transfer import load_backbone_weights, resolve_weights
@@ -106,6 +116,7 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
         config = Run(Path(out)).config() if Run(Path(out)).config_file.is_file() else config
     get_backbone(config.model.arch)  # an unknown name or weights source fails before anything is created
     weights = resolve_weights(config.model.weights)
+    _check_prepared_size(config)
     run = prepare_run_folder(out, resume)
     if resume:
         log.info("resuming %s with its saved configuration", run.root)
@@ -139,16 +150,15 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
         output_stride=config.model.output_stride,
     )
     placement = choose_placement(config.train.strategy, config.train.mixed_precision, config.train.xla)
-    x_train = prepare_split(dataset.splits["train"], spec.input_size, spec.channels)
-    x_val = prepare_split(dataset.splits["val"], spec.input_size, spec.channels)
     y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
     batch = config.train.batch_size * placement.replicas
+    inputs = _input_pipeline(config, spec, dataset, batch)
     train_data = {
-        "dataset": make_dataset(x_train, y_train, spec.num_classes, batch, True, config.augment, config.train.seed),
+        "dataset": inputs.train,
         "class_weight": class_weights(y_train, spec.num_classes, config.train.class_weights),
-        "images": x_train,
+        "images": inputs.batchnorm_sample,
     }
-    val_data = make_dataset(x_val, y_val, spec.num_classes, batch, False)
+    val_data = inputs.val
 
     with placement.strategy.scope():
         model = build_classifier(spec)
@@ -161,18 +171,70 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     _log_plan(phases, placement, schedule)
     result = fit_phases(model, view, phases, train_data, val_data, config, run, placement, schedule)
     with placement.strategy.scope():
-        batchnorm = _precise_batchnorm(model, phases, x_train, config)
+        batchnorm = _precise_batchnorm(model, phases, inputs.batchnorm_images, config)
     if placement.mixed_precision != "float32":
         model = _float32_copy(model, spec)
     center_class_maps(model)  # probabilities unchanged; each CAM becomes its class's share of the decision
-    calibration = _calibrate(model, x_val, y_val, config)
+    calibration = _calibrate(model, inputs.val_images, y_val, config)
     _save_model(model, run.model_file)
     metrics = evaluate_run(run, model=model, dataset=dataset, temperature=calibration.temperature,
                            calibration=calibration)
     outcome = TrainOutcome(run, result.best_val_auc, result.epochs_run, time.perf_counter() - started, metrics,
                            schedule)
-    _write_summary(run, outcome, placement, calibration, batchnorm)
+    _write_summary(run, outcome, placement, calibration, batchnorm, inputs.summary)
     return outcome
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What training reads, either way: Keras' train/val datasets, images for BatchNorm and calibration."""
+
+    train: object
+    val: object
+    batchnorm_sample: object  # fit's per-epoch pass: an array, or count -> batches
+    batchnorm_images: object  # the final pass over the training images: an array or batches
+    val_images: object  # calibration's predictions: an array or batches in the split's order
+    summary: InputSummary
+
+
+def _input_pipeline(config: RunConfig, spec, dataset, batch: int) -> _Inputs:
+    """Decode into memory (raw sources, small prepared datasets) or stream a prepared dataset's shards."""
+    import math
+    from functools import partial
+
+    from medtk.data.prepared import is_prepared, open_prepared
+    from medtk.train.pipeline import make_dataset, prepare_split
+    from medtk.train.prepared import choose_pipeline, manifest_digest, tf_dataset
+    from medtk.train.strategy import worker_count
+
+    prepared = open_prepared(config.data.src) if is_prepared(config.data.src) else None
+    choice = choose_pipeline(config, prepared, spec.channels)
+    log.info("input pipeline: %s (%s)", choice.mode, choice.reason)
+    summary = InputSummary(pipeline=choice.mode, reason=choice.reason,
+                           prepared=str(prepared.root) if prepared else None,
+                           manifest_sha256=manifest_digest(prepared) if prepared else None)
+    y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
+    if choice.mode == "memory":
+        x_train = prepare_split(dataset.splits["train"], spec.input_size, spec.channels)
+        x_val = prepare_split(dataset.splits["val"], spec.input_size, spec.channels)
+        return _Inputs(
+            train=make_dataset(x_train, y_train, spec.num_classes, batch, True, config.augment, config.train.seed),
+            val=make_dataset(x_val, y_val, spec.num_classes, batch, False),
+            batchnorm_sample=x_train, batchnorm_images=x_train, val_images=x_val, summary=summary)
+    for name in ("train", "val"):
+        if len(dataset.splits[name]) != prepared.count(name):
+            raise DataError(f"{prepared.root}: the {name} split has {len(dataset.splits[name])} items but its shards "
+                            f"hold {prepared.count(name)}; stream only a prepared dataset's own split")
+    stream = partial(tf_dataset, prepared, num_classes=spec.num_classes, seed=config.train.seed,
+                     workers=worker_count())
+    plain = partial(stream, "train", batch_size=config.train.batch_size, training=False)
+    return _Inputs(
+        train=stream("train", batch_size=batch, training=True, augment=config.augment),
+        val=stream("val", batch_size=batch, training=False),
+        batchnorm_sample=lambda count: plain().take(math.ceil(count / config.train.batch_size)),
+        batchnorm_images=plain(),
+        val_images=stream("val", batch_size=batch, training=False),
+        summary=summary)
 
 
 def _precise_batchnorm(model, phases, images, config: RunConfig) -> PreciseBatchNormSummary | None:
@@ -242,7 +304,7 @@ def _log_plan(phases, placement, schedule: Schedule) -> None:
 
 
 def _write_summary(run: Run, outcome: TrainOutcome, placement, calibration: CalibrationDecision,
-                   batchnorm: PreciseBatchNormSummary | None) -> None:
+                   batchnorm: PreciseBatchNormSummary | None, inputs: InputSummary) -> None:
     from medtk import __version__
     from medtk.train.tfenv import tensorflow
 
@@ -257,6 +319,7 @@ def _write_summary(run: Run, outcome: TrainOutcome, placement, calibration: Cali
         precise_batchnorm=batchnorm,
         schedule=ScheduleSummary(**{k: v for k, v in asdict(outcome.schedule).items() if k != "warnings"}),
         warnings=outcome.schedule.warnings,
+        input=inputs,
     )
     run.write(run.training_file, summary)
 

@@ -9,7 +9,7 @@ import typer
 
 
 def train(
-    data: Annotated[Optional[str], typer.Option("--data", help="SRC: .npz, folder, CSV manifest, synthetic[:N], medmnist:NAME.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="SRC: .npz, folder, CSV manifest, synthetic[:N], medmnist:NAME, or a prepared DATASET (medtk prepare).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder to create (or to continue with --resume).")] = Path("runs/latest"),
     arch: Annotated[Optional[str], typer.Option("--arch", help="Backbone name (resnet50, resnet101, mobilenetv2).")] = None,
     input_size: Annotated[Optional[int], typer.Option("--input-size", help="Square model input size in pixels.")] = None,
@@ -31,6 +31,7 @@ def train(
     class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="balanced (weight rare classes up) or none.")] = None,
     patience: Annotated[Optional[int], typer.Option("--patience", help="Early-stopping patience on smoothed validation AUC (raised to a tenth of the epochs) [default: 5].")] = None,
     strategy: Annotated[Optional[str], typer.Option("--strategy", help="auto, default, mirrored, multiworker.")] = None,
+    input_pipeline: Annotated[Optional[str], typer.Option("--input-pipeline", help="auto (a prepared dataset streams when it would not fit in memory), memory, stream.")] = None,
     xla: Annotated[Optional[str], typer.Option("--xla", help="auto (on with a GPU), on, off.")] = None,
     mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="auto, off, float16, bfloat16.")] = None,
     precise_batchnorm: Annotated[Optional[bool], typer.Option("--precise-batchnorm/--no-precise-batchnorm", help="Recompute BatchNorm statistics over the training data where BatchNorm trains [default: on].")] = None,
@@ -55,7 +56,7 @@ def train(
         "train": {
             "epochs": epochs, "min_steps": min_steps, "head_epochs": head_epochs, "batch_size": batch_size, "learning_rate": learning_rate,
             "fine_tune_learning_rate": fine_tune_lr, "fine_tune_at": fine_tune_at, "patience": patience, "class_weights": class_weights,
-            "strategy": strategy, "mixed_precision": mixed_precision, "xla": xla, "seed": seed,
+            "strategy": strategy, "input_pipeline": input_pipeline, "mixed_precision": mixed_precision, "xla": xla, "seed": seed,
             "precise_batchnorm": precise_batchnorm,
         },
         "clinical": {"positive_class": positive_class, "operating_point": operating_point, "calibrate": calibrate},

@@ -29,6 +29,16 @@ class PreciseBatchNormSummary:
 
 
 @dataclass(frozen=True)
+class InputSummary:
+    """How training read its images, why, and from which prepared dataset (path + manifest sha256)."""
+
+    pipeline: str  # "memory" or "stream"
+    reason: str
+    prepared: str | None = None
+    manifest_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class ScheduleSummary:
     """How long the last phase was planned and what watched validation (`medtk.train.schedule`)."""
 
@@ -56,4 +66,5 @@ class TrainingSummary(Document):
     calibration: CalibrationDecision | None = None  # why that temperature (None: written before the decision)
     precise_batchnorm: PreciseBatchNormSummary | None = None
     schedule: ScheduleSummary | None = None  # None: written before issue 22
+    input: InputSummary | None = None  # None: written before issue 24
     warnings: tuple[str, ...] = ()  # about the plan: a run too short for its floor, too few images from scratch

@@ -1,0 +1,139 @@
+"""Training from a prepared dataset: tf.data streams its TFRecord shards, memory bounded by the buffers.
+
+`tf_dataset` reads the shards natively (`TFRecordDataset`; training interleaves a few shards in a
+per-epoch shuffled order and shuffles within a buffer of bounded bytes; the shards themselves hold a
+seeded shuffle), parses the `tf.train.Example`s, batches, augments exactly as the in-memory pipeline
+does and prefetches. Under MultiWorkerMirroredStrategy the auto-shard policy is FILE (each worker
+reads its own shards) when there are at least as many shards as workers, else DATA.
+
+`choose_pipeline` decides between this and the in-memory path (`pipeline.prepare_split` +
+`make_dataset`): raw sources are decoded into memory; a prepared dataset streams when its training and
+validation images would not fit comfortably in the memory this process may use, or when asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from medtk.config import AugmentConfig, RunConfig
+from medtk.data.prepared import PreparedDataset
+from medtk.errors import ConfigError
+from medtk.train.pipeline import augmentation
+from medtk.train.tfenv import tensorflow
+
+log = logging.getLogger(__name__)
+
+SHUFFLE_BYTES = 256 * 1024 * 1024  # the training shuffle buffer's bound in bytes of prepared images
+CYCLE_LENGTH = 4  # training shards read at once
+MEMORY_SHARE = 0.5  # in-memory training may take at most this share of the usable memory
+COPIES_IN_MEMORY = 2  # the in-memory path holds the numpy arrays and TensorFlow's copy of them
+
+
+@dataclass(frozen=True)
+class PipelineChoice:
+    """How training reads its images, and why (logged, and saved in training.json)."""
+
+    mode: str  # "memory" or "stream"
+    reason: str
+
+
+def tf_dataset(prepared: PreparedDataset, split: str, *, num_classes: int, batch_size: int, training: bool,
+               augment: AugmentConfig | None = None, seed: int = 0, workers: int = 1):
+    """(float32 raw pixels, one-hot labels) batches of `split`; shuffled and augmented when `training`.
+
+    Not training: records in the order written (the order of `prepared.items(split)` and of the split
+    as loaded by `medtk.data.load_dataset`), so predictions line up with the labels.
+    """
+    tf = tensorflow()
+    preprocessing = prepared.manifest.preprocessing
+    shape = (preprocessing.input_size, preprocessing.input_size, preprocessing.channels)
+    files = [str(path) for path in prepared.shard_paths(split)]
+    features = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
+
+    def parse(record):
+        example = tf.io.parse_single_example(record, features)
+        image = tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), shape)
+        return image, tf.one_hot(example["label"], num_classes, dtype=tf.float32)
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(CYCLE_LENGTH, len(files)),
+                                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        dataset = dataset.flat_map(tf.data.TFRecordDataset)
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    if training:
+        image_bytes = shape[0] * shape[1] * shape[2]
+        buffer = max(1, min(prepared.count(split), SHUFFLE_BYTES // image_bytes))
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    transform = augmentation(augment, seed) if (training and augment is not None) else None
+    if transform is not None:
+        dataset = dataset.map(lambda x, y: (transform(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    policy = tf.data.experimental.AutoShardPolicy
+    options.experimental_distribute.auto_shard_policy = policy.FILE if len(files) >= workers else policy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def choose_pipeline(config: RunConfig, prepared: PreparedDataset | None, channels: int) -> PipelineChoice:
+    """Memory or stream, by `train.input_pipeline` (auto, memory, stream) and the data's size."""
+    wanted = config.train.input_pipeline
+    if prepared is None:
+        if wanted == "stream":
+            raise ConfigError(f"train.input_pipeline = stream needs a prepared dataset (medtk prepare); "
+                              f"{config.data.src} is a raw source")
+        return PipelineChoice("memory", "a raw source is decoded once into memory")
+    check_matches(prepared, config.model.input_size, channels)
+    if config.data.subset:
+        if wanted == "stream":
+            raise ConfigError("train.input_pipeline = stream reads whole shards; it cannot take data.subset "
+                              f"({config.data.subset})")
+        return PipelineChoice("memory", f"data.subset = {config.data.subset} picks items from the shards")
+    if wanted != "auto":
+        return PipelineChoice(wanted, f"train.input_pipeline = {wanted}")
+    size = config.model.input_size ** 2 * channels
+    needed = COPIES_IN_MEMORY * size * (prepared.count("train") + _count(prepared, "val"))
+    budget = int(usable_memory() * MEMORY_SHARE)
+    if needed <= budget:
+        return PipelineChoice("memory", f"train + val need {needed / 2**20:.0f} MiB in memory, within "
+                                        f"{budget / 2**20:.0f} MiB ({MEMORY_SHARE:.0%} of the usable memory)")
+    return PipelineChoice("stream", f"train + val would need {needed / 2**20:.0f} MiB in memory, more than "
+                                    f"{budget / 2**20:.0f} MiB ({MEMORY_SHARE:.0%} of the usable memory)")
+
+
+def check_matches(prepared: PreparedDataset, input_size: int, channels: int) -> None:
+    """A prepared dataset is model input at one size: resizing it again would train on other pixels."""
+    made = prepared.manifest.preprocessing
+    if (made.input_size, made.channels) != (input_size, channels):
+        raise ConfigError(f"{prepared.root}: prepared at {made.input_size} px, {made.channels} channel(s); the model "
+                          f"takes {input_size} px, {channels} channel(s): pass --input-size {made.input_size}"
+                          f"{'' if channels == made.channels else f' and channels {made.channels}'} or prepare again")
+
+
+def usable_memory() -> int:
+    """Bytes this process may use: the smaller of available RAM and its cgroup's limit (minus use)."""
+    available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        current = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            available = min(available, int(limit) - current)
+    except (OSError, ValueError):
+        pass
+    return max(available, 0)
+
+
+def manifest_digest(prepared: PreparedDataset) -> str:
+    """sha256 of manifest.json as it is on disk: names the exact prepared dataset a run trained on."""
+    return hashlib.sha256((prepared.root / "manifest.json").read_bytes()).hexdigest()
+
+
+def _count(prepared: PreparedDataset, split: str) -> int:
+    return prepared.count(split) if split in prepared.manifest.layout.shards else 0
