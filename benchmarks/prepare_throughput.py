@@ -1,0 +1,211 @@
+"""Prepared datasets (issue 24): `prepare` against the decoder alone, streaming against in-memory training,
+and the input pipeline's peak memory as the dataset grows.
+
+    .venv/bin/python benchmarks/prepare_throughput.py decode  [--images 1000] [--size 224] [--threads 2] [--repeats 3]
+    .venv/bin/python benchmarks/prepare_throughput.py train   [--images 2048] [--size 64] [--repeats 2]
+    .venv/bin/python benchmarks/prepare_throughput.py memory  [--sizes 16000,64000] [--size 128]
+
+decode: PneumoniaMNIST training images upscaled to 512x512 PNG files (real files, class folders); images/s of
+(a) the decoder alone: `decode_image` + `prepare_input` in a pool of `--threads` (the limit), (b) `prepare_dataset`
+writing shards from an already loaded dataset (the same decode plus encoding, checksums, sha256, fsync), and (c)
+`prepare_source` end to end (load + the bad-file check, which decodes every file once more, + (b)).
+train: the same model (ResNet50, from scratch, batch 32) fit for 2 epochs on the in-memory pipeline and on the
+stream of a prepared dataset of the same images; images/s of the second epoch (the first compiles), alternating
+the order per repeat. memory: in a fresh process per (pipeline, dataset size), one full pass of each input pipeline
+(no model) over a prepared dataset of N images; peak RSS (VmHWM) minus RSS after importing TensorFlow.
+Prints Markdown rows (median and min-max of the repeats) for benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "benchmarks" / ".cache" / "prepare"
+NPZ = ROOT.parent / "shared" / "data" / "pneumoniamnist.npz"
+
+
+def png_folder(images: int) -> Path:
+    folder = CACHE / f"png512-{images}"
+    if folder.is_dir():
+        return folder
+    data = np.load(NPZ)
+    names = ("normal", "pneumonia")
+    for i in range(images):
+        pixels = cv2.resize(data["train_images"][i], (512, 512), interpolation=cv2.INTER_CUBIC)
+        path = folder / names[int(data["train_labels"][i, 0])] / f"{i:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), pixels)
+    return folder
+
+
+def tiled_npz(images: int) -> Path:
+    """A MedMNIST-layout .npz of `images` training items (PneumoniaMNIST tiled) for the memory pass."""
+    path = CACHE / f"tiled-{images}.npz"
+    if path.is_file():
+        return path
+    data = np.load(NPZ)
+    reps = -(-images // len(data["train_images"]))
+    arrays = {"train_images": np.tile(data["train_images"], (reps, 1, 1))[:images],
+              "train_labels": np.tile(data["train_labels"], (reps, 1))[:images]}
+    for split in ("val", "test"):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = data[f"{split}_images"][:64], data[f"{split}_labels"][:64]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} [{min(values):.0f}, {max(values):.0f}]"
+
+
+def bench_decode(args) -> None:
+    import shutil
+
+    from medtk.data import load_dataset
+    from medtk.data.prepared import prepare_dataset
+    from medtk.data.prepared.source import prepare_source
+    from medtk.runtime.imaging import decode_image, prepare_input
+    from medtk.runtime.inputs import find_images
+
+    folder = png_folder(args.images)
+    files = find_images(folder, max_files=None)
+    rates: dict[str, list[float]] = {"decoder alone": [], "prepare: write shards": [], "prepare: end to end": []}
+    out = CACHE / "out"
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(args.threads) as pool:
+            list(pool.map(lambda f: prepare_input(decode_image(f), args.size, 1).sum(), files))
+        rates["decoder alone"].append(len(files) / (time.perf_counter() - started))
+        dataset = load_dataset(str(folder), val_fraction=0.1, test_fraction=0.2)
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        prepare_dataset(dataset, out, args.size, 1, threads=args.threads)
+        rates["prepare: write shards"].append(len(files) / (time.perf_counter() - started))
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.perf_counter()
+        prepare_source(str(folder), out, args.size, 1, threads=args.threads)
+        rates["prepare: end to end"].append(len(files) / (time.perf_counter() - started))
+    print(f"| what ({len(files)} PNG 512x512 -> {args.size} px, {args.threads} threads) | images/s median [min, max] |")
+    print("| --- | ---: |")
+    for name, values in rates.items():
+        print(f"| {name} | {spread(values)} |")
+
+
+def bench_train(args) -> None:
+    import shutil
+
+    from medtk.config import AugmentConfig
+    from medtk.data import load_dataset
+    from medtk.data.prepared import open_prepared, prepare_dataset
+    from medtk.train.model import ModelSpec, build_classifier
+    from medtk.train.pipeline import make_dataset, prepare_split
+    from medtk.train.prepared import tf_dataset
+    from medtk.train.tfenv import keras
+
+    dataset = load_dataset(str(NPZ), subset=args.images)
+    out = CACHE / f"train-{args.images}-{args.size}"
+    shutil.rmtree(out, ignore_errors=True)
+    prepare_dataset(dataset, out, args.size, 1)
+    prepared = open_prepared(out)
+    train = dataset.splits["train"]
+    images = prepare_split(train, args.size, 1)
+    augment = AugmentConfig(horizontal_flip=False, vertical_flip=False)
+    pipelines = {
+        "memory": lambda: make_dataset(images, train.labels, 2, 32, True, augment, 0),
+        "stream": lambda: tf_dataset(prepared, "train", num_classes=2, batch_size=32, training=True, augment=augment),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in pipelines}
+    k = keras()
+    for repeat in range(args.repeats):
+        for name in (list(pipelines) if repeat % 2 == 0 else list(pipelines)[::-1]):
+            k.utils.set_random_seed(0)
+            model = build_classifier(ModelSpec(arch="resnet50", input_size=args.size, channels=1, num_classes=2))
+            model.compile(optimizer=k.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+            data = pipelines[name]()
+            model.fit(data, epochs=1, verbose=0)
+            started = time.perf_counter()
+            model.fit(data, epochs=1, verbose=0)
+            rates[name].append(len(train) / (time.perf_counter() - started))
+    print(f"| pipeline ({len(train)} training images, {args.size} px, ResNet50, batch 32) | images/s median [min, max] |")
+    print("| --- | ---: |")
+    for name, values in rates.items():
+        print(f"| {name} | {spread(values)} |")
+    ratios = [s / m for s, m in zip(rates["stream"], rates["memory"])]
+    print(f"| stream / memory | {statistics.median(ratios):.2f}x [{min(ratios):.2f}x, {max(ratios):.2f}x] |")
+
+
+_MEMORY_CHILD = """
+import json, sys
+from pathlib import Path
+def rss():
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return {k: int(fields[k].split()[0]) * 1024 for k in ("VmRSS", "VmHWM")}
+pipeline, path = sys.argv[1], sys.argv[2]
+from medtk.train.tfenv import tensorflow
+tensorflow()
+from medtk.data import load_dataset
+from medtk.data.prepared import open_prepared
+from medtk.train.pipeline import make_dataset, prepare_split
+from medtk.train.prepared import tf_dataset
+prepared = open_prepared(path)
+Path("/proc/self/clear_refs").write_text("5")
+base = rss()["VmRSS"]
+if pipeline == "memory":
+    split = load_dataset(path).splits["train"]
+    data = make_dataset(prepare_split(split, prepared.manifest.preprocessing.input_size, 1), split.labels, 2, 32, True)
+else:
+    data = tf_dataset(prepared, "train", num_classes=2, batch_size=32, training=True)
+seen = sum(int(x.shape[0]) for x, _ in data)
+print(json.dumps({"images": seen, "peak_above_base": rss()["VmHWM"] - base}))
+"""
+
+
+def bench_memory(args) -> None:
+    from medtk.data import load_dataset
+    from medtk.data.prepared import prepare_dataset
+
+    print(f"| training images ({args.size} px, 1 channel) | prepared bytes | memory: peak RSS above TF | "
+          "stream: peak RSS above TF |")
+    print("| ---: | ---: | ---: | ---: |")
+    for count in (int(n) for n in args.sizes.split(",")):
+        out = CACHE / f"memory-{count}-{args.size}"
+        if not (out / "manifest.json").is_file():
+            prepare_dataset(load_dataset(str(tiled_npz(count)), val_fraction=0.1), out, args.size, 1)
+        peaks = {}
+        for pipeline in ("memory", "stream"):
+            child = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, pipeline, str(out)], capture_output=True,
+                                   text=True, check=True)
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+            peaks[pipeline] = result["peak_above_base"]
+        size = sum(p.stat().st_size for p in out.glob("train-*.tfrecord"))
+        print(f"| {count} | {size / 2**20:.0f} MiB | {peaks['memory'] / 2**20:.0f} MiB | {peaks['stream'] / 2**20:.0f} MiB |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("decode", "train", "memory"))
+    parser.add_argument("--images", type=int, default=None)
+    parser.add_argument("--size", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", default="16000,64000")
+    args = parser.parse_args()
+    defaults = {"decode": (1000, 224), "train": (2048, 64), "memory": (None, 128)}[args.what]
+    args.images = args.images or defaults[0]
+    args.size = args.size or defaults[1]
+    {"decode": bench_decode, "train": bench_train, "memory": bench_memory}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
