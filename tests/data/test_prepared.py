@@ -185,3 +185,19 @@ def test_a_prepared_dataset_is_a_source_with_its_own_split_and_no_decoding(synth
             assert pixels.shape == (SIZE, SIZE)  # one channel reads as a grayscale image
             assert np.array_equal(prepare_input(pixels, SIZE, 1), prepare_input(split.load(i), SIZE, 1))
             assert other.labels[where[item]] == split.labels[i]
+
+
+_TF_FREE = """
+import sys
+from medtk.data.prepared import open_prepared
+dataset = open_prepared(sys.argv[1])
+count = sum(1 for split in dataset.splits for _ in dataset.items(split))
+heavy = sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "medtk"))
+print(count, [name for name in heavy if not name.startswith("medtk")] or "none")
+"""
+
+
+def test_reading_needs_no_tensorflow(prepared):
+    result = subprocess.run([sys.executable, "-c", _TF_FREE, str(prepared.root)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["60", "none"]

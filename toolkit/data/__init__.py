@@ -2,8 +2,9 @@
 
 SRC forms: a MedMNIST-layout `.npz` file; `medmnist:NAME[@SIZE]` (local, cached or downloaded and
 md5-checked); a folder of class subfolders, optionally split into train/val/test; a CSV manifest
-`path,label[,patient_id]`; `synthetic[:N]` (generated chest-like phantoms with lesion masks).
-numpy, OpenCV and pydicom only: this package works in the base install (no TensorFlow).
+`path,label[,patient_id]`; `synthetic[:N]` (generated chest-like phantoms with lesion masks); a prepared
+dataset folder (`medtk prepare`, `medtk.data.prepared`).
+numpy, OpenCV, pydicom, protobuf and google-crc32c only: this package works in the base install (no TensorFlow).
 """
 
 from medtk.data.base import Dataset, Skipped, Split
