@@ -3,7 +3,7 @@ and the input pipeline's peak memory as the dataset grows.
 
     .venv/bin/python benchmarks/prepare_throughput.py decode  [--images 1000] [--size 224] [--threads 2] [--repeats 3]
     .venv/bin/python benchmarks/prepare_throughput.py train   [--images 2048] [--size 64] [--repeats 2]
-    .venv/bin/python benchmarks/prepare_throughput.py memory  [--sizes 16000,64000] [--size 128]
+    .venv/bin/python benchmarks/prepare_throughput.py memory  [--sizes 16000,64000] [--size 128] [--pipelines memory,stream]
 
 decode: PneumoniaMNIST training images upscaled to 512x512 PNG files (real files, class folders); images/s of
 (a) the decoder alone: `decode_image` + `prepare_input` in a pool of `--threads` (the limit), (b) `prepare_dataset`
@@ -108,7 +108,7 @@ def bench_train(args) -> None:
     from medtk.config import AugmentConfig
     from medtk.data import load_dataset
     from medtk.data.prepared import open_prepared, prepare_dataset
-    from medtk.train.model import ModelSpec, build_classifier
+    from medtk.train.model import ModelSpec, build_classifier, training_view
     from medtk.train.pipeline import make_dataset, prepare_split
     from medtk.train.prepared import tf_dataset
     from medtk.train.tfenv import keras
@@ -130,7 +130,8 @@ def bench_train(args) -> None:
     for repeat in range(args.repeats):
         for name in (list(pipelines) if repeat % 2 == 0 else list(pipelines)[::-1]):
             k.utils.set_random_seed(0)
-            model = build_classifier(ModelSpec(arch="resnet50", input_size=args.size, channels=1, num_classes=2))
+            model = training_view(build_classifier(ModelSpec(arch="resnet50", input_size=args.size, channels=1,
+                                                             num_classes=2)))
             model.compile(optimizer=k.optimizers.Adam(1e-3), loss="categorical_crossentropy")
             data = pipelines[name]()
             model.fit(data, epochs=1, verbose=0)
@@ -182,14 +183,15 @@ def bench_memory(args) -> None:
         out = CACHE / f"memory-{count}-{args.size}"
         if not (out / "manifest.json").is_file():
             prepare_dataset(load_dataset(str(tiled_npz(count)), val_fraction=0.1), out, args.size, 1)
-        peaks = {}
-        for pipeline in ("memory", "stream"):
+        peaks = {"memory": None, "stream": None}
+        for pipeline in args.pipelines.split(","):
             child = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, pipeline, str(out)], capture_output=True,
                                    text=True, check=True)
             result = json.loads(child.stdout.strip().splitlines()[-1])
             peaks[pipeline] = result["peak_above_base"]
         size = sum(p.stat().st_size for p in out.glob("train-*.tfrecord"))
-        print(f"| {count} | {size / 2**20:.0f} MiB | {peaks['memory'] / 2**20:.0f} MiB | {peaks['stream'] / 2**20:.0f} MiB |")
+        shown = {name: "not run" if peak is None else f"{peak / 2**20:.0f} MiB" for name, peak in peaks.items()}
+        print(f"| {count} | {size / 2**20:.0f} MiB | {shown['memory']} | {shown['stream']} |")
 
 
 def main() -> None:
@@ -200,6 +202,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="16000,64000")
+    parser.add_argument("--pipelines", default="memory,stream", help="memory: the pass of the in-memory pipeline too")
     args = parser.parse_args()
     defaults = {"decode": (1000, 224), "train": (2048, 64), "memory": (None, 128)}[args.what]
     args.images = args.images or defaults[0]
