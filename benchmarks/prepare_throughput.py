@@ -3,6 +3,7 @@ and the input pipeline's peak memory as the dataset grows.
 
     .venv/bin/python benchmarks/prepare_throughput.py decode  [--images 1000] [--size 224] [--threads 2] [--repeats 3]
     .venv/bin/python benchmarks/prepare_throughput.py train   [--images 2048] [--size 64] [--repeats 2]
+    .venv/bin/python benchmarks/prepare_throughput.py pipeline [--images 4096] [--size 64] [--repeats 3]
     .venv/bin/python benchmarks/prepare_throughput.py memory  [--sizes 16000,64000] [--size 128] [--pipelines memory,stream]
 
 decode: PneumoniaMNIST training images upscaled to 512x512 PNG files (real files, class folders); images/s of
@@ -11,7 +12,8 @@ writing shards from an already loaded dataset (the same decode plus encoding, ch
 `prepare_source` end to end (load + the bad-file check, which decodes every file once more, + (b)).
 train: the same model (ResNet50, from scratch, batch 32) fit for 2 epochs on the in-memory pipeline and on the
 stream of a prepared dataset of the same images; images/s of the second epoch (the first compiles), alternating
-the order per repeat. memory: in a fresh process per (pipeline, dataset size), one full pass of each input pipeline
+the order per repeat. pipeline: the same two input pipelines iterated alone (no model), second pass timed.
+memory: in a fresh process per (pipeline, dataset size), one full pass of each input pipeline
 (no model) over a prepared dataset of N images; peak RSS (VmHWM) minus RSS after importing TensorFlow.
 Prints Markdown rows (median and min-max of the repeats) for benchmarks/RESULTS.md.
 """
@@ -146,6 +148,42 @@ def bench_train(args) -> None:
     print(f"| stream / memory | {statistics.median(ratios):.2f}x [{min(ratios):.2f}x, {max(ratios):.2f}x] |")
 
 
+def bench_pipeline(args) -> None:
+    """Images/s each input pipeline delivers on its own (no model): what the stream costs the training loop."""
+    import shutil
+
+    from medtk.config import AugmentConfig
+    from medtk.data import load_dataset
+    from medtk.data.prepared import open_prepared, prepare_dataset
+    from medtk.train.pipeline import make_dataset, prepare_split
+    from medtk.train.prepared import tf_dataset
+
+    dataset = load_dataset(str(NPZ), subset=args.images)
+    out = CACHE / f"pipeline-{args.images}-{args.size}"
+    shutil.rmtree(out, ignore_errors=True)
+    prepare_dataset(dataset, out, args.size, 1)
+    prepared = open_prepared(out)
+    train = dataset.splits["train"]
+    images = prepare_split(train, args.size, 1)
+    augment = AugmentConfig(horizontal_flip=False, vertical_flip=False)
+    pipelines = {
+        "memory": lambda: make_dataset(images, train.labels, 2, 32, True, augment, 0),
+        "stream": lambda: tf_dataset(prepared, "train", num_classes=2, batch_size=32, training=True, augment=augment),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in pipelines}
+    for repeat in range(args.repeats):
+        for name in (list(pipelines) if repeat % 2 == 0 else list(pipelines)[::-1]):
+            data = pipelines[name]()
+            sum(1 for _ in data)  # the first pass builds the graph and warms the file cache
+            started = time.perf_counter()
+            seen = sum(int(x.shape[0]) for x, _ in data)
+            rates[name].append(seen / (time.perf_counter() - started))
+    print(f"| input pipeline alone ({len(train)} images, {args.size} px, augmented, batch 32) | images/s median [min, max] |")
+    print("| --- | ---: |")
+    for name, values in rates.items():
+        print(f"| {name} | {spread(values)} |")
+
+
 _MEMORY_CHILD = """
 import json, sys
 from pathlib import Path
@@ -196,7 +234,7 @@ def bench_memory(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("decode", "train", "memory"))
+    parser.add_argument("what", choices=("decode", "train", "pipeline", "memory"))
     parser.add_argument("--images", type=int, default=None)
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
@@ -204,10 +242,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="16000,64000")
     parser.add_argument("--pipelines", default="memory,stream", help="memory: the pass of the in-memory pipeline too")
     args = parser.parse_args()
-    defaults = {"decode": (1000, 224), "train": (2048, 64), "memory": (None, 128)}[args.what]
+    defaults = {"decode": (1000, 224), "train": (2048, 64), "pipeline": (4096, 64), "memory": (None, 128)}[args.what]
     args.images = args.images or defaults[0]
     args.size = args.size or defaults[1]
-    {"decode": bench_decode, "train": bench_train, "memory": bench_memory}[args.what](args)
+    {"decode": bench_decode, "train": bench_train, "pipeline": bench_pipeline, "memory": bench_memory}[args.what](args)
 
 
 if __name__ == "__main__":
