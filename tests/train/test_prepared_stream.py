@@ -54,9 +54,17 @@ def test_the_training_stream_is_one_shuffled_pass_over_every_item(prepared):
     assert few.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
 
 
-def test_the_pipeline_choice_is_automatic_and_refuses_what_it_cannot_do(prepared):
+def test_the_pipeline_choice_is_automatic_and_refuses_what_it_cannot_do(prepared, monkeypatch):
+    import medtk.train.prepared as streaming
+
     config = load_config(None, {"data": {"src": str(prepared.root)}, "model": {"input_size": SIZE}})
     assert choose_pipeline(config, prepared, 1).mode == "memory"  # 60 small images fit
+    needed = 2 * SIZE * SIZE * (prepared.count("train") + prepared.count("val"))
+    monkeypatch.setattr(streaming, "usable_memory", lambda: needed)  # half of it is the in-memory budget
+    choice = choose_pipeline(config, prepared, 1)
+    assert choice.mode == "stream" and "more than 0 MiB" in choice.reason
+    monkeypatch.setattr(streaming, "usable_memory", lambda: 2 * needed)
+    assert choose_pipeline(config, prepared, 1).mode == "memory"
     config.train.input_pipeline = "stream"
     assert choose_pipeline(config, prepared, 1).mode == "stream"
     config.data.subset = 5
