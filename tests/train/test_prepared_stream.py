@@ -106,3 +106,22 @@ def test_train_streams_a_prepared_dataset_end_to_end_and_eval_reads_it_again(pre
 
     again = evaluate_run(Run(run))  # the run's own split, read back from the shards (no decoding)
     assert again.test.auc == pytest.approx(metrics["test"]["auc"], abs=1e-6)
+
+
+def test_the_tf_free_writer_writes_what_tensorflow_writes(prepared, tmp_path):
+    import tensorflow as tf
+
+    from medtk.data.prepared.example import encode
+    from medtk.data.prepared.tfrecord import write_record
+
+    records = [encode(item) for item in prepared.items("test")]
+    ours = tmp_path / "ours.tfrecord"
+    with open(ours, "wb") as stream:
+        for record in records:
+            write_record(stream, record)
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+    assert ours.read_bytes() == (tmp_path / "tf.tfrecord").read_bytes()
+    parsed = tf.train.Example.FromString(records[0])  # TensorFlow's own generated message class
+    assert parsed.SerializeToString(deterministic=True) == records[0]
