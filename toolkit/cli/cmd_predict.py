@@ -6,6 +6,10 @@ image failed. A directory is searched recursively (sorted; image suffixes and DI
 table's last column and in the JSON. Warnings about the model itself (e.g. a variant that failed
 compress's quality gate) are one line each on stderr and the JSON's `model_warnings`; the JSON also
 carries the model's `quality_gate` and `calibration` records. Nothing heavy is imported until the command runs.
+
+`--data SRC --out RESULTS` is the archive-scale form (medtk.batch, the `medtk[scale]` extra): every image
+of a folder tree, CSV manifest or `.npz` into a resumable folder of Parquet parts, one row per image
+(a bad file is a row with its error), on a local pool of `--workers` interpreters or on Ray (`--ray`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import typer
 def predict(
     model: Annotated[Path, typer.Argument(help="A medtk .tflite or .onnx model (labels and input size are read from it; .onnx needs medtk[onnx]).")],
     images: Annotated[
-        list[Path], typer.Argument(help="Images (PNG, JPEG, TIFF, BMP 8/16-bit, DICOM) or folders of them (recursive).")
-    ],
+        Optional[list[Path]],
+        typer.Argument(help="Images (PNG, JPEG, TIFF, BMP 8/16-bit, DICOM) or folders of them (recursive)."),
+    ] = None,
     cam_dir: Annotated[
         Optional[Path], typer.Option("--cam-dir", help="Write a CAM overlay PNG per image into this folder.")
     ] = None,
@@ -37,8 +42,38 @@ def predict(
     max_files: Annotated[
         Optional[int], typer.Option("--max-files", min=1, help="Most image files to run, folders included [default: 10000].")
     ] = None,
+    data: Annotated[
+        Optional[str],
+        typer.Option("--data", help="A whole source (folder tree, CSV manifest, .npz) into --out, one row per image; needs medtk[scale]."),
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="With --data: the results folder (Parquet parts); a rerun resumes it.")
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", help="With --data: interpreters side by side [default: usable CPUs].")
+    ] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option("--ray", metavar="ADDRESS", help="With --data: run on Ray Data; 'local' starts a local cluster, "
+                     "else a cluster address (auto, HOST:6379)."),
+    ] = None,
+    rows_per_part: Annotated[
+        Optional[int], typer.Option("--rows-per-part", help="With --data: rows per Parquet part (what a kill can lose) [default: 1000].")
+    ] = None,
 ) -> None:
     """Classify images with a TFLite model, without TensorFlow."""
+    from medtk.errors import ConfigError
+
+    if data is not None or out is not None:
+        _batch(model, images, data, out, workers, ray, rows_per_part, trusted_key,
+               conflicting={"--cam-dir": cam_dir, "--max-files": max_files, "--threads": threads,
+                            "--delegate": None if delegate == "auto" else delegate})
+        return
+    for name, value in (("--workers", workers), ("--ray", ray), ("--rows-per-part", rows_per_part)):
+        if value is not None:
+            raise ConfigError(f"{name} is for a whole source: give --data SRC --out RESULTS")
+    if not images:
+        raise ConfigError("give images or folders, or --data SRC --out RESULTS for a whole source")
     import warnings
 
     from medtk.errors import MedtkError
@@ -74,6 +109,26 @@ def predict(
         typer.echo(_table(classifier.labels, rows))
     if failures:
         raise typer.Exit(1)
+
+
+def _batch(model, images, data, out, workers, ray, rows_per_part, trusted_key, conflicting: dict) -> None:
+    """`--data SRC --out RESULTS`: the whole source into a resumable Parquet folder (medtk.batch)."""
+    from medtk.batch.job import DEFAULT_ROWS_PER_PART, BatchOptions, run_batch
+    from medtk.errors import ConfigError
+
+    if data is None or out is None:
+        raise ConfigError("--data and --out go together: --data SRC --out RESULTS")
+    if images:
+        raise ConfigError(f"give either images ({images[0]}...) or --data, not both")
+    given = [name for name, value in conflicting.items() if value is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: not used with --data (each worker runs one interpreter thread)")
+    options = BatchOptions(workers=workers, ray=ray, rows_per_part=rows_per_part or DEFAULT_ROWS_PER_PART,
+                           trusted_keys=tuple(trusted_key) if trusted_key else None)
+    summary = run_batch(model, data, out, options)
+    resumed = f", {summary.already_done} already there" if summary.already_done else ""
+    typer.echo(f"{summary.out}: {summary.rows} rows ({summary.written} written now{resumed}), {summary.errors} with an "
+               f"error; {summary.executor}, {summary.workers} workers")
 
 
 def _expand(images: list[Path], max_files: int) -> list[Path]:

@@ -1,0 +1,114 @@
+"""The job on Ray Data: the same rows as the local pool, from an actor pool on a local or existing cluster.
+
+`map_batches` with `ActorPoolStrategy(size=workers)`: each actor holds one single-threaded `Classifier`
+for its life. The model's bytes go into the object store once (`ray.put`); each actor writes them to a
+private temporary file and loads them through `Classifier`, which verifies the seal before the
+interpreter sees them, then checks that the sha256 of what it verified is the driver's. Actors call the
+same `predict_row` as the local pool, so a row cannot differ by executor.
+
+What travels: the pending items' ids, labels and file paths (files are read by the actors, so on a
+cluster of several machines the source must be on storage they all mount at the same path), or, for
+in-memory sources (an `.npz`), their arrays. Ray's streaming executor applies back-pressure, so decoded
+images exist only inside the actors; the driver holds the pending item list (not images) in the object
+store. A failed actor is restarted by Ray and its batch retried; the results store drops a row it has
+already committed, so every item is in the output exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from medtk.batch.items import Item
+from medtk.errors import ConfigError, MissingExtraError, ModelError
+from medtk.schema.batch import ModelInfo
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+BATCH_SIZE = 16  # images per actor call: small, so work spreads evenly over the actors
+
+
+def ray_rows(model_bytes: bytes, items: Iterable[Item], model: ModelInfo, workers: int,
+             address: str) -> Iterator[dict[str, Any]]:
+    """Rows of `items` from `workers` Ray actors; `address` "local" starts a private local cluster."""
+    try:
+        import ray
+        from ray.data import ActorPoolStrategy
+    except ImportError:
+        raise MissingExtraError("--ray needs Ray Data: pip install 'medtk[scale]'") from None
+    records = [_record(item) for item in items]
+    if not records:
+        return
+    _connect(ray, address, workers)
+    try:
+        dataset = ray.data.from_items(records).map_batches(
+            _Predictor,
+            fn_constructor_kwargs={"model": [ray.put(model_bytes)], "info": model},
+            compute=ActorPoolStrategy(size=workers),
+            batch_size=BATCH_SIZE,
+            batch_format="numpy",
+            num_cpus=1,
+        )
+        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            yield from batch.to_pylist()
+    finally:
+        ray.shutdown()
+
+
+def _connect(ray, address: str, workers: int) -> None:
+    from ray.data import DataContext
+
+    if address == LOCAL:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    else:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ConfigError(f"--ray {address}: cannot connect to a Ray cluster there ({error})") from None
+    context = DataContext.get_current()
+    context.execution_options.preserve_order = True  # the parts hold rows in the source's order
+    context.enable_progress_bars = False
+
+
+def _record(item: Item) -> dict[str, Any]:
+    image = item.load() if callable(item.image) else item.image
+    if isinstance(image, Path):
+        return {"source_id": item.source_id, "truth": item.truth, "path": str(image), "pixels": None}
+    return {"source_id": item.source_id, "truth": item.truth, "path": None, "pixels": np.asarray(image)}
+
+
+class _Predictor:
+    """One Ray actor: one verified single-threaded `Classifier`, rows for each batch it is handed."""
+
+    def __init__(self, model: list, info: ModelInfo) -> None:
+        import tempfile
+
+        import ray
+
+        from medtk.batch.local import single_threaded_blas
+        from medtk.runtime import Classifier
+
+        single_threaded_blas()
+        self.info = info
+        self._folder = tempfile.TemporaryDirectory(prefix="medtk-ray-")
+        path = Path(self._folder.name) / "model.tflite"
+        path.write_bytes(ray.get(model[0]))
+        self.classifier = Classifier(path, num_threads=1)  # verifies the seal before the interpreter sees it
+        if self.classifier.file_sha256 != info.sha256:
+            raise ModelError(f"Ray worker: the model it received has sha256 {self.classifier.file_sha256[:12]}..., "
+                             f"the job's is {info.sha256[:12]}...")
+
+    def __call__(self, batch: dict[str, np.ndarray]):
+        import pyarrow as pa
+
+        from medtk.batch.rows import arrow_schema, predict_row
+
+        rows = []
+        for source_id, truth, path, pixels in zip(batch["source_id"], batch["truth"], batch["path"], batch["pixels"]):
+            image = Path(path) if path is not None else np.asarray(pixels)
+            rows.append(predict_row(self.classifier, Item(str(source_id), image, truth), self.info))
+        return pa.Table.from_pylist(rows, schema=arrow_schema(self.info))
