@@ -27,6 +27,9 @@ FORBIDDEN = (
     "medtk.report",
     "medtk.cli",
     "medtk.pipeline",
+    "medtk.batch",
+    "ray",  # the scale extra (medtk[scale]): archive-scale batch jobs only
+    "pyarrow",
 )
 # The node (medtk.serve) sits on the runtime, never inside it: the integrator's library does not load the
 # DICOM network stack or the web server.

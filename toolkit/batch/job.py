@@ -1,4 +1,4 @@
-"""`run_batch`: one model over a whole source, rows into a resumable results folder (docs/BATCH.md).
+"""`run_batch`: one model over a whole source, rows into a resumable results folder (docs/ARCHITECTURE.md, "Archive-scale batch inference").
 
 Everything the user can get wrong (options, model, source, an output folder of another job) is checked
 before the first part is written; after that a bad image is a row with its error, never a stop.

@@ -123,7 +123,8 @@ def _batch(model, images, data, out, workers, ray, rows_per_part, trusted_key, c
     given = [name for name, value in conflicting.items() if value is not None]
     if given:
         raise ConfigError(f"{', '.join(given)}: not used with --data (each worker runs one interpreter thread)")
-    options = BatchOptions(workers=workers, ray=ray, rows_per_part=rows_per_part or DEFAULT_ROWS_PER_PART,
+    options = BatchOptions(workers=workers, ray=ray,
+                           rows_per_part=DEFAULT_ROWS_PER_PART if rows_per_part is None else rows_per_part,
                            trusted_keys=tuple(trusted_key) if trusted_key else None)
     summary = run_batch(model, data, out, options)
     resumed = f", {summary.already_done} already there" if summary.already_done else ""
