@@ -46,11 +46,13 @@ def run_batch(model: Path, src: str, out: Path, options: BatchOptions = BatchOpt
     """Predict every item of `src` with `model` into the results folder `out` (resuming what it holds)."""
     from medtk.batch.items import open_items
     from medtk.batch.store import ResultsStore
+    from medtk.data.sources import resolve_source
     from medtk.progress import track
     from medtk.runtime import Classifier
     from medtk.schema.batch import BatchJob, ModelInfo
 
     workers = _check(options)
+    src = resolve_source(src)  # absolute: a rerun from another folder resumes the same job
     classifier = Classifier(model, num_threads=1, trusted_keys=options.trusted_keys)
     info = ModelInfo.of(classifier)
     source = open_items(src, info.labels)

@@ -43,6 +43,7 @@ def ray_rows(model_bytes: bytes, items: Iterable[Item], model: ModelInfo, worker
     records = [_record(item) for item in items]
     if not records:
         return
+    _same_columns(records)
     _connect(ray, address, workers)
     try:
         dataset = ray.data.from_items(records).map_batches(
@@ -75,10 +76,21 @@ def _connect(ray, address: str, workers: int) -> None:
 
 
 def _record(item: Item) -> dict[str, Any]:
-    image = item.load() if callable(item.image) else item.image
-    if isinstance(image, Path):
-        return {"source_id": item.source_id, "truth": item.truth, "path": str(image), "pixels": None}
-    return {"source_id": item.source_id, "truth": item.truth, "path": None, "pixels": np.asarray(image)}
+    """A row of the input dataset. Only the keys with a value: a column of nothing but None would reach the
+    actors as floats (NaN); a source's items are all paths or all arrays, all labelled or none (checked)."""
+    image = item.load()
+    record: dict[str, Any] = {"source_id": item.source_id}
+    record.update({"path": str(image)} if isinstance(image, Path) else {"pixels": np.asarray(image)})
+    if item.truth is not None:
+        record["truth"] = item.truth
+    return record
+
+
+def _same_columns(records: list[dict[str, Any]]) -> None:
+    columns = {frozenset(record) for record in records}
+    if len(columns) > 1:
+        raise ConfigError(f"--ray: the source mixes items of different kinds ({sorted(map(sorted, columns))}); "
+                          "give one kind (files or arrays, labelled or not) per job")
 
 
 class _Predictor:
@@ -107,8 +119,9 @@ class _Predictor:
 
         from medtk.batch.rows import arrow_schema, predict_row
 
-        rows = []
-        for source_id, truth, path, pixels in zip(batch["source_id"], batch["truth"], batch["path"], batch["pixels"]):
-            image = Path(path) if path is not None else np.asarray(pixels)
-            rows.append(predict_row(self.classifier, Item(str(source_id), image, truth), self.info))
+        count = len(batch["source_id"])
+        images = [Path(str(p)) for p in batch["path"]] if "path" in batch else [np.asarray(p) for p in batch["pixels"]]
+        truths = [str(t) for t in batch["truth"]] if "truth" in batch else [None] * count
+        rows = [predict_row(self.classifier, Item(str(source_id), image, truth), self.info)
+                for source_id, image, truth in zip(batch["source_id"], images, truths)]
         return pa.Table.from_pylist(rows, schema=arrow_schema(self.info))
