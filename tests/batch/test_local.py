@@ -54,7 +54,9 @@ def test_no_dicom_header_value_reaches_the_results(local_results):
         assert NAME_LIKE.encode() not in path.read_bytes()
 
 
-def test_npz_source_rows_carry_its_labels(batch_model, tmp_path):
+def test_npz_source_rows_carry_its_labels_and_the_callers_blas_threads_are_restored(batch_model, tmp_path):
+    from threadpoolctl import threadpool_info
+
     from medtk.batch.job import BatchOptions, run_batch
     from tests.runtime.runtime_models import synthetic_images, toy_labels
 
@@ -63,7 +65,9 @@ def test_npz_source_rows_carry_its_labels(batch_model, tmp_path):
     arrays = {f"{split}_{kind}": (images[i::3] if kind == "images" else labels[i::3, None])
               for i, split in enumerate(("train", "val", "test")) for kind in ("images", "labels")}
     np.savez(tmp_path / "toy.npz", **arrays)
+    blas_threads = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
     summary = run_batch(batch_model, str(tmp_path / "toy.npz"), tmp_path / "out", BatchOptions(workers=1))
+    assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == blas_threads
     rows = read_rows(tmp_path / "out")
     assert summary.rows == 9 and [r["source_id"] for r in rows][:3] == ["test[0]", "test[1]", "test[2]"]
     assert all(r["error"] is None and r["truth"] in ("0", "1") for r in rows)  # no catalogue: labels are numbers

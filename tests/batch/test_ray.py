@@ -1,4 +1,5 @@
-"""`--ray local`: the same job on a real local Ray cluster (2 CPUs, no dashboard) gives the local pool's rows."""
+"""`--ray local`: the same job on a real local Ray cluster (2 CPUs, no dashboard) gives the local pool's rows,
+and `run_batch` shuts the cluster it started down again (no Ray left in the test process)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,8 @@ from medtk.batch.job import BatchOptions, run_batch
 from tests.batch.conftest import read_rows
 
 
-@pytest.fixture(scope="session")
-def no_ray_left():
-    """After the Ray tests no cluster is left running in this process (run_batch shuts its own down)."""
-    yield
-    import ray
-
-    assert not ray.is_initialized()
-
-
 @pytest.mark.slow
-def test_ray_rows_are_the_local_pools(batch_model, image_folder, local_results, tmp_path, no_ray_left):
+def test_ray_rows_are_the_local_pools(batch_model, image_folder, local_results, tmp_path):
     import ray
 
     out = tmp_path / "ray.parquet"

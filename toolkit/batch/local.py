@@ -25,8 +25,14 @@ IN_FLIGHT_PER_WORKER = 2
 
 
 def local_rows(classifier, items: Iterable[Item], model: ModelInfo, workers: int) -> Iterator[dict[str, Any]]:
-    """Rows of `items`, predicted by `workers` threads, each on its own replica of `classifier`."""
-    single_threaded_blas()
+    """Rows of `items`, predicted by `workers` threads, each on its own replica of `classifier`.
+
+    BLAS runs on one thread while the rows are produced, and as before afterwards (the caller's process)."""
+    with single_threaded_blas():
+        yield from _rows(classifier, items, model, workers)
+
+
+def _rows(classifier, items: Iterable[Item], model: ModelInfo, workers: int) -> Iterator[dict[str, Any]]:
     local = threading.local()
 
     def predict(item: Item) -> dict[str, Any]:
@@ -45,10 +51,11 @@ def local_rows(classifier, items: Iterable[Item], model: ModelInfo, workers: int
             yield pending.popleft().result()
 
 
-def single_threaded_blas() -> None:
-    """The BLAS pools loaded so far run on the calling thread (threadpoolctl, in the `medtk[scale]` extra)."""
+def single_threaded_blas():
+    """Every BLAS pool (numpy's, OpenCV's) on one thread until the returned limiter's `with` block ends or it
+    is dropped (threadpoolctl, in the `medtk[scale]` extra); a Ray actor keeps it for its life."""
     import cv2  # noqa: F401  (loads OpenCV's BLAS, so the limit reaches it too)
     import numpy  # noqa: F401
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=1, user_api="blas")

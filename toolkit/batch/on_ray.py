@@ -104,7 +104,7 @@ class _Predictor:
         from medtk.batch.local import single_threaded_blas
         from medtk.runtime import Classifier
 
-        single_threaded_blas()
+        self._blas = single_threaded_blas()  # the actor's process is the job's: one BLAS thread for its life
         self.info = info
         self._folder = tempfile.TemporaryDirectory(prefix="medtk-ray-")
         path = Path(self._folder.name) / "model.tflite"
