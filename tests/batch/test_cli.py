@@ -22,6 +22,7 @@ runner = CliRunner()
     (["--workers", "100000"], "more than the"),
     (["--rows-per-part", "0"], "--rows-per-part 0"),
     (["--cam-dir", "cams"], "--cam-dir: not used with --data"),
+    (["--ray", "127.0.0.1:1"], "--ray 127.0.0.1:1: nothing answers there"),
 ])
 def test_bad_options_exit_2_and_create_nothing(batch_model, image_folder, tmp_path, extra, message):
     out = tmp_path / "out"

@@ -45,9 +45,7 @@ class BatchSummary:
 def run_batch(model: Path, src: str, out: Path, options: BatchOptions = BatchOptions()) -> BatchSummary:
     """Predict every item of `src` with `model` into the results folder `out` (resuming what it holds)."""
     from medtk.batch.items import open_items
-    from medtk.batch.store import ResultsStore
     from medtk.data.sources import resolve_source
-    from medtk.progress import track
     from medtk.runtime import Classifier
     from medtk.schema.batch import BatchJob, ModelInfo
 
@@ -59,7 +57,22 @@ def run_batch(model: Path, src: str, out: Path, options: BatchOptions = BatchOpt
     log.info("batch: %s items from %s", source.count if source.count is not None else "?", source.description)
     job = BatchJob(model=info, model_path=str(Path(model).resolve()), source=src, labelled=source.labelled,
                    expected=source.count)
-    store = ResultsStore(Path(out), job)
+    if options.ray is not None:
+        from medtk.batch.on_ray import connect, disconnect
+
+        connect(options.ray, workers)
+        try:
+            return _run(classifier, info, source, job, Path(out), options, workers)
+        finally:
+            disconnect()
+    return _run(classifier, info, source, job, Path(out), options, workers)
+
+
+def _run(classifier, info, source, job, out: Path, options: BatchOptions, workers: int) -> BatchSummary:
+    from medtk.batch.store import ResultsStore
+    from medtk.progress import track
+
+    store = ResultsStore(out, job)
     already = len(store.done)
     pending = (item for item in source if item.source_id not in store.done)
     if options.ray is None:
@@ -69,7 +82,8 @@ def run_batch(model: Path, src: str, out: Path, options: BatchOptions = BatchOpt
     else:
         from medtk.batch.on_ray import ray_rows
 
-        rows, executor = ray_rows(Path(model).read_bytes(), pending, info, workers, options.ray), f"ray ({options.ray})"
+        # read again for the object store: each actor checks it is the file verified here (its sha256)
+        rows, executor = ray_rows(Path(job.model_path).read_bytes(), pending, info, workers), f"ray ({options.ray})"
     remaining = None if source.count is None else max(source.count - already, 0)
     written, part = 0, []
     for row in track(rows, remaining, "predicting"):

@@ -32,40 +32,39 @@ LOCAL = "local"
 BATCH_SIZE = 16  # images per actor call: small, so work spreads evenly over the actors
 
 
-def ray_rows(model_bytes: bytes, items: Iterable[Item], model: ModelInfo, workers: int,
-             address: str) -> Iterator[dict[str, Any]]:
-    """Rows of `items` from `workers` Ray actors; `address` "local" starts a private local cluster."""
-    try:
-        import ray
-        from ray.data import ActorPoolStrategy
-    except ImportError:
-        raise MissingExtraError("--ray needs Ray Data: pip install 'medtk[scale]'") from None
+def ray_rows(model_bytes: bytes, items: Iterable[Item], model: ModelInfo, workers: int) -> Iterator[dict[str, Any]]:
+    """Rows of `items` from `workers` Ray actors, on the cluster `connect` joined."""
+    import ray
+    from ray.data import ActorPoolStrategy
+
     records = [_record(item) for item in items]
     if not records:
         return
     _same_columns(records)
-    _connect(ray, address, workers)
+    dataset = ray.data.from_items(records).map_batches(
+        _Predictor,
+        fn_constructor_kwargs={"model": [ray.put(model_bytes)], "info": model},
+        compute=ActorPoolStrategy(size=workers),
+        batch_size=BATCH_SIZE,
+        batch_format="numpy",
+        num_cpus=1,
+    )
+    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        yield from batch.to_pylist()
+
+
+def connect(address: str, workers: int) -> None:
+    """Start a private local cluster of `workers` CPUs ("local") or join the one at `address`; before the job
+    creates anything, so an unreachable cluster leaves no results folder behind."""
     try:
-        dataset = ray.data.from_items(records).map_batches(
-            _Predictor,
-            fn_constructor_kwargs={"model": [ray.put(model_bytes)], "info": model},
-            compute=ActorPoolStrategy(size=workers),
-            batch_size=BATCH_SIZE,
-            batch_format="numpy",
-            num_cpus=1,
-        )
-        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            yield from batch.to_pylist()
-    finally:
-        ray.shutdown()
-
-
-def _connect(ray, address: str, workers: int) -> None:
-    from ray.data import DataContext
-
+        import ray
+        from ray.data import DataContext
+    except ImportError:
+        raise MissingExtraError("--ray needs Ray Data: pip install 'medtk[scale]'") from None
     if address == LOCAL:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     else:
+        _reachable(address)
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:
@@ -73,6 +72,27 @@ def _connect(ray, address: str, workers: int) -> None:
     context = DataContext.get_current()
     context.execution_options.preserve_order = True  # the parts hold rows in the source's order
     context.enable_progress_bars = False
+
+
+def _reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT that nothing answers on is a one-line error now, not the minutes Ray waits for it."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" or a ray:// URL: Ray's own resolution
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ConfigError(f"--ray {address}: nothing answers there ({error.strerror or error}); is the cluster's "
+                          "head started (ray start --head)?") from None
+
+
+def disconnect() -> None:
+    """Leave the cluster (a private local one stops with it)."""
+    import ray
+
+    ray.shutdown()
 
 
 def _record(item: Item) -> dict[str, Any]:
