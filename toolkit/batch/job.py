@@ -117,6 +117,10 @@ def _check(options: BatchOptions) -> int:
         if not options.ray.strip():
             raise ConfigError("--ray '': give 'local' (a private local cluster) or a cluster address, e.g. auto or HOST:6379")
         _require("ray", "--ray")
+        if options.ray != "local":
+            from medtk.batch.on_ray import check_reachable
+
+            check_reachable(options.ray)
     return workers
 
 

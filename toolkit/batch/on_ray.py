@@ -64,7 +64,6 @@ def connect(address: str, workers: int) -> None:
     if address == LOCAL:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     else:
-        _reachable(address)
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:
@@ -74,7 +73,7 @@ def connect(address: str, workers: int) -> None:
     context.enable_progress_bars = False
 
 
-def _reachable(address: str, timeout_s: float = 5.0) -> None:
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """A HOST:PORT that nothing answers on is a one-line error now, not the minutes Ray waits for it."""
     import socket
 
