@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from medtk.batch.items import Item
-from medtk.errors import ConfigError, MissingExtraError, ModelError
+from medtk.errors import ConfigError, MedtkError, MissingExtraError, ModelError
 from medtk.schema.batch import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,13 @@ def ray_rows(model_bytes: bytes, items: Iterable[Item], model: ModelInfo, worker
         batch_format="numpy",
         num_cpus=1,
     )
-    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-        yield from batch.to_pylist()
+    try:
+        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            yield from batch.to_pylist()
+    except ray.exceptions.RayError as error:  # the rows committed so far stay; a rerun resumes after them
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MedtkError(f"--ray: the job failed on the cluster ({type(error).__name__}: {first}); rerun to resume "
+                         "(--debug shows Ray's traceback)") from error
 
 
 def connect(address: str, workers: int) -> None:
