@@ -73,3 +73,32 @@ def test_npz_source_rows_carry_its_labels_and_the_callers_blas_threads_are_resto
     assert all(r["error"] is None and r["truth"] in ("0", "1") for r in rows)  # no catalogue: labels are numbers
     classifier = Classifier(batch_model, num_threads=1)
     assert rows[0]["prob_pneumonia"] == classifier.predict(images[2]).probabilities["pneumonia"]  # test[0] = index 2
+
+
+def test_a_prepared_dataset_is_predicted_from_its_records_without_decoding_again(batch_model, image_folder, tmp_path):
+    """Every split of a `medtk prepare` dataset, one row per record, equal to predicting the record's pixels."""
+    from medtk.batch.job import BatchOptions, run_batch
+    from medtk.data import load_dataset
+    from medtk.data.prepared import open_prepared, prepare_dataset
+    from medtk.errors import DataError
+
+    classifier = Classifier(batch_model, num_threads=1)
+    dataset = tmp_path / "prepared"
+    prepare_dataset(load_dataset(str(image_folder)), dataset, classifier.input_size, classifier.channels)
+    prepared = open_prepared(dataset)
+    records = {item.source_id: item for split in prepared.splits for item in prepared.items(split)}
+    out = tmp_path / "results.parquet"
+    run_batch(batch_model, str(dataset), out, BatchOptions(workers=2, rows_per_part=4))
+    rows = read_rows(out)
+    assert sorted(row["source_id"] for row in rows) == sorted(records) and len(rows) == 20  # the corrupt one was skipped
+    for row in rows:
+        record = records[row["source_id"]]
+        prediction = classifier.predict(record.image)
+        assert row["error"] is None and row["prob_pneumonia"] == prediction.probabilities["pneumonia"]
+        assert row["truth"] == row["source_id"].split("/")[0]
+
+    with pytest.raises(DataError, match=r"prepared at 32 px x 1 channel\(s\), but the model takes 64 px x 1"):
+        other = tmp_path / "small"
+        prepare_dataset(load_dataset(str(image_folder)), other, 32, 1)
+        run_batch(batch_model, str(other), tmp_path / "other.parquet", BatchOptions(workers=1))
+    assert not (tmp_path / "other.parquet").exists()

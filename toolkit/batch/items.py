@@ -4,8 +4,9 @@ The input side is small and pluggable on purpose: a job needs only an iterable o
 known, how many there are. Files stay paths until a worker decodes them (`Classifier.predict` decodes
 with the model's own intensity mapping, exactly as `medtk predict FILE` does); in-memory sources (a
 MedMNIST `.npz`) hand over their decoded arrays through the source's own loader, as training saw them.
-A prepared dataset (issue 24, part A) plugs in as one more branch of `open_items` that yields
-`Item(source_id, image=<its uint8 array>, truth=<class name>)`.
+A prepared dataset (`medtk prepare`) streams its records shard by shard: its pixels are already the
+model's input (the same `prepare_input`), so a model of another input size or channel count is refused
+rather than resized a second time.
 
 Source ids are what the data sources call their items (paths relative to the root, `test[12]`):
 never a DICOM header field.
@@ -15,11 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
 from medtk.errors import DataError
+
+if TYPE_CHECKING:
+    from medtk.data.prepared import PreparedDataset
 
 Image = Path | np.ndarray
 
@@ -49,8 +53,9 @@ class ItemSource:
         return iter(self.items)
 
 
-def open_items(src: str, labels: tuple[str, ...]) -> ItemSource:
-    """The items of `src`: a folder tree, a CSV manifest (`path,label[,patient_id]`) or a MedMNIST `.npz`.
+def open_items(src: str, labels: tuple[str, ...], model_input: tuple[int, int] | None = None) -> ItemSource:
+    """The items of `src`: a folder tree, a CSV manifest (`path,label[,patient_id]`), a MedMNIST `.npz` or
+    a prepared dataset (every split, in the order written; `model_input` (size, channels) must be its own).
 
     A folder whose top-level subfolders are all class names of the model (`labels`), or a split folder
     (train/val/test) of them, is labelled by those folders, as `medtk train` reads it; any other folder
@@ -59,6 +64,10 @@ def open_items(src: str, labels: tuple[str, ...]) -> ItemSource:
     path = Path(src).expanduser()
     if not path.exists():
         raise DataError(f"{src}: does not exist; expected a folder of images, a CSV manifest or a .npz file")
+    from medtk.data.prepared import is_prepared
+
+    if is_prepared(path):
+        return _prepared(path, model_input)
     if path.is_dir():
         return _folder(path, labels)
     suffix = path.suffix.lower()
@@ -102,3 +111,33 @@ def _catalog_items(src: str) -> ItemSource:
 
 def _loader(load: Callable[[int], np.ndarray], index: int) -> Callable[[], np.ndarray]:
     return lambda: load(index)
+
+
+@dataclass(frozen=True)
+class _PreparedItems:
+    """A prepared dataset's items, read again from its shards on every iteration (never all in memory)."""
+
+    dataset: PreparedDataset
+
+    def __iter__(self) -> Iterator[Item]:
+        names = self.dataset.class_names
+        for split in self.dataset.splits:
+            for item in self.dataset.items(split):
+                yield Item(item.source_id, item.image, names[item.label] if item.label >= 0 else None)
+
+
+def _prepared(root: Path, model_input: tuple[int, int] | None) -> ItemSource:
+    from medtk.data.prepared import open_prepared
+
+    dataset = open_prepared(root)
+    made = dataset.manifest.preprocessing
+    if model_input is not None and (made.input_size, made.channels) != tuple(model_input):
+        size, channels = model_input
+        raise DataError(f"{root}: prepared at {made.input_size} px x {made.channels} channel(s), but the model takes "
+                        f"{size} px x {channels}; prepare it again at the model's input (medtk prepare --input-size "
+                        f"{size} --channels {channels})")
+    shards = [shard for split in dataset.splits for shard in dataset.shards(split)]
+    count = sum(shard.records for shard in shards)
+    labelled = all(sum(shard.class_counts) == shard.records for shard in shards)
+    return ItemSource(f"{root} (prepared dataset: {', '.join(dataset.splits)})", _PreparedItems(dataset), count,
+                      labelled=labelled)

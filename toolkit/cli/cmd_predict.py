@@ -44,7 +44,7 @@ def predict(
     ] = None,
     data: Annotated[
         Optional[str],
-        typer.Option("--data", help="A whole source (folder tree, CSV manifest, .npz) into --out, one row per image; needs medtk[scale]."),
+        typer.Option("--data", help="A whole source (folder tree, CSV manifest, .npz, prepared dataset) into --out, one row per image; needs medtk[scale]."),
     ] = None,
     out: Annotated[
         Optional[Path], typer.Option("--out", help="With --data: the results folder (Parquet parts); a rerun resumes it.")
