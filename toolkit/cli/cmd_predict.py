@@ -8,7 +8,7 @@ compress's quality gate) are one line each on stderr and the JSON's `model_warni
 carries the model's `quality_gate` and `calibration` records. Nothing heavy is imported until the command runs.
 
 `--data SRC --out RESULTS` is the archive-scale form (medtk.batch, the `medtk[scale]` extra): every image
-of a folder tree, CSV manifest or `.npz` into a resumable folder of Parquet parts, one row per image
+of a folder tree, CSV manifest, `.npz` or prepared dataset (`medtk prepare`) into a resumable folder of Parquet parts, one row per image
 (a bad file is a row with its error), on a local pool of `--workers` interpreters or on Ray (`--ray`).
 """
 
