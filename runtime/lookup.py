@@ -1,21 +1,25 @@
 """Pixels -> uint8 by a function of each value alone, without a float64 copy of the image.
 
 Every mapping to 8 bits (intensity.py; dicom.py's modality LUT, VOI and stored range) depends on each
-stored value alone. For 8- and 16-bit integers it is computed once per value the type can hold (65,536 at
-most) with the arithmetic that defines it, and applied by table lookup: the same bytes as computing it
-pixel by pixel, for 1 byte per pixel of output instead of several float64 temporaries (8 bytes per pixel
-each). Other types (floats, 32-bit integers) go through the function a block of rows at a time. numpy's
-`take` turns indices into 8-byte integers, so lookups run in blocks too. (Measured in benchmarks/RESULTS.md,
-"Decode memory".)
+stored value alone. For 8- and 16-bit integers it is computed once per value with the arithmetic that
+defines it, and applied by table lookup: the same bytes as computing it pixel by pixel, for 1 byte per
+pixel of output instead of several float64 temporaries (8 bytes per pixel each). The table is computed
+only over the span of bit patterns the image holds (a 12-bit CT in a 16-bit word: 4,096 values, not
+65,536; entries outside the span are never looked up), and used when the image has more pixels than that
+span has values. 8-bit images are looked up by OpenCV's LUT (SIMD), 16-bit ones by numpy's `take`, which
+turns indices into 8-byte integers, so it runs in blocks. Other types (floats, 32-bit integers) go through
+the function a block of rows at a time. (Measured in benchmarks/RESULTS.md, "Decode memory" and "Decode
+CPU time".)
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+import cv2
 import numpy as np
 
-__all__ = ["by_rows", "domain", "per_value", "seen_values", "tabulated"]
+__all__ = ["by_rows", "domain", "per_value", "seen_values", "span", "tabulated"]
 
 BLOCK_PIXELS = 1 << 18  # per block: its temporaries (8-byte indices) stay at 2 MB whatever the image's size
 
@@ -23,8 +27,18 @@ Transform = Callable[[np.ndarray], np.ndarray]
 
 
 def tabulated(pixels: np.ndarray) -> bool:
-    """Whether `per_value` looks `pixels` up in a table: integers of at most 16 bits, more pixels than values."""
-    return pixels.dtype.kind in "iu" and pixels.dtype.itemsize <= 2 and pixels.size >= 1 << (8 * pixels.dtype.itemsize)
+    """Whether `per_value` looks `pixels` up in a table: integers of at most 16 bits, more pixels than the
+    span of their bit patterns has values."""
+    if pixels.dtype.kind not in "iu" or pixels.dtype.itemsize > 2 or pixels.size == 0:
+        return False
+    low, high = span(pixels)
+    return pixels.size >= high - low + 1
+
+
+def span(pixels: np.ndarray) -> tuple[int, int]:
+    """The lowest and highest bit pattern in `pixels` (integers of at most 16 bits, not empty)."""
+    index = pixels.view(_unsigned(pixels.dtype))
+    return int(index.min()), int(index.max())
 
 
 def domain(dtype: np.dtype) -> np.ndarray:
@@ -35,13 +49,19 @@ def domain(dtype: np.dtype) -> np.ndarray:
 def per_value(pixels: np.ndarray, transform: Transform) -> np.ndarray:
     """`transform(pixels)` as uint8, for a `transform` that maps each value on its own (elementwise)."""
     if tabulated(pixels):
-        return from_table(pixels, transform(domain(pixels.dtype)))
+        low, high = span(pixels)
+        table = np.zeros(1 << (8 * pixels.dtype.itemsize), dtype=np.uint8)
+        table[low:high + 1] = transform(domain(pixels.dtype)[low:high + 1])
+        return from_table(pixels, table)
     return by_rows(pixels, transform)
 
 
 def from_table(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
     """`table[pixels]`, `table` indexed by the pixels' bit patterns (`domain`'s order)."""
     index = pixels.view(_unsigned(pixels.dtype))
+    if index.dtype == np.uint8 and index.ndim:  # OpenCV's LUT takes 2-D arrays of up to 512 channels
+        rows = np.ascontiguousarray(index).reshape(index.shape[0], -1)
+        return cv2.LUT(rows, table).reshape(index.shape)
     return by_rows(index, lambda block: table.take(block, mode="clip"))  # indices are in range by construction
 
 

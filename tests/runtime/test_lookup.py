@@ -166,3 +166,54 @@ def test_dicom_decoding_gives_the_bytes_of_the_float_path(kind, size, tmp_path):
     dataset = pydicom.dcmread(path)
     for mapping in (FULL_RANGE, MINMAX):
         np.testing.assert_array_equal(read_image(path, mapping=mapping).pixels, float_dicom_gray(dataset, mapping))
+
+
+@pytest.mark.parametrize("dtype, low, high", [(np.uint16, 0, 4095), (np.uint16, 1000, 1040), (np.int16, -2048, -1900),
+                                              (np.int16, -5, 5), (np.uint8, 7, 9), (np.int8, -3, 100)])
+@pytest.mark.parametrize("shape", [(300, 301), (7, 9), (20, 30, 3)])
+def test_a_table_is_computed_over_the_span_of_bit_patterns_present(dtype, low, high, shape):
+    pixels = random_image(shape, dtype, low, high)
+    patterns = pixels.view(f"u{pixels.dtype.itemsize}")
+    span_values = int(patterns.max()) - int(patterns.min()) + 1  # int16 -5..5: 0..5 and 65531..65535
+    computed = []
+
+    def transform(values):
+        computed.append(values.size)
+        return np.round(np.clip(values.astype(np.float64) * 0.37 - 11.5, 0, 255)).astype(np.uint8)
+
+    np.testing.assert_array_equal(per_value(pixels, transform), transform(pixels))
+    assert tabulated(pixels) == (pixels.size >= span_values)
+    assert computed[0] == (span_values if tabulated(pixels) else pixels.size)  # by rows: one block, so small
+
+
+REAL_FILES = ["CT_small.dcm", "MR_small.dcm", "image_dfl.dcm", "JPEG2000.dcm", "liver_1frame.dcm",
+              "examples_overlay.dcm", "MR_small_RLE.dcm"]
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_real_dicom_files_give_the_bytes_of_the_float_path(name):
+    """pydicom's own test files (CT with rescale, MR with a window, 8-bit deflated, JPEG 2000, 1-bit, 12-bit),
+    and the CT and MR enlarged to 512x512 where a table is used for every value span."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    dataset = pydicom.dcmread(path)
+    for mapping in (FULL_RANGE, MINMAX):
+        np.testing.assert_array_equal(read_image(path, mapping=mapping).pixels, float_dicom_gray(dataset, mapping))
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm"])
+def test_real_dicom_files_enlarged_to_512_give_the_bytes_of_the_float_path(name, tmp_path):
+    import cv2
+    from pydicom.data import get_testdata_file
+
+    dataset = pydicom.dcmread(get_testdata_file(name))
+    pixels = dataset.pixel_array
+    dataset.PixelData = cv2.resize(pixels, (512, 512), interpolation=cv2.INTER_LINEAR).astype(pixels.dtype).tobytes()
+    dataset.Rows = dataset.Columns = 512
+    path = tmp_path / name
+    dataset.save_as(path)
+    dataset = pydicom.dcmread(path)
+    assert tabulated(dataset.pixel_array)
+    for mapping in (FULL_RANGE, MINMAX):
+        np.testing.assert_array_equal(read_image(path, mapping=mapping).pixels, float_dicom_gray(dataset, mapping))
