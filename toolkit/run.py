@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from medtk.runtime.bench import BenchReport
     from medtk.schema import CompressReport, DataSummary, Metrics, TrainingSummary
     from medtk.schema.localization import LocalizationReport
+    from medtk.schema.timings import TrainingTimings
 
 D = TypeVar("D", bound="Document")
 
@@ -69,6 +70,11 @@ class Run:
     @property
     def training_file(self) -> Path:
         return self.root / "training.json"
+
+    @property
+    def timings_file(self) -> Path:
+        """Where training's time went, per epoch and phase, and on which CPU (`medtk-timings/1`)."""
+        return self.root / "timings.json"
 
     @property
     def plots(self) -> Path:
@@ -182,6 +188,11 @@ class Run:
         from medtk.schema import TrainingSummary
 
         return self._document(self.training_file, TrainingSummary)
+
+    def timings(self) -> "TrainingTimings | None":
+        from medtk.schema.timings import TrainingTimings
+
+        return self._document(self.timings_file, TrainingTimings)
 
     def localization(self) -> "LocalizationReport | None":
         from medtk.schema.localization import LocalizationReport

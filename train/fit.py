@@ -31,6 +31,7 @@ from medtk.run import Run
 from medtk.train.schedule import Schedule
 from medtk.train.state import TrainingState
 from medtk.train.tfenv import keras
+from medtk.train.timings import TimingRecorder
 
 log = logging.getLogger(__name__)
 MONITOR = "val_auc_smooth"  # what early stopping, LR reduction and the best checkpoint watch
@@ -197,28 +198,7 @@ def _reduce_lr_on_plateau(schedule: Schedule, start_from_epoch: int):
                                         min_delta=schedule.min_delta, cooldown=schedule.lr_patience, min_lr=1e-7)
 
 
-def _epoch_timer():
-    """Adds `train_seconds` (the epoch's training time, validation excluded) to the logged history."""
-    import time
-
-    k = keras()
-
-    class EpochTimer(k.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started, self.seconds = time.perf_counter(), None
-
-        def on_test_begin(self, logs=None):
-            if self.seconds is None:
-                self.seconds = time.perf_counter() - self.started
-
-        def on_epoch_end(self, epoch, logs=None):
-            if logs is not None:
-                logs["train_seconds"] = self.seconds or time.perf_counter() - self.started
-
-    return EpochTimer()
-
-
-def _precise_batchnorm_before_validation(model, images, batch_size: int, seed: int):
+def _precise_batchnorm_before_validation(model, images, batch_size: int, seed: int, recorder):
     """Recompute BatchNorm statistics before each epoch's validation while BatchNorm trains.
 
     With momentum-averaged statistics a short run validates (and early-stops, checkpoints, lowers the
@@ -241,16 +221,18 @@ def _precise_batchnorm_before_validation(model, images, batch_size: int, seed: i
                 self.pending = False
                 if callable(images):
                     precise_batchnorm(model, images(PRECISE_BN_IMAGES), batch_size=batch_size, seed=seed)
-                    return
-                picked = np.sort(rng.permutation(len(images))[:PRECISE_BN_IMAGES])
-                precise_batchnorm(model, images[picked], batch_size=batch_size, seed=seed)
+                else:
+                    picked = np.sort(rng.permutation(len(images))[:PRECISE_BN_IMAGES])
+                    precise_batchnorm(model, images[picked], batch_size=batch_size, seed=seed)
+                recorder.lap("precise_batchnorm")
 
     return PreciseBatchNormBeforeValidation()
 
 
 def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfig, run: Run, placement,
-               schedule: Schedule) -> FitResult:
-    """Run the phases in order, skipping those a previous session finished; end on the best weights."""
+               schedule: Schedule, recorder: TimingRecorder) -> FitResult:
+    """Run the phases in order, skipping those a previous session finished; end on the best weights.
+    `recorder` times each epoch's phases (train/timings.py)."""
     from medtk.train.model import set_trainable_from
 
     k = keras()
@@ -278,10 +260,11 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
         log.info("phase %s: %d epochs, lr %g, trainable weights %d", phase.name, phase.epochs, phase.learning_rate,
                  len(train_view.trainable_weights))
         # Order matters for resume at any instant: the epoch's checkpoint, state and history row are
-        # written before BackupAndRestore (last) records the epoch as done, and the phase is marked
-        # done before BackupAndRestore deletes its backup at train end.
+        # written before BackupAndRestore (last but the timer, which only writes timings.json) records the
+        # epoch as done, and the phase is marked done before BackupAndRestore deletes its backup at train end.
+        first, last = recorder.callbacks(phase.name, train_data["count"])
         callbacks = [
-            _epoch_timer(),
+            first,
             _phase_done_marker(phase.name, state),
             _history_trim(run.history_file),
             _smoothed_validation(run.history_file, initial_epoch, schedule.smoothing),
@@ -294,8 +277,9 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
         ]
         if config.train.precise_batchnorm and not phase.freeze_batchnorm:  # before the checkpoint reads val AUC
             callbacks.insert(3, _precise_batchnorm_before_validation(
-                model, train_data["images"], config.train.batch_size, config.train.seed))
+                model, train_data["images"], config.train.batch_size, config.train.seed, recorder))
         callbacks.append(k.callbacks.BackupAndRestore(str(run.checkpoints / f"backup_{phase.name}")))
+        callbacks.append(last)  # after every other callback: its lap is the epoch's checkpointing
         train_view.fit(
             train_data["dataset"],
             validation_data=val_data,

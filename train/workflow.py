@@ -17,6 +17,7 @@ from medtk.schema.metrics import CalibrationDecision
 from medtk.schema.training import InputSummary, PlacementSummary, PreciseBatchNormSummary, ScheduleSummary
 from medtk.train.schedule import Schedule, plan_schedule
 from medtk.train.state import TrainingState
+from medtk.train.timings import EpochListener, TimingRecorder, host_summary
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,9 @@ def resolve_channels(config: RunConfig, dataset) -> int:
     return 1 if first.ndim == 2 else 3
 
 
-def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
+def train(config: RunConfig, out: Path, resume: bool = False, on_epoch: EpochListener | None = None) -> TrainOutcome:
+    """Train into the run folder `out`; `on_epoch(timing, planned_epochs)` is called after each epoch
+    (the demo estimates its remaining time from it)."""
     from medtk.clinical import resolve_finding
     from medtk.data import describe, resolve_source, save_split
     from medtk.train.backbones import get_backbone
@@ -150,13 +153,16 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
         output_stride=config.model.output_stride,
     )
     placement = choose_placement(config.train.strategy, config.train.mixed_precision, config.train.xla)
+    recorder = TimingRecorder(run, host_summary(placement), on_epoch=on_epoch)
     y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
     batch = config.train.batch_size * placement.replicas
-    inputs = _input_pipeline(config, spec, dataset, batch)
+    with recorder.decoding(len(dataset.splits["train"]) + len(dataset.splits["val"])):
+        inputs = _input_pipeline(config, spec, dataset, batch)
     train_data = {
         "dataset": inputs.train,
         "class_weight": class_weights(y_train, spec.num_classes, config.train.class_weights),
         "images": inputs.batchnorm_sample,
+        "count": len(y_train),
     }
     val_data = inputs.val
 
@@ -169,16 +175,20 @@ def train(config: RunConfig, out: Path, resume: bool = False) -> TrainOutcome:
     schedule = plan_schedule(config, len(y_train), y_val, spec.num_classes, batch)
     phases = plan_phases(config, get_backbone(spec.arch).fine_tune_at, schedule)
     _log_plan(phases, placement, schedule)
-    result = fit_phases(model, view, phases, train_data, val_data, config, run, placement, schedule)
-    with placement.strategy.scope():
+    recorder.planned_epochs = sum(phase.epochs for phase in phases)
+    result = fit_phases(model, view, phases, train_data, val_data, config, run, placement, schedule, recorder)
+    with recorder.after("precise_batchnorm"), placement.strategy.scope():
         batchnorm = _precise_batchnorm(model, phases, inputs.batchnorm_images, config)
     if placement.mixed_precision != "float32":
         model = _float32_copy(model, spec)
     center_class_maps(model)  # probabilities unchanged; each CAM becomes its class's share of the decision
-    calibration = _calibrate(model, inputs.val_images, y_val, config)
-    _save_model(model, run.model_file)
-    metrics = evaluate_run(run, model=model, dataset=dataset, temperature=calibration.temperature,
-                           calibration=calibration)
+    with recorder.after("calibration"):
+        calibration = _calibrate(model, inputs.val_images, y_val, config)
+    with recorder.after("save"):
+        _save_model(model, run.model_file)
+    with recorder.after("evaluation"):
+        metrics = evaluate_run(run, model=model, dataset=dataset, temperature=calibration.temperature,
+                               calibration=calibration)
     outcome = TrainOutcome(run, result.best_val_auc, result.epochs_run, time.perf_counter() - started, metrics,
                            schedule)
     _write_summary(run, outcome, placement, calibration, batchnorm, inputs.summary)

@@ -69,3 +69,10 @@ def train(
         f"best smoothed val AUC {'n/a' if outcome.best_val_auc is None else f'{outcome.best_val_auc:.4f}'}"
     )
     typer.echo(metrics_summary(outcome.metrics))
+    timings = outcome.run.timings()
+    if timings is not None:
+        from medtk.train.timings import summary_lines
+
+        typer.echo(f"where the time went ({outcome.run.timings_file.name}):")
+        for line in summary_lines(timings):
+            typer.echo(f"  {line}")
