@@ -19,7 +19,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-__all__ = ["by_rows", "domain", "per_value", "seen_values", "span", "tabulated"]
+__all__ = ["by_rows", "domain", "per_value", "seen_values", "tabulated"]
 
 BLOCK_PIXELS = 1 << 18  # per block: its temporaries (8-byte indices) stay at 2 MB whatever the image's size
 
@@ -29,16 +29,16 @@ Transform = Callable[[np.ndarray], np.ndarray]
 def tabulated(pixels: np.ndarray) -> bool:
     """Whether `per_value` looks `pixels` up in a table: integers of at most 16 bits, more pixels than the
     span of their bit patterns has values."""
-    if pixels.dtype.kind not in "iu" or pixels.dtype.itemsize > 2 or pixels.size == 0:
-        return False
-    low, high = span(pixels)
-    return pixels.size >= high - low + 1
+    return _table_span(pixels) is not None
 
 
-def span(pixels: np.ndarray) -> tuple[int, int]:
-    """The lowest and highest bit pattern in `pixels` (integers of at most 16 bits, not empty)."""
+def _table_span(pixels: np.ndarray) -> tuple[int, int] | None:
+    """The lowest and highest bit pattern in `pixels` when `tabulated`, else None."""
+    if pixels.dtype.kind not in "iu" or pixels.dtype.itemsize > 2 or pixels.size < 2:
+        return None
     index = pixels.view(_unsigned(pixels.dtype))
-    return int(index.min()), int(index.max())
+    low, high = int(index.min()), int(index.max())
+    return (low, high) if pixels.size >= high - low + 1 else None
 
 
 def domain(dtype: np.dtype) -> np.ndarray:
@@ -48,12 +48,16 @@ def domain(dtype: np.dtype) -> np.ndarray:
 
 def per_value(pixels: np.ndarray, transform: Transform) -> np.ndarray:
     """`transform(pixels)` as uint8, for a `transform` that maps each value on its own (elementwise)."""
-    if tabulated(pixels):
-        low, high = span(pixels)
-        table = np.zeros(1 << (8 * pixels.dtype.itemsize), dtype=np.uint8)
-        table[low:high + 1] = transform(domain(pixels.dtype)[low:high + 1])
-        return from_table(pixels, table)
-    return by_rows(pixels, transform)
+    span = _table_span(pixels)
+    if span is None:
+        return by_rows(pixels, transform)
+    values = domain(pixels.dtype)
+    low, high = span
+    if high - low + 1 == len(values):
+        return from_table(pixels, np.asarray(transform(values), dtype=np.uint8))
+    table = np.zeros(len(values), dtype=np.uint8)  # entries outside the span are never looked up
+    table[low:high + 1] = transform(values[low:high + 1])
+    return from_table(pixels, table)
 
 
 def from_table(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
