@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import logging
 import shutil
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from medtk.config import ModelConfig
+from medtk.config import ModelConfig, RunConfig
 from medtk.compress.verdict import Verdict, compress_verdict
 from medtk.errors import ConfigError, MedtkError, QualityGateError
 from medtk.run import Run
 from medtk.schema import SplitMetrics
+from medtk.schema.timings import EpochTimings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,10 @@ class PipelineSettings:
 DEMO = PipelineSettings(data="synthetic:1200", arch="resnet50", input_size=96, epochs=20, batch_size=16, augment=True,
                         batchnorm_momentum=0.0, output_stride=16,
                         prune_epochs=4, qat_epochs=1, calibration=100, bench_runs=30, bench_warmup=3)
+# The steps after training cost about the pruning and QAT epochs plus this many training epochs' worth: on the
+# demo of benchmarks/RESULTS.md (32.1 min on an idle 2-core AVX-512 host) 20 epochs took 22.2 min, compress
+# (4 pruning + 1 QAT epochs), bench, explain and report 9.9 min, i.e. 5 + 3.9 epochs.
+AFTER_TRAINING_EPOCHS = 4
 QUICK = PipelineSettings(data="synthetic:120", arch="mobilenetv2", input_size=32, epochs=1, batch_size=16, augment=False,
                          batchnorm_momentum=0.0,
                          prune_epochs=1, qat_epochs=1, calibration=16, bench_runs=5, bench_warmup=1)
@@ -77,17 +83,11 @@ def prepare_output(out: Path, force: bool) -> None:
     shutil.rmtree(out)
 
 
-def run_pipeline(settings: PipelineSettings, out: Path, *, force: bool = False, max_auc_drop: float | None = None,
-                 echo: Callable[[str], None] = log.info) -> PipelineResult:
+def training_config(settings: PipelineSettings) -> RunConfig:
+    """The training configuration of `settings` (benchmarks/train_phases.py times the demo's with it)."""
     from medtk.config import load_config
-    from medtk.train.workflow import train
 
-    prepare_output(out, force)
-    run = Run(out)
-    started = time.perf_counter()
-    step = _Steps(echo, total=6)
-
-    config = load_config(None, {
+    return load_config(None, {
         "data": {"src": settings.data},
         "model": {"arch": settings.arch, "input_size": settings.input_size, "weights": "none",
                   "batchnorm_momentum": settings.batchnorm_momentum, "output_stride": settings.output_stride},
@@ -96,8 +96,20 @@ def run_pipeline(settings: PipelineSettings, out: Path, *, force: bool = False, 
         "train": {"epochs": settings.epochs, "min_steps": 0, "batch_size": settings.batch_size,
                   "patience": settings.epochs},
     })
+
+
+def run_pipeline(settings: PipelineSettings, out: Path, *, force: bool = False, max_auc_drop: float | None = None,
+                 echo: Callable[[str], None] = log.info) -> PipelineResult:
+    from medtk.train.workflow import train
+
+    prepare_output(out, force)
+    run = Run(out)
+    started = time.perf_counter()
+    step = _Steps(echo, total=6)
+
+    config = training_config(settings)
     with step(f"train {settings.arch} at {settings.input_size} px, {settings.epochs} epochs on {settings.data}"):
-        outcome = train(config, out)
+        outcome = train(config, out, on_epoch=_RemainingTime(echo, settings))
         best = "n/a" if outcome.best_val_auc is None else f"{outcome.best_val_auc:.4f}"
         step.result(f"best val AUC {best}, {outcome.epochs_run} epochs")
 
@@ -126,6 +138,24 @@ def run_pipeline(settings: PipelineSettings, out: Path, *, force: bool = False, 
     echo(f"pipeline finished in {seconds / 60:.1f} min")
     echo(f"report: {report.path.resolve()}")
     return PipelineResult(run=run, report=report.path, verdict=verdict, seconds=seconds)
+
+
+class _RemainingTime:
+    """After each epoch, the demo's estimate of the time it has left: the epochs left at the time of an epoch
+    (the first epoch's, then the median of the later ones: the first also traces the graphs), plus the steps
+    after training, which cost about `AFTER_TRAINING_EPOCHS` more epochs (pruning and QAT epochs, then
+    conversion, evaluation of every variant, bench, explanation, report). Early stopping can end sooner."""
+
+    def __init__(self, echo: Callable[[str], None], settings: PipelineSettings):
+        self.echo, self.settings, self.epochs = echo, settings, []
+
+    def __call__(self, timing: EpochTimings, planned: int) -> None:
+        self.epochs.append(timing.total.wall)
+        per_epoch = self.epochs[0] if len(self.epochs) == 1 else statistics.median(self.epochs[1:])
+        left = max(0, planned - (timing.epoch + 1))
+        after = (self.settings.prune_epochs + self.settings.qat_epochs + AFTER_TRAINING_EPOCHS) * per_epoch
+        self.echo(f"      epoch {timing.epoch + 1}/{planned} took {_duration(timing.total.wall)}: about "
+                  f"{_duration(left * per_epoch + after)} left ({left} epochs, then compress, bench, explain and report)")
 
 
 def _compress(run: Run, settings: PipelineSettings, max_auc_drop: float | None) -> Verdict:

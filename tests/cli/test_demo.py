@@ -35,6 +35,7 @@ def test_quick_demo_writes_the_report_and_says_where(tmp_path):
     assert f'<span class="badge">{verdict.level.upper()}</span>' in html
     assert (verdict.level == "warning") == ("medtk: warning:" in result.output)
     assert "Explanations" in html and "pointing game" in html.lower()
+    assert "epoch 1/1 took" in result.stdout and "left (0 epochs, then compress" in result.stdout
 
 
 def test_an_existing_folder_is_never_overwritten_silently(tmp_path):
@@ -46,3 +47,18 @@ def test_an_existing_folder_is_never_overwritten_silently(tmp_path):
     result = runner.invoke(app, ["demo", "--quick", "--out", str(out), "--force"])
     assert result.exit_code == 2 and "replaces only a medtk run folder" in result.stderr
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_the_remaining_time_is_the_epochs_left_plus_the_steps_after_training():
+    """The first epoch's time, then the median of the later ones (the first also traces the graphs)."""
+    from medtk.pipeline import AFTER_TRAINING_EPOCHS, DEMO, _RemainingTime
+    from medtk.schema.timings import EpochTimings, Seconds
+
+    said = []
+    remaining = _RemainingTime(said.append, DEMO)
+    after = DEMO.prune_epochs + DEMO.qat_epochs + AFTER_TRAINING_EPOCHS
+    for epoch, seconds in enumerate([80.0, 60.0, 62.0, 58.0]):
+        remaining(EpochTimings(epoch, "scratch", 720, Seconds(seconds - 10, 1), Seconds(4, 1), Seconds(4, 1),
+                               Seconds(2, 1)), 20)
+    assert said[0] == f"      epoch 1/20 took 80.0 s: about {(19 + after) * 80 / 60:.1f} min left (19 epochs, then compress, bench, explain and report)"
+    assert said[3].startswith("      epoch 4/20 took 58.0 s:") and f"about {(16 + after) * 60 / 60:.1f} min left" in said[3]
