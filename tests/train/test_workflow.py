@@ -47,6 +47,16 @@ def test_train_on_pneumoniamnist_writes_metrics(tmp_path: Path, pneumonia_npz: P
         assert (run / name).is_file(), name
     assert "test AUC" in result.output
     assert any((run / "logs").rglob("events.out.tfevents.*"))
+    from medtk.devices.cpu import read_cpu
+    from medtk.run import Run
+
+    timings = Run(run).timings()  # where the time went, written by the trainer (train/timings.py)
+    assert [epoch.epoch for epoch in timings.epochs] == [0, 1] and timings.decoded_images == 600
+    assert all(epoch.validation and epoch.checkpointing and epoch.images == 300 for epoch in timings.epochs)
+    assert all((epoch.precise_batchnorm is not None) == (epoch.phase == "scratch") for epoch in timings.epochs)
+    assert set(timings.after) == {"precise_batchnorm", "calibration", "save", "evaluation"}
+    assert timings.host.cpu_flags == read_cpu().flags and timings.host.choices
+    assert "where the time went (timings.json):" in result.output
     # eval again from the saved run reproduces the same test metrics (same split, same weights)
     again = CliRunner().invoke(app, ["eval", str(run), "--json"])
     assert again.exit_code == 0, again.output
@@ -96,6 +106,8 @@ def test_resume_after_kill_continues_where_it_stopped(tmp_path: Path):
     assert sorted(set(epochs)) == list(range(max(epochs) + 1))
     _smoothing_is_continuous(run / "history.csv")
     assert (run / "model.keras").is_file() and (run / "metrics.json").is_file()
+    timed = [json.loads((run / "timings.json").read_text())["epochs"][i]["epoch"] for i in range(max(epochs) + 1)]
+    assert timed == list(range(max(epochs) + 1))  # each epoch once, the redone one replaced
 
 
 def test_existing_run_folder_is_not_overwritten(tmp_path: Path):
