@@ -12,7 +12,6 @@ an even grid.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -33,36 +32,40 @@ def upsample(cells: np.ndarray, height: int, width: int, geometry: CellGeometry 
         return cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR)
     rows = _interpolation(geometry, height, cells.shape[0], 0)
     columns = _interpolation(geometry, width, cells.shape[1], 1)
-    return columns.apply(rows.apply(cells, axis=0), axis=1)
+    return _product(_product(rows, cells), columns.T)
 
 
-@dataclass(frozen=True)
-class _Interpolation:
-    """Linear interpolation along one axis: each output position between two cells, `low` and `high`.
+# The largest matrix product (multiply-adds) OpenBLAS computes on the calling thread (its
+# GEMM_MULTITHREAD_THRESHOLD 4 x 65536). A larger one wakes its pool (a thread per CPU in numpy's wheels),
+# whose threads then spin-wait after every image: a 7x7 map onto 512x512 in one product cost 8.9 ms of CPU
+# for 0.1 ms of arithmetic; in row blocks under this size, 0.4 ms (benchmarks/RESULTS.md, "medtk serve").
+SINGLE_THREADED_PRODUCT = 4 * 65536 - 1
 
-    Applied as two gathers and a weighted sum, not as a (pixels x cells) matrix product: a product
-    of this size goes to BLAS, whose thread pool (a thread per CPU in numpy's OpenBLAS) then spin-waits
-    after every image, doubling the CPU a prediction costs (benchmarks/RESULTS.md, "medtk serve")."""
 
-    low: np.ndarray
-    high: np.ndarray
-    weight: np.ndarray  # of `high`, float32, shaped to broadcast along the axis
-
-    def apply(self, values: np.ndarray, axis: int) -> np.ndarray:
-        low, high = np.take(values, self.low, axis=axis), np.take(values, self.high, axis=axis)
-        return low + (high - low) * self.weight
+def _product(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """left @ right in blocks of rows small enough for BLAS to stay on this thread (the same values)."""
+    out = np.empty((left.shape[0], right.shape[1]), dtype=np.result_type(left, right))
+    block = max(1, SINGLE_THREADED_PRODUCT // max(1, left.shape[1] * right.shape[1]))
+    for start in range(0, left.shape[0], block):
+        np.matmul(left[start:start + block], right, out=out[start:start + block])
+    return out
 
 
 @functools.lru_cache(maxsize=32)
-def _interpolation(geometry: CellGeometry, pixels: int, cells: int, axis: int) -> _Interpolation:
-    """Interpolation along `axis` (the same for every image of a size); positions beyond the first or
-    last cell take that cell's value, as a resize replicates its border."""
+def _interpolation(geometry: CellGeometry, pixels: int, cells: int, axis: int) -> np.ndarray:
+    """(pixels, cells) linear-interpolation weights along `axis` (read-only; the same for every image of
+    a size); positions beyond the first or last cell take that cell's value, as a resize replicates its
+    border."""
     positions = np.clip(geometry.cell_coordinates(pixels, axis), 0.0, cells - 1.0)
     low = np.minimum(np.floor(positions).astype(np.int64), max(cells - 2, 0))
     high = np.minimum(low + 1, cells - 1)
-    weight = (positions - low).astype(np.float32)
-    shape = (-1, 1) if axis == 0 else (1, -1)
-    return _Interpolation(low=low, high=high, weight=weight.reshape(shape))
+    weight = positions - low
+    matrix = np.zeros((positions.size, cells), dtype=np.float32)
+    rows = np.arange(positions.size)
+    np.add.at(matrix, (rows, low), 1.0 - weight)
+    np.add.at(matrix, (rows, high), weight)
+    matrix.flags.writeable = False
+    return matrix
 
 
 def class_map(raw_cam: np.ndarray, class_index: int, height: int, width: int,
