@@ -32,7 +32,8 @@ Each mode runs `--repeats` times alternating; reported: median images/s with [mi
 repeats, p50/p99 latency pooled over the repeats, and CPU per image (the bare loops' process, or the
 node process over the run: every thread, receiving and writing included), which a shared machine's
 load disturbs far less than images/s; the node's RSS (peak sampled while running).
-Writes the section "## medtk serve" of benchmarks/RESULTS.md (other sections untouched).
+Writes the section "## medtk serve" of benchmarks/RESULTS.md (other sections untouched; the reading of the
+figures is the next section, written by hand).
 """
 
 from __future__ import annotations
@@ -320,43 +321,6 @@ def main() -> int:
     return 0
 
 
-NOTE = """\
-This run shared the machine with other engineers' training and test runs (load average 8-11 on 2
-CPUs throughout): images/s and the ratios above are far below an idle machine's and swing from repeat
-to repeat (the bare loop, whose two interpreter threads wait for each other, suffers most). Compare CPU
-per image. On an idle machine earlier the same day (b83f85e): bare loop 62.9 img/s, C-STORE 37.7
-(0.60x), HTTP 52.1, small C-STOREs acknowledged 79.8/s, into the PACS 22.2.
-
-Issue 21's throughput point. A profile of the node during C-STORE (py-spy for Python threads, perf for
-the others) found one large cost: OpenBLAS. numpy and OpenCV each bundle one that starts a thread per
-CPU; the runtime's CAM upsampling (a 7 x 7 map onto the 512 x 512 image, a matrix product) is split
-over them, and after each call the idle BLAS threads spin-wait for the next (`blas_thread_server`):
-beside the node's two busy 1-thread workers ~17-21 ms of a core per image. The node now sets every BLAS
-library to one thread (serve/native_threads.py). Alternating the node at b83f85e with this one (a
-one-off script, same inputs and measuring functions, 4 rounds, load 8-11): C-STORE node CPU per image
-62.2 [59.4, 64.3] -> 36.1 [33.8, 38.3] ms, C-STORE 11.2 [9.1, 12.6] -> 16.5 [15.0, 18.2] img/s; small
-C-STOREs acknowledged 22 [18, 37] -> 19 [15, 32]/s (no change beyond the noise).
-
-The bare loop spins the same way: 44.8 ms of CPU per image, 21.8 with BLAS on one thread (rows 1-2). So
-"0.8x of the bare loop" depends on the loop:
-- The loop as an integrator runs it by default (the issue's measure): not measurable on this loaded
-  machine. Estimated from CPU time: the node needs 37 ms of CPU per C-STORE image, so CPU-bound on 2
-  idle cores ~54 img/s, ~0.85x of the idle 62.9 (itself held back by the spin: 31.8 core-ms of capacity
-  per image for 21.8 of work). An estimate, to be confirmed by this benchmark on an idle machine.
-- A loop with BLAS on one thread: C-STORE needs 37.2 ms of CPU per image against its 21.8 (~0.59x);
-  0.8x of it is not reachable with the node's present parts. Where the 15 ms go (per-thread CPU from
-  /proc, split by py-spy, under this load): the workers' results (SR ~1.5, SC ~1.2, overlay ~1.1,
-  caption ~0.6, was 1.2 before its text measurement was cached) ~3-5; pynetdicom's two threads per
-  association ~9 (PDUs parsed in Python; both reactors poll every 1 ms, so their cost per image grows
-  with the run's length, 5-10x longer under this load than idle); the result writer ~2 (fsyncs); the
-  listener's accept loop ~1.5. HTTP (no SR/SC, no pynetdicom) needs 24.6.
-- Checked and not hot: the header checks at admission and in the worker (check_instance + check_dicom
-  ~1% of the node's samples, ~0.3 ms per image), runtime/dicom_fields.py 0.3%, copying the received
-  file into the spool 0.5% (now hard-linked when $TMPDIR and the spool share a file system).
-  Admission's time is its two fsyncs (file, queue/: ~4-5 ms each on this disk, more while the writer
-  syncs): waits that bound how fast one sender is acknowledged, not CPU.
-- Not changed: the SC of a small source is still enlarged to 512 px wide (its cost not measured apart)."""
-
 
 def cpu_flags() -> str:
     """The vector and matrix extensions LiteRT's kernels may use, as `grep -o -w ... /proc/cpuinfo | sort -u`."""
@@ -420,7 +384,7 @@ def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rs
         f"| storescu -> node, {args.images} CR 64x64: C-STOREs acknowledged | {_spread(network['acknowledged'])} |",
         f"| storescu -> node `--forward` Orthanc: both results of every image in the PACS | {_spread(network['pacs'])} |",
         "",
-        NOTE,
+        "What these figures mean, and how they moved, is in the next section (which this script leaves alone).",
         "",
     ])
     text = RESULTS.read_text() if RESULTS.exists() else ""
