@@ -94,3 +94,34 @@ def test_undefined_metrics_are_none_and_json_is_strict():
 def test_too_few_resamples_is_a_config_error():
     with pytest.raises(ConfigError, match="resamples must be an integer >= 1000, got 100"):
         bootstrap_intervals(np.array([0, 1]), np.array([0.1, 0.9]), resamples=100)
+
+
+def test_paired_auc_drop_resamples_the_same_images_for_both_scorers(test_split):
+    """Each resample's drop is sklearn's AUC difference on the images that resample drew (for both)."""
+    from medtk.clinical.bootstrap import _draw_counts, _weighted_auc
+
+    y, s = test_split
+    other = s + np.random.default_rng(2).normal(0, 0.05, len(s))
+    rng = np.random.default_rng(5)
+    w_pos, w_neg = _draw_counts(rng, int(y.sum()), 3), _draw_counts(rng, int((~y).sum()), 3)
+    drops = _weighted_auc(s[y], s[~y], w_pos, w_neg) - _weighted_auc(other[y], other[~y], w_pos, w_neg)
+    for b in range(3):
+        pick = np.r_[np.repeat(np.flatnonzero(y), w_pos[b].astype(int)), np.repeat(np.flatnonzero(~y), w_neg[b].astype(int))]
+        expected = roc_auc_score(y[pick], s[pick]) - roc_auc_score(y[pick], other[pick])
+        assert drops[b] == pytest.approx(expected, abs=1e-12)
+
+
+def test_paired_auc_drop_is_tighter_than_the_two_aucs_apart():
+    from medtk.clinical.bootstrap import paired_auc_drop
+
+    logits, labels = pneumonia_logits()["test"]
+    y, s = labels == 1, logits[:, 1]
+    assert paired_auc_drop(y, s, s) == (0.0, (0.0, 0.0))
+    noisy = s + np.random.default_rng(2).normal(0, 0.2 * s.std(), len(s))  # int8-like noise on the logits
+    drop, (lo, hi) = paired_auc_drop(y, s, noisy, seed=1)
+    assert drop == pytest.approx(roc_auc_score(y, s) - roc_auc_score(y, noisy), abs=1e-12)
+    assert lo < drop < hi
+    alone = [bootstrap_intervals(y, scores, seed=1).auc for scores in (s, noisy)]
+    assert hi - lo < min(b - a for a, b in alone) / 2, (hi - lo, alone)  # what the two share cancels
+    with pytest.raises(ValueError, match="both classes"):
+        paired_auc_drop(np.ones(4, bool), np.arange(4.0), np.arange(4.0))

@@ -62,6 +62,49 @@ def bootstrap_intervals(
     )
 
 
+def paired_auc_drop(
+    y_positive: np.ndarray, reference: np.ndarray, candidate: np.ndarray, resamples: int = 2000,
+    level: float = 0.95, seed: int = 0,
+) -> tuple[float, Interval]:
+    """AUC(reference) - AUC(candidate) on the same images, with its stratified bootstrap interval.
+
+    Paired: every resample draws the same images for both scorers, so what the two share (which images
+    are hard) cancels and the interval is about the difference alone. Used where a decision must hold
+    beyond the luck of one split (accuracy control's validation margin), not only at the point estimate.
+    """
+    if not isinstance(resamples, int) or resamples < MIN_RESAMPLES:
+        raise ConfigError(f"bootstrap resamples must be an integer >= {MIN_RESAMPLES}, got {resamples!r}")
+    y = np.asarray(y_positive).astype(bool).ravel()
+    a = np.asarray(reference, dtype=np.float64).ravel()
+    b = np.asarray(candidate, dtype=np.float64).ravel()
+    if not (y.shape == a.shape == b.shape) or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError(f"expected as many finite scores as labels, got {a.shape}, {b.shape} and {y.shape}")
+    if y.all() or not y.any():
+        raise ValueError("the AUC difference needs both classes")
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CHUNK_ELEMENTS // len(y))
+    drops = []
+    for start in range(0, resamples, chunk):
+        count = min(chunk, resamples - start)
+        w_pos, w_neg = _draw_counts(rng, int(y.sum()), count), _draw_counts(rng, int((~y).sum()), count)
+        drops.append(_weighted_auc(a[y], a[~y], w_pos, w_neg) - _weighted_auc(b[y], b[~y], w_pos, w_neg))
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(np.concatenate(drops), [tail, 100 - tail])
+    return rank_auc(y, a) - rank_auc(y, b), (float(lo), float(hi))
+
+
+def _weighted_auc(positives: np.ndarray, negatives: np.ndarray, w_pos: np.ndarray, w_neg: np.ndarray) -> np.ndarray:
+    """AUC per resample; `w_pos` (count, n_pos) and `w_neg` (count, n_neg) weight the images in their given order."""
+    order = np.argsort(negatives, kind="stable")
+    negatives, w_neg = negatives[order], w_neg[:, order]
+    cumulative = np.zeros((len(w_neg), len(negatives) + 1))
+    np.cumsum(w_neg, axis=1, out=cumulative[:, 1:])
+    left = np.searchsorted(negatives, positives, side="left")
+    right = np.searchsorted(negatives, positives, side="right")
+    wins = cumulative[:, left] + 0.5 * (cumulative[:, right] - cumulative[:, left])
+    return np.sum(w_pos * wins, axis=1) / (len(positives) * len(negatives))
+
+
 def rank_auc(y_positive: np.ndarray, scores: np.ndarray) -> float | None:
     """AUC by ranks (ties count one half); equals `sklearn.metrics.roc_auc_score`. None with one class."""
     y = np.asarray(y_positive).astype(bool).ravel()
