@@ -81,12 +81,14 @@ class Int8Calibration:
     (`LayerError`), for `medtk.compress.accuracy_control`.
     """
 
-    def __init__(self, model, calibration, debug_images: int = 64):
-        """`debug_images`: how many calibration images `layer_errors` runs (each op of the debug model
-        is run twice per image, in int8 and in float)."""
+    def __init__(self, model, calibration, debug: Iterable[np.ndarray] | None = None, debug_images: int = 64):
+        """`debug`: the images `layer_errors` measures on, at most `debug_images` of them (each op of the
+        debug model runs twice per image, in int8 and in float); by default the calibration images, but
+        images that did not set the ranges also show what unseen images clip (accuracy control's)."""
         tf = tensorflow()
         converter = _int8(model, calibration)
-        debug = [np.asarray(image, dtype=np.float32)[None] for image in list(calibration)[:debug_images]]
+        debug = list(calibration if debug is None else debug)[:debug_images]
+        debug = [np.asarray(image, dtype=np.float32)[None] for image in debug]
         self._debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter,
             debug_dataset=lambda: ([batch] for batch in debug),

@@ -1,5 +1,6 @@
 """What compress works on, loaded once before any long step: the run's float model, its prepared test and
-validation images, and the int8 calibration images (a seeded sample of the training split)."""
+validation images, the int8 calibration images (a seeded sample of the training split) and, for accuracy
+control, a held-out sample of other training images (never calibrated on: they rank which ops stay float)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Inputs:
     val_images: np.ndarray
     val_labels: np.ndarray
     calibration: np.ndarray
+    held_out: np.ndarray  # training images not among `calibration` (empty without accuracy control)
     training: Any  # TrainingData or None
     finding: Any  # medtk.clinical.Finding or None (multi-class)
     temperature: Any  # medtk.runtime.metadata.ModelCalibration: the temperature folded in at training, and why
@@ -57,22 +59,27 @@ def load_inputs(run: Run, options: CompressOptions) -> Inputs:
         raise DataError(f"{config.data.src}: the train split is empty; int8 needs calibration images from it")
     test_images = prepare_split(test, size, channels)
     val_images = prepare_split(val, size, channels)
-    calibration = np.zeros((0, size, size, channels), np.uint8)
+    calibration = held_out = np.zeros((0, size, size, channels), np.uint8)
     training = None
     if options.int8:
         picked = _calibration_indices(len(train), options.calibration, config.data.seed)
+        others = _held_out_indices(len(train), picked, options.held_out if options.accuracy_control else 0,
+                                   config.data.seed)
         if options.prune or options.qat:
             train_images = prepare_split(train, size, channels)
             training = _training_data(train_images, train.labels, num_classes, config)
-            calibration = train_images[picked]
+            calibration, held_out = train_images[picked], train_images[others]
         else:
             calibration = prepare_split(_subset(train, picked), size, channels)
-        log.info("calibration: %d training images", len(calibration))
+            held_out = prepare_split(_subset(train, others), size, channels) if len(others) else held_out
+        log.info("calibration: %d training images; held out for accuracy control: %d others",
+                 len(calibration), len(held_out))
     return Inputs(
         model=model, config=config, config_text=run.config_file.read_text(encoding="utf-8"),
         class_names=tuple(dataset.class_names), source=config.data.src, size=size, channels=channels,
         test_images=test_images, test_labels=np.asarray(test.labels), val_images=val_images,
-        val_labels=np.asarray(val.labels), calibration=calibration, training=training, finding=finding,
+        val_labels=np.asarray(val.labels), calibration=calibration, held_out=held_out, training=training,
+        finding=finding,
         temperature=training_temperature(run),
     )
 
@@ -105,6 +112,13 @@ def _calibration_indices(count: int, wanted: int, seed: int) -> np.ndarray:
     """A seeded random sample of the training split (all of it when it is smaller)."""
     rng = np.random.default_rng(seed)
     return np.sort(rng.permutation(count)[: min(wanted, count)])
+
+
+def _held_out_indices(count: int, picked: np.ndarray, wanted: int, seed: int) -> np.ndarray:
+    """A seeded sample of the training images calibration did not pick (fewer when there are not enough)."""
+    rest = np.setdiff1d(np.arange(count), picked)
+    rng = np.random.default_rng([seed, 1])
+    return np.sort(rng.permutation(rest)[: min(wanted, len(rest))])
 
 
 def _subset(split, indices: np.ndarray):

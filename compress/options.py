@@ -28,12 +28,13 @@ class CompressOptions:
     qat_lr: float = 1e-5
     batch_size: int | None = None  # None = the run's training batch size
     calibration: int = 300
+    held_out: int = 500  # training images (not calibration images) accuracy control ranks ops on
     max_auc_drop: float = 0.01
     max_sensitivity_drop: float | None = None  # binary: largest test-sensitivity loss at the operating point
     min_cam_correlation: float | None = 0.9  # every variant's mean test CAM correlation with float32; None = not gated
     max_cam_peak_shift: float | None = 0.5  # every variant's mean test CAM peak shift from float32 (cells); None = not gated
     accuracy_control: bool = True  # int8 beyond the validation budget -> also int8_mixed (layers kept float)
-    max_val_drop: float = 0.005  # accuracy control's budget: validation AUC below float32 (NNCF's max_drop)
+    max_val_drop: float = 0.005  # accuracy control's budget: the upper 95% bound of the validation AUC drop
     max_float_layers: int = 8  # accuracy control keeps at most this many int8 ops float
     distill: bool = True  # pruning/QAT fine-tuning also learns the float model's probabilities and CAMs
     onnx: bool = True  # also onnx_float32 (and with int8, onnx_int8), measured through ONNX Runtime
@@ -67,7 +68,8 @@ class CompressOptions:
             raise ConfigError(f"--min-cam-correlation must be between -1 and 1, got {self.min_cam_correlation}")
         if self.max_cam_peak_shift is not None and self.max_cam_peak_shift < 0:
             raise ConfigError(f"--max-cam-peak-shift must be 0 or more (cells), got {self.max_cam_peak_shift}")
-        for flag, value in (("--prune-epochs", self.prune_epochs), ("--calibration", self.calibration)):
+        for flag, value in (("--prune-epochs", self.prune_epochs), ("--calibration", self.calibration),
+                            ("--held-out", self.held_out)):
             if value < 1:
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
         if self.qat_epochs < 0:

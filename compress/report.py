@@ -36,13 +36,15 @@ def format_table(report: CompressReport) -> str:
     control = report.accuracy_control
     if control is not None:
         lines.append(
-            f"accuracy control (validation only): float32 val AUC {_num(control.val_reference)}, full int8 "
-            f"{_num(control.full_int8_val)}, budget -{control.max_val_drop:g}; "
+            f"accuracy control (ranked on {control.held_out_images} held-out training images, decided on validation; "
+            f"test never selects): float32 val AUC {_num(control.val_reference)}, full int8 {_num(control.full_int8_val)}"
+            f"{_drop(control.full_int8_val_drop)}, budget: upper bound <= {control.max_val_drop:g}; "
             + (f"{len(control.float_layers)} op(s) kept float ({control.ranking} ranking, {control.models_tried} models "
-               f"tried): val AUC {_num(control.val)}{'' if control.within_budget else ', NOT within budget'}"
+               f"tried): val AUC {_num(control.val)}{_drop(control.val_drop)}"
+               f"{'' if control.within_budget else ', NOT within budget'}"
                if control.float_layers else "int8 within budget, no int8_mixed"))
-        for layer in control.float_layers:
-            lines.append(f"  float: {layer}")
+        for kept in control.kept_float:
+            lines.append(f"  float: {kept.tensor.split(';')[0]}: {kept.reason}")
     gate = report.gate
     cam_gate = f", min CAM r {gate.min_cam_correlation:g}" if gate.min_cam_correlation is not None else ""
     if gate.max_cam_peak_shift is not None:
@@ -75,3 +77,8 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
+
+
+def _drop(drop: tuple[float, float, float] | None) -> str:
+    """' (drop D, 95% lo..hi)' of a validation AUC drop, '' when not recorded."""
+    return "" if drop is None else f" (drop {drop[0]:.4f}, 95% {drop[1]:.4f}..{drop[2]:.4f})"

@@ -128,7 +128,7 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
     control = None
     if options.int8:
         log.info("converting int8 (calibrating on %d images)", len(inputs.calibration))
-        calibrated = Int8Calibration(inputs.model, list(inputs.calibration))
+        calibrated = Int8Calibration(inputs.model, list(inputs.calibration), debug=list(inputs.held_out) or None)
         built.append(_Built("int8", calibrated.quantize(), float_sparsity))
         if options.accuracy_control:
             control, mixed = _accuracy_control(calibrated, built, inputs, options, staging, metadata)
@@ -242,46 +242,54 @@ def _measure(path: Path, inputs: Inputs, options: CompressOptions):
 
 
 def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: CompressOptions, staging, metadata):
-    """Search int8_mixed on validation (`medtk.compress.accuracy_control`); (record, result or None).
+    """Search int8_mixed (`medtk.compress.accuracy_control`): ranked on the held-out training images,
+    decided on validation; (record, result or None).
 
-    None when full int8 is already within `max_val_drop` of float32 on validation, or when the
-    validation AUC is undefined (one class)."""
-    from medtk.compress.accuracy_control import quantize_with_accuracy_control
+    None when full int8's validation AUC drop is within `max_val_drop` at its upper 95% bound, when the
+    validation AUC is undefined (one class), or when no training image is left over from calibration."""
+    from medtk.compress.accuracy_control import Evidence, quantize_with_accuracy_control
+    from medtk.compress.evaluate import run_model
 
-    def probe(variant: str, model: bytes) -> float | None:
-        staging.write(variant, model, metadata(variant, None, None))  # rewritten when the variants are measured
-        return _val_auc(staging.path(variant), inputs, options)
-
-    by_name = {item.variant: item for item in built}
-    reference = probe(REFERENCE, by_name[REFERENCE].model)
-    if reference is None:
+    if len(set(inputs.val_labels.tolist())) < 2:
         log.warning("validation AUC undefined (one class in the validation split): no accuracy control")
         return None, None
+    if len(inputs.held_out) == 0:
+        log.warning("every training image is a calibration image; none is left to rank int8 ops on: no accuracy control")
+        return None, None
+
+    def evidence(variant: str, model: bytes) -> Evidence:
+        staging.write(variant, model, metadata(variant, None, None))  # rewritten when the variants are measured
+        path = staging.path(variant)
+        return Evidence(held_out=run_model(path, inputs.held_out, options.num_threads),
+                        val=run_model(path, inputs.val_images, options.num_threads))
+
+    by_name = {item.variant: item for item in built}
     found = quantize_with_accuracy_control(
-        calibrated, lambda model: probe(MIXED, model), reference=reference, max_drop=options.max_val_drop,
-        max_float_layers=options.max_float_layers,
+        calibrated, lambda model: evidence(MIXED, model), evidence(REFERENCE, by_name[REFERENCE].model),
+        inputs.val_labels, positive_index=inputs.finding.index if inputs.finding else None,
+        max_drop=options.max_val_drop, max_float_layers=options.max_float_layers, seed=inputs.config.data.seed,
     )
-    full = found.attempts[0].val_metric if found.attempts else None
     control = AccuracyControl(
-        max_val_drop=options.max_val_drop, max_float_layers=options.max_float_layers, val_reference=round(reference, 6),
-        full_int8_val=_round(full), val=_round(found.val_metric), within_budget=found.within_budget,
-        ranking=found.ranking, float_layers=found.float_layers, models_tried=len(found.attempts),
+        max_val_drop=options.max_val_drop, max_float_layers=options.max_float_layers,
+        val_reference=round(found.reference_val_auc, 6), full_int8_val=_round(found.full.val_auc),
+        val=_round(found.chosen.val_auc), within_budget=found.within_budget, ranking=found.ranking,
+        float_layers=found.float_layers, models_tried=len(found.attempts), held_out_images=len(inputs.held_out),
+        full_int8_val_drop=_drop(found.full), val_drop=_drop(found.chosen), kept_float=found.kept_float,
     )
     if not found.float_layers:
-        log.info("int8 is within %g of float32 on validation (%.4f vs %.4f): no %s variant needed",
-                 options.max_val_drop, full, reference, MIXED)
+        low, high = found.full.val_drop_interval
+        log.info("int8 is within %g of float32 on validation (AUC drop %.4f, 95%% %.4f..%.4f): no %s variant needed",
+                 options.max_val_drop, found.full.val_drop, low, high, MIXED)
         return control, None
-    log.info("%s: %d op(s) kept float, validation AUC %.4f (float32 %.4f)%s", MIXED, len(found.float_layers),
-             found.val_metric or float("nan"), reference, "" if found.within_budget else ", NOT within budget")
+    low, high = found.chosen.val_drop_interval
+    log.info("%s: %d op(s) kept float, validation AUC drop %.4f (95%% %.4f..%.4f)%s", MIXED, len(found.float_layers),
+             found.chosen.val_drop, low, high, "" if found.within_budget else ", NOT within budget")
     return control, found
 
 
-def _val_auc(path: Path, inputs: Inputs, options: CompressOptions) -> float | None:
-    from medtk.clinical import split_metrics
-    from medtk.compress.evaluate import run_model
-
-    probs = run_model(path, inputs.val_images, options.num_threads).probs
-    return split_metrics(inputs.val_labels, probs, inputs.class_names, finding=inputs.finding).auc
+def _drop(attempt) -> tuple[float, float, float]:
+    """(point, 95% low, 95% high) of an attempt's validation AUC drop, for compress.json."""
+    return round(attempt.val_drop, 6), round(attempt.val_drop_interval[0], 6), round(attempt.val_drop_interval[1], 6)
 
 
 def _round(value: float | None) -> float | None:

@@ -72,6 +72,8 @@ def test_bad_option_is_a_usage_error(run_copy: Path):
     assert result.exit_code == 2 and "--max-cam-peak-shift" in _error_line(result)
     result = _invoke(run_copy, "--int8", "--max-float-layers", "-1")
     assert result.exit_code == 2 and "--max-float-layers" in _error_line(result)
+    result = _invoke(run_copy, "--int8", "--held-out", "0")
+    assert result.exit_code == 2 and "--held-out" in _error_line(result)
     assert _nothing_written(run_copy)
 
 

@@ -111,7 +111,8 @@ def test_accuracy_control_is_recorded_and_chose_on_validation_only(compressed):
     assert control["val_reference"] == pytest.approx(variants["float32"]["val"]["auc"], abs=1e-6)
     assert control["full_int8_val"] == pytest.approx(variants["int8"]["val"]["auc"], abs=1e-6)
     if control["float_layers"]:  # full int8 lost validation AUC: int8_mixed carries its float ops
-        assert control["ranking"] in ("debugger", "measured") and 1 <= len(control["float_layers"]) <= 2
+        assert control["ranking"] == "held-out agreement" and 1 <= len(control["float_layers"]) <= 2
+        assert [kept["tensor"] for kept in control["kept_float"]] == control["float_layers"] and control["held_out_images"] > 0
         assert variants["int8_mixed"]["float_layers"] == control["float_layers"]
         assert control["val"] == pytest.approx(variants["int8_mixed"]["val"]["auc"], abs=1e-6)
     else:

@@ -62,14 +62,20 @@ def compression_section(art: RunArtifacts) -> Html:
         if control.float_layers:
             outcome = (f"{len(control.float_layers)} int8 operation(s) kept in float ({control.ranking} ranking, "
                        f"{control.models_tried} models measured), validation AUC {fmt(control.val, 4)}"
+                       f"{_drop_text(control.val_drop)}"
                        + ("" if control.within_budget else ", still beyond the budget"))
         else:
             outcome = "full int8 was within the budget, so no int8_mixed variant was needed"
         parts.append(note(
-            f"Accuracy control (validation split only; test never selects): float32 validation AUC "
-            f"{fmt(control.val_reference, 4)}, full int8 {fmt(control.full_int8_val, 4)}, budget "
+            f"Accuracy control (ops ranked on {control.held_out_images} held-out training images by agreement with "
+            f"float32, decided on the validation split; test never selects): float32 validation AUC "
+            f"{fmt(control.val_reference, 4)}, full int8 {fmt(control.full_int8_val, 4)}"
+            f"{_drop_text(control.full_int8_val_drop)}, budget: the drop's upper 95% bound at most "
             f"{fmt(control.max_val_drop)}; {outcome}."))
-        if control.float_layers:
+        if control.kept_float:
+            parts.append(tag("ul", join(tag("li", join([tag("code", kept.tensor.split(";")[0]), f": {kept.reason}"]))
+                                        for kept in control.kept_float), cls="plain"))
+        elif control.float_layers:
             parts.append(tag("ul", join(tag("li", tag("code", layer)) for layer in control.float_layers), cls="plain"))
     steps = report.compression
     if steps.target_sparsity is not None:
@@ -112,6 +118,11 @@ def latency_section(art: RunArtifacts) -> Html:
         ))
     parts.append(note(f"Runtime backend: {', '.join(_backends(art)) or 'n/a'}; files: {', '.join(name for name, _ in art.bench)}."))
     return section("latency", "Latency", *parts)
+
+
+def _drop_text(drop: tuple[float, float, float] | None) -> str:
+    """' (drop D, 95% lo to hi)' of a validation AUC drop, '' when not recorded (older compress.json)."""
+    return "" if drop is None else f" (drop {drop[0]:.4f}, 95% {drop[1]:.4f} to {drop[2]:.4f})"
 
 
 def _ci(test, key: str | None) -> str:

@@ -85,8 +85,22 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class KeptFloat:
+    """One int8 op that `int8_mixed` computes in float, and why (compress/accuracy_control.py)."""
+
+    tensor: str  # the op's output tensor
+    op: str  # TFLite operator, e.g. CONV_2D
+    noise_rank: int  # its place among the ops by int8 noise (rmse / std) on the held-out training images
+    noise: float
+    held_out_disagreement_alone: float  # disagreement with float32 on the held-out images with only this op float
+    held_out_disagreement_full: float  # ... with every op int8 (full int8), for comparison
+    reason: str
+
+
+@dataclass(frozen=True)
 class AccuracyControl:
-    """How `int8_mixed` was found: layers kept float until its validation AUC was within `max_val_drop`."""
+    """How `int8_mixed` was found: ops ranked on held-out training images by agreement with float32, kept
+    float until the upper 95% bound of the validation AUC drop (paired bootstrap) was within `max_val_drop`."""
 
     max_val_drop: float
     max_float_layers: int
@@ -94,9 +108,13 @@ class AccuracyControl:
     full_int8_val: float | None  # full int8 (softmax float) validation AUC
     val: float | None  # the chosen model's validation AUC
     within_budget: bool
-    ranking: str  # "none" (full int8 was within budget), "debugger" (ops by quantization noise) or "measured"
+    ranking: str  # "none" (full int8 was within budget) or "held-out agreement"
     float_layers: tuple[str, ...] = ()
     models_tried: int = 0
+    held_out_images: int = 0  # training images (not calibration images) the ops were ranked on
+    full_int8_val_drop: tuple[float, float, float] | None = None  # point, 95% low, 95% high
+    val_drop: tuple[float, float, float] | None = None  # the chosen model's
+    kept_float: tuple[KeptFloat, ...] = ()
 
 
 @dataclass(frozen=True)
