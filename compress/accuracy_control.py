@@ -11,7 +11,7 @@ kind of evidence has one role:
 2. A larger held-out sample of training images (never calibrated on; labels not used) ranks: the
    `candidates` ops the debugger finds noisiest on those images are each kept float alone, and ranked by
    how much closer that brings the model's outputs to float32's on them (`Agreement`: the logit error
-   plus what the CAM lost in correlation).
+   plus what the CAM lost in correlation); an op whose float alone does not bring them closer is dropped.
 3. The validation split decides: a model is within budget when the upper end of the 95% paired
    bootstrap interval of its validation AUC drop (float32 minus it, the same resampled images for both,
    `medtk.clinical.bootstrap.paired_auc_drop`) is at most `max_drop`. Full int8 first; otherwise the
@@ -123,7 +123,8 @@ def quantize_with_accuracy_control(
         return result((), "none")
     shortlist = list(noise)[:candidates]
     log.info("ranking the %d noisiest int8 ops on held-out images by what keeping each float recovers", len(shortlist))
-    ranked = tuple(sorted(shortlist, key=lambda layer: attempt((layer,)).held_out.disagreement))
+    helps = [layer for layer in shortlist if attempt((layer,)).held_out.disagreement < full.held_out.disagreement]
+    ranked = tuple(sorted(helps, key=lambda layer: attempt((layer,)).held_out.disagreement))
     found = _smallest_prefix(ranked, ok, max_float_layers)
     if found is None:
         best = min(attempts.values(), key=lambda a: (a.val_drop_interval[1], len(a.float_layers)))

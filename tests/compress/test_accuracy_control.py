@@ -196,3 +196,11 @@ def test_on_a_real_int8_model_only_held_out_and_validation_images_are_used():
         assert kept.held_out_disagreement_alone == pytest.approx(alone[kept.tensor], abs=1e-6)
     if not result.within_budget:  # a zero budget: the measured model with the lowest upper bound, said so
         assert result.chosen.val_drop_interval[1] == min(a.val_drop_interval[1] for a in result.attempts)
+
+
+def test_an_op_whose_float_does_not_help_on_held_out_is_never_kept_float():
+    calibration = _Calibration({"a": 1.0, "b": 1.0, "c": 1.0}, ["a", "b", "c", "d"])
+    result = _run(calibration, max_float_layers=4, candidates=4)
+    assert "d" not in result.float_layers  # harmless: keeping it float changes nothing
+    assert not any("d" in a.float_layers for a in result.attempts if len(a.float_layers) > 1)  # nor is it tried
+    assert all(kept.held_out_disagreement_alone < kept.held_out_disagreement_full for kept in result.kept_float)
