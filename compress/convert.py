@@ -4,7 +4,8 @@ Each variant of `medtk.variants` names the converter that makes it (fine-tuned i
 `int8`). Every variant keeps the deployable-model contract (docs/ARCHITECTURE.md): raw-pixel input named `pixels`
 (`uint8` for int8, `float32` otherwise), outputs `probs` and `cam` addressed by signature name, float
 outputs (the runtime dequantizes anyway, but float outputs keep the CAM's range intact). int8 keeps
-only its final softmax in float, so probabilities are not cut to 1/256 steps.
+its head in float (the `cam` conv, the logits and the softmax: `Int8Calibration`), so neither the
+logits nor the probabilities are cut to a few 8-bit steps.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from medtk.errors import DataError
-from medtk.runtime.flatbuffer import uint8_input
+from medtk.runtime.flatbuffer import head_tensors, uint8_input
 from medtk.train.tfenv import tensorflow
 
 
@@ -73,41 +74,48 @@ class Int8Calibration:
     """One calibration of `model` (the slow part), then any number of int8 models from it, each with its
     own layers kept float (TFLite selective quantization: the QuantizationDebugger's `denylisted_nodes`).
 
-    The final SOFTMAX always stays float (DEQUANTIZE -> SOFTMAX, builtin ops): an 8-bit softmax gives
-    probabilities in steps of 1/256, a confident model's outputs pile up at 0 and 1, ties cost AUC
-    and high-confidence thresholds become impossible, while the int8 logits still rank like float32
-    (measured: benchmarks/RESULTS.md). Selective quantization returns a float32 input, which `uint8_input` turns
-    back into uint8. `layer_errors` ranks the ops by how much 8-bit arithmetic hurts each of them
-    (`LayerError`), for `medtk.compress.accuracy_control`.
+    The class scores always stay float: the `cam` convolution (a 1x1 conv, K x C weights), the average
+    that makes the logits, and the softmax (DEQUANTIZE -> CONV_2D -> MEAN -> SOFTMAX, builtin ops). An
+    8-bit softmax gives probabilities in steps of 1/256; int8 logits are worse: their one per-tensor
+    range is set by the most confident calibration image, so the uncertain images, which decide the AUC,
+    get a few levels (a 3-epoch ResNet50: logits up to +-213, step 1.1, 22 distinct probabilities on 624
+    test images, test AUC 0.938 -> 0.616; benchmarks/RESULTS.md, issue 22). Selective quantization
+    returns a float32 input, which `uint8_input` turns back into uint8. `layer_errors` ranks the int8 ops
+    by how much 8-bit arithmetic hurts each of them (`LayerError`), for `medtk.compress.accuracy_control`.
     """
 
-    def __init__(self, model, calibration, debug: Iterable[np.ndarray] | None = None, debug_images: int = 64):
+    def __init__(self, model, calibration, debug: Iterable[np.ndarray] | None = None, debug_images: int = 64,
+                 float_head: bool = True):
         """`debug`: the images `layer_errors` measures on, at most `debug_images` of them (each op of the
         debug model runs twice per image, in int8 and in float); by default the calibration images, but
-        images that did not set the ranges also show what unseen images clip (accuracy control's)."""
+        images that did not set the ranges also show what unseen images clip (accuracy control's).
+        `float_head`: keep the class scores (the `cam` conv and the logits) float, as medtk exports."""
         tf = tensorflow()
         converter = _int8(model, calibration)
         debug = list(calibration if debug is None else debug)[:debug_images]
         debug = [np.asarray(image, dtype=np.float32)[None] for image in debug]
+        self._head: tuple[str, ...] = ()
         self._debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter,
             debug_dataset=lambda: ([batch] for batch in debug),
             debug_options=self._options(()),
         )
+        self._head = tuple(head_tensors(self._debugger.calibrated_model)) if float_head else ()
+        self._debugger.options = self._options(())
 
-    @staticmethod
-    def _options(float_layers, **metrics):
+    def _options(self, float_layers, **metrics):
         tf = tensorflow()
+        nodes = [*self._head, *float_layers]
         return tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_ops=["SOFTMAX"], denylisted_nodes=list(float_layers) or None, **metrics
+            denylisted_ops=["SOFTMAX"], denylisted_nodes=nodes or None, **metrics
         )
 
     def quantize(self, float_layers: Iterable[str] = ()) -> bytes:
         """The deployable int8 model (uint8 pixels, float outputs) with `float_layers` (output tensor
-        names, as `layer_errors` gives them) computed in float."""
-        float_layers = tuple(float_layers)
-        if float_layers != tuple(self._debugger.options.denylisted_nodes or ()):
-            self._debugger.options = self._options(float_layers)
+        names, as `layer_errors` gives them) computed in float, besides the head."""
+        nodes = [*self._head, *float_layers]
+        if nodes != list(self._debugger.options.denylisted_nodes or ()):
+            self._debugger.options = self._options(tuple(float_layers))
         return uint8_input(self._debugger.get_nondebug_quantized_model())
 
     def layer_errors(self) -> list["LayerError"]:

@@ -69,6 +69,27 @@ def operator_codes(model: ModelSource, subgraph: int = 0) -> list[int]:
     return [codes[graph.Operators(i).OpcodeIndex()] for i in range(graph.OperatorsLength())]
 
 
+def head_tensors(model: ModelSource) -> list[str]:
+    """Names of the tensors that carry the class scores: the signature output `cam` and every SOFTMAX's
+    input (the logits). int8 keeps them float (`medtk.compress.convert`): one per-tensor int8 range over
+    every image's logits leaves the uncertain images, which decide the AUC, only a few levels."""
+    model, _ = load(model)
+    s = schema()
+    root = s.Model.GetRootAsModel(model, 0)
+    graph = root.Subgraphs(0)
+    indices = []
+    for i in range(root.SignatureDefsLength()):
+        signature = root.SignatureDefs(i)
+        indices += [signature.Outputs(j).TensorIndex() for j in range(signature.OutputsLength())
+                    if _text(signature.Outputs(j).Name()) == "cam"]
+    codes = [builtin_code(root.OperatorCodes(i)) for i in range(root.OperatorCodesLength())]
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        if codes[op.OpcodeIndex()] == s.BuiltinOperator.SOFTMAX:
+            indices.append(op.Inputs(0))
+    return [_text(graph.Tensors(index).Name()) for index in dict.fromkeys(indices)]
+
+
 def count_macs(model: ModelSource) -> int:
     """Multiply-accumulates of one inference (batch 1) over CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
     and TRANSPOSE_CONV: the work that device estimates scale by, to first order."""

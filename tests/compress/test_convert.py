@@ -10,7 +10,7 @@ from medtk.runtime.flatbuffer import operator_codes as _ops
 from medtk.train.model import ModelSpec, build_classifier
 
 
-def test_int8_has_uint8_pixels_and_a_float_softmax():
+def test_int8_has_uint8_pixels_and_a_float_head():
     model = build_classifier(ModelSpec(arch="mobilenetv2", input_size=32, channels=1, num_classes=2))
     rng = np.random.default_rng(0)
     calibration = [rng.integers(0, 256, (32, 32, 1)).astype(np.uint8) for _ in range(8)]
@@ -30,6 +30,13 @@ def test_int8_has_uint8_pixels_and_a_float_softmax():
         op = graph.Operators(i)
         if _ops(tflite)[i] == softmax:
             assert graph.Tensors(op.Inputs(0)).Type() == schema.TensorType.FLOAT32
+    # the class scores are float too: the cam conv reads dequantized features, its map and the logits are float32
+    cam = runner.get_output_details()["cam"]
+    assert out["cam"].dtype == np.float32 and cam["quantization"] == (0.0, 0)
+    convs = [graph.Operators(i) for i, code in enumerate(ops) if code == schema.BuiltinOperator.CONV_2D]
+    assert graph.Tensors(convs[-1].Inputs(0)).Type() == schema.TensorType.FLOAT32
+    assert graph.Tensors(convs[-1].Outputs(0)).Type() == schema.TensorType.FLOAT32
+    assert sum(graph.Tensors(c.Outputs(0)).Type() == schema.TensorType.INT8 for c in convs) > 10  # the backbone stays int8
 
 
 @pytest.mark.slow
