@@ -16,7 +16,8 @@ kind of evidence has one role:
    bootstrap interval of its validation AUC drop (float32 minus it, the same resampled images for both,
    `medtk.clinical.bootstrap.paired_auc_drop`) is at most `max_drop`. Full int8 first; otherwise the
    shortest prefix of the ranking (doubling, then bisection, at most `max_float_layers` ops) that is;
-   otherwise the measured model with the lowest upper bound, marked as not within budget.
+   otherwise the measured prefix that agrees best with float32 on the held-out images (none when no op
+   helps there), marked as not within budget: validation decides, it does not pick among failures.
 
 The test split is never seen here: it reports, it never selects. Each op kept float carries why
 (`medtk.schema.compress.KeptFloat`), for compress.json and the report.
@@ -123,12 +124,20 @@ def quantize_with_accuracy_control(
         return result((), "none")
     shortlist = list(noise)[:candidates]
     log.info("ranking the %d noisiest int8 ops on held-out images by what keeping each float recovers", len(shortlist))
-    helps = [layer for layer in shortlist if attempt((layer,)).held_out.disagreement < full.held_out.disagreement]
-    ranked = tuple(sorted(helps, key=lambda layer: attempt((layer,)).held_out.disagreement))
+    def helps(layer: str) -> bool:
+        try:
+            alone = attempt((layer,))
+        except ValueError as error:  # e.g. the op the uint8 input feeds: float, the input would be too
+            log.info("cannot keep %s float: %s", layer.split(";")[0], error)
+            return False
+        return alone.held_out.disagreement < full.held_out.disagreement
+
+    shortlist = [layer for layer in shortlist if helps(layer)]
+    ranked = tuple(sorted(shortlist, key=lambda layer: attempt((layer,)).held_out.disagreement))
     found = _smallest_prefix(ranked, ok, max_float_layers)
-    if found is None:
-        best = min(attempts.values(), key=lambda a: (a.val_drop_interval[1], len(a.float_layers)))
-        found = best.float_layers
+    if found is None:  # not reachable: the ranked prefix that agrees best on held-out (validation does not pick)
+        tried = [ranked[:size] for size in range(1, len(ranked) + 1) if ranked[:size] in attempts]
+        found = min(tried, key=lambda layers: attempts[layers].held_out.disagreement, default=())
     return result(found, "held-out agreement")
 
 

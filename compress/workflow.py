@@ -276,6 +276,10 @@ def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: 
         float_layers=found.float_layers, models_tried=len(found.attempts), held_out_images=len(inputs.held_out),
         full_int8_val_drop=_drop(found.full), val_drop=_drop(found.chosen), kept_float=found.kept_float,
     )
+    if not found.float_layers and not found.within_budget:
+        log.warning("int8 may lose more than %g validation AUC, and keeping no int8 op float brought its outputs "
+                    "closer to float32's on the held-out images: no %s variant", options.max_val_drop, MIXED)
+        return control, None
     if not found.float_layers:
         low, high = found.full.val_drop_interval
         log.info("int8 is within %g of float32 on validation (AUC drop %.4f, 95%% %.4f..%.4f): no %s variant needed",
