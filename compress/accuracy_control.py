@@ -124,6 +124,7 @@ def quantize_with_accuracy_control(
         return result((), "none")
     shortlist = list(noise)[:candidates]
     log.info("ranking the %d noisiest int8 ops on held-out images by what keeping each float recovers", len(shortlist))
+
     def helps(layer: str) -> bool:
         try:
             alone = attempt((layer,))
