@@ -104,29 +104,36 @@ def bench_decode(args) -> None:
         print(f"| {name} | {spread(values)} |")
 
 
-def bench_train(args) -> None:
+def _pipelines(args, name: str):
+    """The training split of `args.images` PneumoniaMNIST images and its two input pipelines, in memory and
+    streamed from a freshly prepared copy (same images, same augmentation)."""
     import shutil
 
     from medtk.config import AugmentConfig
     from medtk.data import load_dataset
     from medtk.data.prepared import open_prepared, prepare_dataset
-    from medtk.train.model import ModelSpec, build_classifier, training_view
     from medtk.train.pipeline import make_dataset, prepare_split
     from medtk.train.prepared import tf_dataset
-    from medtk.train.tfenv import keras
 
     dataset = load_dataset(str(NPZ), subset=args.images)
-    out = CACHE / f"train-{args.images}-{args.size}"
+    out = CACHE / f"{name}-{args.images}-{args.size}"
     shutil.rmtree(out, ignore_errors=True)
     prepare_dataset(dataset, out, args.size, 1)
     prepared = open_prepared(out)
     train = dataset.splits["train"]
     images = prepare_split(train, args.size, 1)
     augment = AugmentConfig(horizontal_flip=False, vertical_flip=False)
-    pipelines = {
+    return train, {
         "memory": lambda: make_dataset(images, train.labels, 2, 32, True, augment, 0),
         "stream": lambda: tf_dataset(prepared, "train", num_classes=2, batch_size=32, training=True, augment=augment),
     }
+
+
+def bench_train(args) -> None:
+    from medtk.train.model import ModelSpec, build_classifier, training_view
+    from medtk.train.tfenv import keras
+
+    train, pipelines = _pipelines(args, "train")
     rates: dict[str, list[float]] = {name: [] for name in pipelines}
     k = keras()
     for repeat in range(args.repeats):
@@ -150,26 +157,7 @@ def bench_train(args) -> None:
 
 def bench_pipeline(args) -> None:
     """Images/s each input pipeline delivers on its own (no model): what the stream costs the training loop."""
-    import shutil
-
-    from medtk.config import AugmentConfig
-    from medtk.data import load_dataset
-    from medtk.data.prepared import open_prepared, prepare_dataset
-    from medtk.train.pipeline import make_dataset, prepare_split
-    from medtk.train.prepared import tf_dataset
-
-    dataset = load_dataset(str(NPZ), subset=args.images)
-    out = CACHE / f"pipeline-{args.images}-{args.size}"
-    shutil.rmtree(out, ignore_errors=True)
-    prepare_dataset(dataset, out, args.size, 1)
-    prepared = open_prepared(out)
-    train = dataset.splits["train"]
-    images = prepare_split(train, args.size, 1)
-    augment = AugmentConfig(horizontal_flip=False, vertical_flip=False)
-    pipelines = {
-        "memory": lambda: make_dataset(images, train.labels, 2, 32, True, augment, 0),
-        "stream": lambda: tf_dataset(prepared, "train", num_classes=2, batch_size=32, training=True, augment=augment),
-    }
+    train, pipelines = _pipelines(args, "pipeline")
     rates: dict[str, list[float]] = {name: [] for name in pipelines}
     for repeat in range(args.repeats):
         for name in (list(pipelines) if repeat % 2 == 0 else list(pipelines)[::-1]):

@@ -21,7 +21,7 @@ from typing import Any
 
 from medtk.batch.rows import arrow_schema
 from medtk.errors import ConfigError, DataError
-from medtk.io import atomic_write_json
+from medtk.io import atomic_write_json, fsync_dir
 from medtk.schema.batch import BatchJob
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class ResultsStore:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, final)
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         self._next += 1
         self.errors += sum(row["error"] is not None for row in fresh)
         return len(fresh)
@@ -124,10 +124,3 @@ class ResultsStore:
         atomic_write_json(self.path / JOB_FILE, done.to_json())
         return done
 
-
-def _fsync_dir(path: Path) -> None:
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)

@@ -30,7 +30,7 @@ from medtk.data.prepared.manifest import (INDEX_COLUMNS, MANIFEST, Layout, Manif
                                           shard_name, source_digest, summarise)
 from medtk.data.prepared.tfrecord import write_record
 from medtk.errors import ConfigError, DataError, ImageDecodeError
-from medtk.io import atomic_write_json, atomic_write_text
+from medtk.io import atomic_write_json, atomic_write_text, fsync_dir
 from medtk.progress import counter
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ def _write_shard(out: Path, dataset: Dataset, plan: _Plan, split_name: str, inde
     index_text = _index_csv(rows)
     atomic_write_text(out / index_name(name), index_text)  # before the shard: a listed shard has its index
     os.replace(temporary, out / name)
-    _fsync_dir(out)
+    fsync_dir(out)
     return ShardRecord(split=split_name, index=index, file=name, records=written, bytes=size_on_disk,
                        sha256=digest.hexdigest(), class_counts=tuple(classes),
                        pixels=PixelStats(count=count, total=total, squares=squares), index_file=index_name(name),
@@ -291,11 +291,3 @@ def _save(out: Path, manifest: Manifest) -> Manifest:
     atomic_write_json(out / MANIFEST, manifest.to_json())
     return manifest
 
-
-def _fsync_dir(path: Path) -> None:
-    """The rename itself survives a power cut only once the directory entry is on disk."""
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
