@@ -24,7 +24,7 @@ from medtk.errors import ConfigError, ModelError
 from medtk.runtime.backend import default_threads
 from medtk.runtime.classifier import Classifier
 from tests.robustness.conftest import assert_one_line_error, cli, png_bytes
-from tests.runtime.test_integrity import _cam_scale_offset, tamper_text
+from tests.runtime.test_integrity import _weight_scale_offset, tamper_text
 
 
 def _write(folder: Path, name: str, data: bytes) -> Path:
@@ -56,9 +56,9 @@ def test_swapped_labels_are_refused(clinical_model, scan, tmp_path):
 
 
 # 2. quantization parameters are covered too
-def test_one_bit_in_a_cam_scale_is_refused(int8_model, scan, tmp_path):
+def test_one_bit_in_a_weight_scale_is_refused(int8_model, scan, tmp_path):
     data = bytearray(int8_model.read_bytes())
-    data[_cam_scale_offset(bytes(data)) + 1] ^= 0x10
+    data[_weight_scale_offset(bytes(data)) + 1] ^= 0x10
     model = _write(tmp_path, "flipped.tflite", bytes(data))
     assert_one_line_error(cli("predict", model, scan), 1, "the file changed after export")
     _still_works(int8_model, scan)

@@ -81,24 +81,24 @@ def test_metadata_tampering_is_refused(clinical_model, tmp_path, field):
     assert "\n" not in str(error.value)
 
 
-def _cam_scale_offset(model: bytes) -> int:
-    """The byte offset of the first per-channel scale of the int8 `cam` convolution's weights."""
+def _weight_scale_offset(model: bytes) -> int:
+    """The byte offset of the per-channel scales of the last int8 convolution's weights (the backbone's: int8
+    keeps its head float), at a place in the file where those bytes occur once."""
     from ai_edge_litert import schema_py_generated as schema
 
     graph = schema.Model.GetRootAsModel(model, 0).Subgraphs(0)
-    for index in range(graph.TensorsLength()):
-        tensor = graph.Tensors(index)
-        quantization = tensor.Quantization()
-        if b"cam" in tensor.Name() and quantization is not None and quantization.ScaleLength() > 1:
+    for index in reversed(range(graph.TensorsLength())):
+        quantization = graph.Tensors(index).Quantization()
+        if quantization is not None and quantization.ScaleLength() > 1:
             scales = quantization.ScaleAsNumpy().astype("<f4").tobytes()
-            assert model.count(scales) == 1
-            return model.find(scales)
-    raise AssertionError("no per-channel quantized cam tensor")
+            if model.count(scales) == 1:
+                return model.find(scales)
+    raise AssertionError("no per-channel quantized weights")
 
 
 def test_one_bit_in_a_quantization_scale_is_refused(int8_model, tmp_path):
     model = int8_model.read_bytes()
-    offset = _cam_scale_offset(model)
+    offset = _weight_scale_offset(model)
     flipped = bytearray(model)
     flipped[offset + 2] ^= 0x01
     assert weights_sha256(bytes(flipped)) == weights_sha256(model)  # what the old checksum missed
