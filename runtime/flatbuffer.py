@@ -71,8 +71,8 @@ def operator_codes(model: ModelSource, subgraph: int = 0) -> list[int]:
 
 def head_tensors(model: ModelSource) -> list[str]:
     """Names of the tensors that carry the class scores: the signature output `cam` and every SOFTMAX's
-    input (the logits). int8 keeps them float (`medtk.compress.convert`): one per-tensor int8 range over
-    every image's logits leaves the uncertain images, which decide the AUC, only a few levels."""
+    input (the logits). The int8 export keeps these float: one per-tensor int8 range over every image's
+    logits leaves the uncertain images, which decide the AUC, only a few levels."""
     model, _ = load(model)
     s = schema()
     root = s.Model.GetRootAsModel(model, 0)
