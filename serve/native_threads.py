@@ -4,7 +4,9 @@ numpy and OpenCV each load an OpenBLAS that starts a thread per CPU and splits a
 over them (the runtime's CAM upsampling is one: a 7 x 7 map onto a 512 x 512 image). Between calls
 those threads spin-wait for more work; beside two busy 1-thread workers on two cores they took ~20 ms
 of a core per image (perf: `blas_thread_server`), and one such product took 3-9 ms instead of 0.2 under
-load (benchmarks/RESULTS.md, "medtk serve"). The node owns its process, so it sets this process-wide.
+load (benchmarks/RESULTS.md, "medtk serve"). The runtime now computes that product in blocks small enough
+for OpenBLAS to keep on the calling thread (runtime/cam.py); this limit stays as the guard for every other
+product in the node's process. The node owns its process, so it sets this process-wide.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Why threads: LiteRT's invoke and OpenCV's decoding release the GIL, so one proce
 per thread keeps every core busy without copying images between processes (the same design as
 `medtk serve`'s pool, measured there; benchmarks/RESULTS.md "Batch inference" measures this pool
 against a bare `Classifier` loop). Why one thread per BLAS: numpy's and OpenCV's BLAS pools would
-otherwise spin a thread per CPU beside the workers (serve/native_threads.py).
+otherwise spin a thread per CPU beside the workers on any product large enough to wake them (the runtime's
+own CAM product no longer does: runtime/cam.py; serve/native_threads.py).
 
 Memory is bounded: at most `2 x workers` items are in flight (read, decoding or predicted and not yet
 handed back), whatever the size of the source. Rows come back in the source's order.
