@@ -75,7 +75,7 @@ class ServeConfig:
     forward_attempts: int = 3  # 0x0110-like failures of one result, while its destination takes others, before it is set aside
     stall_seconds: float = 120.0  # /healthz answers 503 when work waits and nothing completes for this long
     # network bounds (issue 21)
-    max_pdu_bytes: int = 16382  # largest P-DATA-TF PDU a sender may send (advertised at association)
+    max_pdu_bytes: int = 131072  # largest P-DATA-TF PDU a sender may send (advertised at association; dcmtk's ceiling)
     max_dataset_bytes: int = 256 * 1024 * 1024  # largest C-STORE data set, as received and once inflated
     http_header_timeout: float = 10.0  # for a request line and headers, from the connection or the last answer
     http_body_timeout: float = 60.0  # for a whole request body, from the end of its headers

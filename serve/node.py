@@ -28,7 +28,7 @@ from medtk.serve.forwarder import Forwarder
 from medtk.serve.health import Blockers, Health, HealthReport
 from medtk.serve.identity import ModelIdentity
 from medtk.serve.metrics import NodeMetrics
-from medtk.serve.native_threads import single_threaded_blas
+from medtk.serve.native_threads import single_threaded_libraries
 from medtk.serve.outcomes import Outcomes
 from medtk.serve.pool import ClassifierPool
 from medtk.serve.processor import Processor
@@ -54,7 +54,7 @@ class ServeNode:
         self.max_body_bytes = config.max_body_bytes
         self.software_version = f"medtk {__version__}"
         _preload()
-        single_threaded_blas()  # after _preload loaded numpy's and OpenCV's (native_threads.py)
+        single_threaded_libraries()  # after _preload loaded numpy's and OpenCV's (native_threads.py)
         standard.check()
         rules = load_rules(config.rules_file)
         for name in QUIET_LOGGERS:

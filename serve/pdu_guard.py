@@ -66,6 +66,10 @@ class PduGuard:
             return self._pdu_due
         return self._negotiation_due if self._pdu_due is None else min(self._negotiation_due, self._pdu_due)
 
+    def body_left(self) -> int:
+        """Bytes of the current PDU's body still to come; 0 between PDUs and while a header arrives."""
+        return self._pdu_left
+
     def check_time(self, now: float) -> None:
         due = self.due()
         if due is None or now < due:

@@ -104,7 +104,7 @@ class StorageSCP:
     ssl_context: ssl.SSLContext | None = None
     ignore: Callable[[Any], bool] = lambda dataset: False  # e.g. this node's own results sent back to it
     scratch: Path | None = None  # where deflated data sets are inflated (the spool's incoming/); None: $TMPDIR
-    max_pdu_bytes: int = 16382
+    max_pdu_bytes: int = 131072
     max_dataset_bytes: int = 256 * 1024 * 1024
     count_refused: Callable[[], None] = lambda: None  # a connection closed for crossing a bound
 

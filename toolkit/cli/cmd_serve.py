@@ -51,7 +51,7 @@ def serve(
         "--stall-seconds", help="/healthz answers 503 when work waits and nothing completes for this long.")] = 120.0,
     max_pdu_bytes: Annotated[
         int, typer.Option("--max-pdu-bytes", help="Largest DICOM PDU a sender may send (advertised).")
-    ] = 16382,
+    ] = 131072,
     max_dataset_bytes: Annotated[
         int, typer.Option("--max-dataset-bytes", help="Largest C-STORE data set, as sent and once inflated.")
     ] = 256 * 1024 * 1024,
