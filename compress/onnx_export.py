@@ -8,8 +8,10 @@ int8: ONNX Runtime's static quantization of that float graph (TFMOT's fake-quant
 convert), calibrated on the same images as the TFLite int8, in the explicit form TensorRT takes
 (TensorRT 10.1+ deprecates and 11 removes implicit int8 calibration): QuantizeLinear/DequantizeLinear
 pairs, weights int8 per output channel and symmetric (-127..127), activations int8 symmetric with
-zero point 0. The softmax stays float, for the reason the TFLite int8 keeps it float (convert.py).
-`check_tensorrt_qdq` is that rule as a check, run on every export.
+zero point 0. The head stays float, as in the TFLite int8 (convert.py): the `cam` conv, the pooling
+into logits and the softmax (`head_nodes`). One per-tensor int8 range over every image's class map
+leaves the uncertain images, which decide the AUC, only a few levels. TensorRT runs unquantized layers
+in float. `check_tensorrt_qdq` is the explicit-quantization rule as a check, run on every export.
 """
 
 from __future__ import annotations
@@ -59,14 +61,13 @@ def quantize_qdq(float_model: bytes, calibration: Iterable[np.ndarray]) -> bytes
             batch = next(self._batches, None)
             return None if batch is None else {INPUT_NAME: batch}
 
-    proto = onnx.load_from_string(float_model)
-    softmax = [node.name for node in proto.graph.node if node.op_type == "Softmax"]
+    head = head_nodes(onnx.load_from_string(float_model))
     with tempfile.TemporaryDirectory(prefix="medtk-onnx-") as folder:
         source, target = Path(folder) / "float32.onnx", Path(folder) / "int8.onnx"
         source.write_bytes(float_model)
         quantize_static(
             str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head,
             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
         )
         quantized = target.read_bytes()
@@ -74,6 +75,23 @@ def quantize_qdq(float_model: bytes, calibration: Iterable[np.ndarray]) -> bytes
     if problems:
         raise ModelError(f"the int8 ONNX graph breaks TensorRT's explicit-quantization rules: {problems[0]}")
     return quantized
+
+
+def head_nodes(proto) -> list[str]:
+    """Names of the nodes that compute the class scores: the Conv whose output becomes `cam` (through
+    layout nodes such as tf2onnx's Transpose) and every node downstream of it (pooling, softmax)."""
+    producers = {output: node for node in proto.graph.node for output in node.output}
+    node = producers.get("cam")
+    while node is not None and node.op_type != "Conv":
+        node = producers.get(node.input[0])
+    if node is None:
+        raise ModelError("the ONNX graph has no Conv producing 'cam'; a medtk model computes its CAM with one")
+    head, frontier = {node.name}, set(node.output)
+    while frontier:  # the graph is topologically sorted, but a closure does not depend on it
+        reached = [n for n in proto.graph.node if n.name not in head and frontier.intersection(n.input)]
+        head.update(n.name for n in reached)
+        frontier = {output for n in reached for output in n.output}
+    return [n.name for n in proto.graph.node if n.name in head]
 
 
 def check_tensorrt_qdq(model: bytes) -> list[str]:
