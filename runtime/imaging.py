@@ -20,7 +20,10 @@ and `prepare_input`, so the rule below exists once:
    per value: a table for 8/16-bit pixels (lookup.py), never a float64 copy of the image.
 3. channels: RGB -> gray by luminance (ITU-R 601) or gray -> RGB by copying.
 4. resize to SxS (no aspect-ratio padding, as MedMNIST does): INTER_AREA when shrinking (anti-aliased),
-   INTER_LINEAR when enlarging.
+   INTER_LINEAR_EXACT when enlarging. Both give the same bytes on x86-64 and aarch64; plain INTER_LINEAR
+   does not (its SIMD paths round differently: ~20% of an upscaled image's pixels one level apart,
+   enough to move a float32 model's probability by 0.01; benchmarks/RESULTS.md, "The runtime on
+   aarch64"), and the device must see the pixels the model was validated on.
 """
 
 from __future__ import annotations
@@ -61,13 +64,13 @@ __all__ = [
 
 Source = str | Path | bytes | np.ndarray
 
-INTERPOLATION_RULE = "area-down/linear-up"
+INTERPOLATION_RULE = "area-down/linear-exact-up"
 PREPROCESSING_NOTE = (
     "decode (DICOM: modality LUT/rescale, VOI LUT or window, MONOCHROME1 inverted); to 8 bit by the "
     "intensity mapping 'full-range/1': uint8 kept, 16-bit over its full range (v*255/65535, so x257 "
     "copies map back exactly), DICOM by its window or else its stored range (BitsStored), floats in "
     "[0,1] x255 or in [0,255] kept, other ranges refused; RGB->gray by luminance or gray->RGB by copy; "
-    "resize to SxS without padding (INTER_AREA shrinking, INTER_LINEAR enlarging); all normalization "
+    "resize to SxS without padding (INTER_AREA shrinking, INTER_LINEAR_EXACT enlarging); all normalization "
     "in the graph"
 )
 
@@ -114,7 +117,7 @@ def prepare_input(image: np.ndarray, size: int, channels: int) -> np.ndarray:
     height, width = pixels.shape[:2]
     if (height, width) != (size, size):
         shrinking = height * width > size * size
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR_EXACT  # bit-exact on every CPU
         pixels = cv2.resize(pixels, (size, size), interpolation=interpolation)
     return pixels.reshape(size, size, channels)
 

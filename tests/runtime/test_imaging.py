@@ -134,14 +134,33 @@ def test_rgb_to_gray_and_gray_to_rgb():
         prepare_input(rgb, 4, 2)
 
 
-def test_resize_rule_area_when_shrinking_linear_when_enlarging():
+def test_resize_rule_area_when_shrinking_exact_linear_when_enlarging():
     rng = np.random.default_rng(0)
     big = rng.integers(0, 256, (64, 48), dtype=np.uint8)
     small = rng.integers(0, 256, (10, 12), dtype=np.uint8)
     assert np.array_equal(prepare_input(big, 16, 1)[..., 0], cv2.resize(big, (16, 16), interpolation=cv2.INTER_AREA))
     assert np.array_equal(prepare_input(small, 32, 1)[..., 0],
-                          cv2.resize(small, (32, 32), interpolation=cv2.INTER_LINEAR))
+                          cv2.resize(small, (32, 32), interpolation=cv2.INTER_LINEAR_EXACT))
     assert prepare_input(rng.integers(0, 65535, (20, 20), dtype=np.uint16), 8, 3).dtype == np.uint8
+
+
+# sha256 (first 16 hex digits) of `prepare_input` on a smooth test pattern, enlarged and shrunk. The same
+# digests came out on x86-64 (AVX-512) and on aarch64 (the userland of benchmarks/check_arm64.py, emulated
+# Neoverse N1), OpenCV 5.1.0 on both; plain INTER_LINEAR gave other bytes on each (benchmarks/RESULTS.md,
+# "The runtime on aarch64"). If an OpenCV upgrade changes them, run `make check-arm64` before updating them.
+DEVICE_DIGESTS = {(28, 64): "456c8616a037065f", (28, 224): "cc66d020ff612405", (512, 224): "46c31bf135404c0e",
+                  (300, 224): "97483c22f44c0fc4"}
+
+
+@pytest.mark.parametrize(("source", "size"), list(DEVICE_DIGESTS))
+def test_the_model_input_has_the_same_bytes_on_every_cpu(source, size):
+    import hashlib
+
+    rows, columns = np.mgrid[0:512, 0:512]
+    pattern = ((np.sin(columns / 37.0) * np.cos(rows / 23.0) + 1) * 127.5).astype(np.uint8)
+    image = pattern if source == 512 else cv2.resize(pattern, (source, source), interpolation=cv2.INTER_NEAREST)
+    digest = hashlib.sha256(prepare_input(image, size, 1).tobytes()).hexdigest()[:16]
+    assert digest == DEVICE_DIGESTS[(source, size)]
 
 
 def test_pixel_limit_refuses_huge_images(tmp_path):
