@@ -41,7 +41,7 @@ from medtk.runtime.backend import Backend, load_backend, make_interpreter, resol
 from medtk.runtime.container import ONNX, content_sha256, model_format
 from medtk.runtime.cam import class_map
 from medtk.runtime.flatbuffer import weights_sha256
-from medtk.runtime.imaging import prepare_input
+from medtk.runtime.imaging import LEGACY_INTERPOLATION_RULE, RESIZE_RULES, prepare_input
 from medtk.runtime.inputs import from_tensor, load_decoded, to_tensor
 from medtk.runtime.metadata import METADATA_NAME, ModelInput, ModelMetadata, read_metadata
 from medtk.runtime.limits import DEFAULT_MAX_PIXELS, check_max_pixels
@@ -206,7 +206,7 @@ class Classifier:
         intensity = self.metadata.intensity
         decoded = load_decoded(image, self.max_pixels, intensity.mapping)
         pixels = decoded.pixels
-        prepared = prepare_input(pixels, self.input_size, self.channels)
+        prepared = self.prepare(pixels)
         probs, raw_cam = self._run(prepared)
         index, threshold, positive = self.decide(probs)
         height, width = pixels.shape[:2]
@@ -241,10 +241,15 @@ class Classifier:
     def predict_batch(self, images: Iterable[ImageSource]) -> list[Prediction]:
         return [self.predict(image) for image in images]
 
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        """Decoded pixels -> this model's input: its size and channels, resized by the rule it was
+        validated with (`ModelInput.interpolation`; imaging.RESIZE_RULES)."""
+        return prepare_input(pixels, self.input_size, self.channels, self.metadata.input.interpolation)
+
     def predict_prepared(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Already prepared raw pixels (N, S, S, C) -> probs (N, K) and raw cams (N, h, w, K).
 
-        For evaluation code that prepared a whole test set with `prepare_input` once.
+        For evaluation code that prepared a whole test set with `prepare` once.
         """
         batch = np.asarray(batch)
         expected = (self.input_size, self.input_size, self.channels)
@@ -355,6 +360,14 @@ def _consistent(metadata: ModelMetadata | None, name: str, io: ModelIO) -> Model
     point = metadata.operating_point
     if point is not None and not 0.0 <= point.threshold <= 1.0:
         raise ModelError(f"{name}: metadata operating_point threshold {point.threshold!r} is not a probability")
+    if declared.interpolation not in RESIZE_RULES:
+        raise ModelError(f"{name}: its inputs were resized by {declared.interpolation!r}, which this medtk does "
+                         f"not know ({', '.join(RESIZE_RULES)}); upgrade medtk")
+    if declared.interpolation == LEGACY_INTERPOLATION_RULE:
+        _warn(f"{name}: exported when medtk enlarged images with OpenCV's INTER_LINEAR, which rounds differently "
+              "on x86-64 and ARM CPUs; it is fed as it was validated, so on an ARM device its probabilities can "
+              "differ from x86's (by ~1e-2 measured). Export it again (medtk compress RUN) for inputs identical "
+              "on every CPU")
     if metadata.cam_geometry is None:
         _warn(f"{name}: exported before medtk recorded where the CAM's cells sit on the input (cam_geometry); "
               "its CAM is drawn on an even grid, up to half a cell from where the model looked. Export it "

@@ -23,7 +23,9 @@ and `prepare_input`, so the rule below exists once:
    INTER_LINEAR_EXACT when enlarging. Both give the same bytes on x86-64 and aarch64; plain INTER_LINEAR
    does not (its SIMD paths round differently: ~20% of an upscaled image's pixels one level apart,
    enough to move a float32 model's probability by 0.01; benchmarks/RESULTS.md, "The runtime on
-   aarch64"), and the device must see the pixels the model was validated on.
+   aarch64"), and the device must see the pixels the model was validated on. A model records the rule
+   its inputs were made with (`ModelInput.interpolation`) and is fed by that rule: models exported
+   before `area-down/linear-exact-up` keep INTER_LINEAR (`RESIZE_RULES`), as they were validated.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "DEFAULT_MAX_PIXELS",
     "INTERPOLATION_RULE",
+    "LEGACY_INTERPOLATION_RULE",
+    "RESIZE_RULES",
     "PREPROCESSING_NOTE",
     "Decoded",
     "ImageHeader",
@@ -65,6 +69,11 @@ __all__ = [
 Source = str | Path | bytes | np.ndarray
 
 INTERPOLATION_RULE = "area-down/linear-exact-up"
+LEGACY_INTERPOLATION_RULE = "area-down/linear-up"  # models exported before the exact rule
+RESIZE_RULES = {  # rule -> the OpenCV interpolation that enlarges (shrinking is INTER_AREA under both)
+    INTERPOLATION_RULE: cv2.INTER_LINEAR_EXACT,  # bit-exact on every CPU
+    LEGACY_INTERPOLATION_RULE: cv2.INTER_LINEAR,  # rounds differently on x86-64 and ARM
+}
 PREPROCESSING_NOTE = (
     "decode (DICOM: modality LUT/rescale, VOI LUT or window, MONOCHROME1 inverted); to 8 bit by the "
     "intensity mapping 'full-range/1': uint8 kept, 16-bit over its full range (v*255/65535, so x257 "
@@ -110,14 +119,17 @@ def read_image(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, mapping: st
     return Decoded(np.ascontiguousarray(map_pixels(decoded, name, mapping, bit_depth)), kind)
 
 
-def prepare_input(image: np.ndarray, size: int, channels: int) -> np.ndarray:
-    """Decoded image -> uint8 array of shape (size, size, channels), raw 0..255 as the model expects."""
+def prepare_input(image: np.ndarray, size: int, channels: int, rule: str = INTERPOLATION_RULE) -> np.ndarray:
+    """Decoded image -> uint8 array of shape (size, size, channels), raw 0..255 as the model expects;
+    resized by `rule` (one of `RESIZE_RULES`: a model's own is `Classifier.prepare`'s)."""
+    if rule not in RESIZE_RULES:
+        raise ImageDecodeError(f"unknown resize rule {rule!r}; this medtk knows {', '.join(RESIZE_RULES)}")
     pixels = to_uint8(image)
     pixels = _match_channels(pixels, channels)
     height, width = pixels.shape[:2]
     if (height, width) != (size, size):
         shrinking = height * width > size * size
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR_EXACT  # bit-exact on every CPU
+        interpolation = cv2.INTER_AREA if shrinking else RESIZE_RULES[rule]
         pixels = cv2.resize(pixels, (size, size), interpolation=interpolation)
     return pixels.reshape(size, size, channels)
 

@@ -23,6 +23,7 @@ from typing import Any
 from medtk.errors import ModelError
 from medtk.runtime import container, integrity
 from medtk.runtime.geometry import CellGeometry
+from medtk.runtime.imaging import INTERPOLATION_RULE, LEGACY_INTERPOLATION_RULE
 from medtk.runtime.flatbuffer import weights_sha256
 from medtk.runtime.intensity import MINMAX, Intensity
 from medtk.variants import REFERENCE
@@ -57,7 +58,7 @@ class ModelInput:
     channels: int
     dtype: str  # "uint8" (int8 models) or "float32"
     value_range: tuple[float, float] = (0.0, 255.0)
-    interpolation: str = "area-down/linear-up"
+    interpolation: str = INTERPOLATION_RULE  # how it was resized (imaging.RESIZE_RULES)
     preprocessing: str = ""
 
 
@@ -160,6 +161,7 @@ class ModelMetadata:
             )
         inp = dict(data["input"])
         inp["value_range"] = tuple(inp.get("value_range", (0.0, 255.0)))
+        inp.setdefault("interpolation", LEGACY_INTERPOLATION_RULE)  # written before the field: INTER_LINEAR
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["labels"] = tuple(data["labels"])
         fields["input"] = ModelInput(**inp)

@@ -94,7 +94,7 @@ def localize_run(run_dir: Path, *, layer: str | None = None, limit: int | None =
 
         started = time.perf_counter()
         classifier = Classifier(path, num_threads=threads)
-        prepared = np.stack([prepare_input(image, classifier.input_size, classifier.channels) for image in data.images])
+        prepared = np.stack([classifier.prepare(image) for image in data.images])  # as the device feeds it
         cams = np.concatenate([classifier.predict_prepared(prepared[i : i + BATCH])[1] for i in range(0, len(prepared), BATCH)])
         cells, geometry = cams[:, :, :, target], classifier.metadata.cam_geometry  # as the device draws it
         name = f"export:{variant}"
