@@ -37,7 +37,7 @@ test-quick: install
 system-deps:
 	bash .ci/system-deps
 
-# qemu-user-static, debootstrap, binfmt-support: only `make check-arm64` (and its opt-in test) needs them.
+# qemu-user-static, debootstrap, binfmt-support: only `make check-arm64` and its reduced test (MEDTK_CHECK_ARM64=1, as in CI) need them.
 arm64-deps:
 	bash .ci/system-deps --arm64
 

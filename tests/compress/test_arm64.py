@@ -26,8 +26,7 @@ TIMEOUT_S = 30 * 60  # ~5 min on an idle 2-core runner, 25+ on this shared one; 
 
 @pytest.fixture(scope="module")
 def reduced_check(tmp_path_factory, pneumonia_npz, request):
-    # Opt-in until the check passes on a real model (benchmarks/RESULTS.md, "The runtime on aarch64": float32
-    # drifts past its tolerance, int8 moves one cam step) and its 5-16 minutes are found room in CI's budget.
+    # Opt-in: it needs root and qemu-user-static/debootstrap (.ci/run sets it and installs them for CI).
     if os.environ.get("MEDTK_CHECK_ARM64") != "1":
         pytest.skip("the emulated arm64 check runs with MEDTK_CHECK_ARM64=1 (root); `make check-arm64` is the full one")
     if os.geteuid() != 0:
