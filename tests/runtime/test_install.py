@@ -1,4 +1,5 @@
-"""`pip install medtk` without extras gives a working `medtk predict` and no TensorFlow (docs/ARCHITECTURE.md)."""
+"""`pip install medtk` without extras gives a working `medtk predict` and no TensorFlow (docs/ARCHITECTURE.md), with
+the newest dependencies pip picks and with the oldest the pyproject allows."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.metadata import requires
 from pathlib import Path
 
 import cv2
@@ -58,3 +60,53 @@ def test_base_install_predicts_without_tensorflow(int8_model, onnx_models, tmp_p
     no_tf = _run([python, "-c", "import importlib.util as u; print([m for m in ('tensorflow', 'tf_keras', "
                   "'tensorflow_model_optimization', 'onnx') if u.find_spec(m)])"], env=env)
     assert no_tf.stdout.strip() == "[]", no_tf.stderr
+
+
+@pytest.mark.slow
+def test_the_base_install_works_at_its_declared_floors(int8_model, tmp_path):
+    """Every base dependency at the lowest version pyproject allows (uv's lowest-direct resolution): the CLI
+    starts (typer < 0.15.4 took click 8.2+ and failed on every command), a signed model verifies, PNG and
+    DICOM images give the probabilities this environment gives, and nothing reaches for the network
+    (pydicom 3.0.0 fetched its test files on import)."""
+    from medtk.runtime import Classifier
+    from medtk.runtime.signing import generate_key_pair, sign_model
+    from tests.runtime.dicom_builders import image_dataset, write_dicom
+
+    venv = tmp_path / "floors"
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    assert _run([sys.executable, "-m", "venv", venv]).returncode == 0
+    python = venv / "bin" / "python"
+    assert _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"], env=env).returncode == 0
+    floors = tmp_path / "floors.txt"
+    floors.write_text("\n".join(r for r in requires("medtk") if "extra ==" not in r))  # pyproject's base list
+    installed = _run([venv / "bin" / "uv", "pip", "install", "--python", python, "--resolution", "lowest-direct",
+                      "-r", floors], env=env)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    installed = _run([venv / "bin" / "uv", "pip", "install", "--python", python, "--no-deps", REPO_ROOT], env=env)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    versions = json.loads(_run([python, "-m", "pip", "list", "--format=json"], env=env).stdout)
+    versions = {row["name"].lower(): row["version"] for row in versions}
+    assert versions["numpy"] == "1.24.0" and versions["ai-edge-litert"] == "1.2.0", versions  # the floors, not today's
+
+    for command in ("predict", "serve", "train", "bench", "report"):
+        helped = _run([venv / "bin" / "medtk", command, "--help"], env=env)
+        assert helped.returncode == 0, f"medtk {command} --help: {helped.stderr[-1500:]}"
+
+    private, public = generate_key_pair(tmp_path / "key.pem")
+    signed = tmp_path / "signed.tflite"
+    signed.write_bytes(sign_model(int8_model, private))
+    rng = np.random.default_rng(3)
+    png = tmp_path / "img.png"
+    cv2.imwrite(str(png), rng.integers(0, 256, (20, 24), dtype=np.uint8))  # enlarged: the resize rule matters
+    dicom = write_dicom(tmp_path / "img.dcm", image_dataset(rng.integers(0, 4096, (90, 70), dtype=np.uint16),
+                                                            bits_stored=12))
+    result = _run([venv / "bin" / "medtk", "predict", signed, png, dicom, "--json", "--trusted-key", public],
+                  env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "download" not in result.stderr, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["runtime"]["numpy"] == "1.24.0" and report["integrity"]["status"] == "signed"
+    here = Classifier(int8_model, num_threads=1)
+    for prediction, image in zip(report["predictions"], (png, dicom)):
+        expected = here.predict(image).probabilities
+        assert prediction["probabilities"] == pytest.approx(expected, abs=1e-6), image.name
