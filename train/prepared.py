@@ -109,12 +109,18 @@ def choose_pipeline(config: RunConfig, prepared: PreparedDataset | None, channel
 
 
 def check_matches(prepared: PreparedDataset, input_size: int, channels: int) -> None:
-    """A prepared dataset is model input at one size: resizing it again would train on other pixels."""
+    """A prepared dataset is model input at one size and resize rule: resizing it again, or exporting a model
+    the device feeds by another rule than its training images were made with, would train on other pixels."""
+    from medtk.runtime.imaging import INTERPOLATION_RULE
+
     made = prepared.manifest.preprocessing
     if (made.input_size, made.channels) != (input_size, channels):
         raise ConfigError(f"{prepared.root}: prepared at {made.input_size} px, {made.channels} channel(s); the model "
                           f"takes {input_size} px, {channels} channel(s): pass --input-size {made.input_size}"
                           f"{'' if channels == made.channels else f' and channels {made.channels}'} or prepare again")
+    if made.interpolation != INTERPOLATION_RULE:
+        raise ConfigError(f"{prepared.root}: resized by {made.interpolation!r}; this medtk's models are fed by "
+                          f"{INTERPOLATION_RULE!r} on the device: run `medtk prepare` again with --overwrite")
 
 
 CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2

@@ -97,7 +97,8 @@ def test_a_prepared_dataset_is_predicted_from_its_records_without_decoding_again
         assert row["error"] is None and row["prob_pneumonia"] == prediction.probabilities["pneumonia"]
         assert row["truth"] == row["source_id"].split("/")[0]
 
-    with pytest.raises(DataError, match=r"prepared at 32 px x 1 channel\(s\), but the model takes 64 px x 1"):
+    with pytest.raises(DataError, match=r"prepared at 32 px x 1 channel\(s\) resized by 'area-down/linear-exact-up', "
+                                         r"but the model takes 64 px x 1"):
         other = tmp_path / "small"
         prepare_dataset(load_dataset(str(image_folder)), other, 32, 1)
         run_batch(batch_model, str(other), tmp_path / "other.parquet", BatchOptions(workers=1))

@@ -78,6 +78,17 @@ def test_the_pipeline_choice_is_automatic_and_refuses_what_it_cannot_do(prepared
         choose_pipeline(other, prepared, 1)
 
 
+def test_a_prepared_dataset_resized_by_another_rule_is_refused(prepared, tmp_path):
+    """Made before the exact resize rule: its images are not what the exported model will be fed."""
+    from dataclasses import replace
+
+    older = replace(prepared, manifest=replace(prepared.manifest, preprocessing=replace(
+        prepared.manifest.preprocessing, interpolation="area-down/linear-up")))
+    config = load_config(None, {"data": {"src": str(prepared.root)}, "model": {"input_size": SIZE}})
+    with pytest.raises(ConfigError, match="resized by 'area-down/linear-up'.*run `medtk prepare` again"):
+        choose_pipeline(config, older, 1)
+
+
 def test_a_prepared_dataset_of_another_size_is_refused_before_the_run_folder_exists(prepared, tmp_path):
     run = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "medtk", "train", "--data", str(prepared.root), "--out", str(run),

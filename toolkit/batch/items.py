@@ -53,9 +53,9 @@ class ItemSource:
         return iter(self.items)
 
 
-def open_items(src: str, labels: tuple[str, ...], model_input: tuple[int, int] | None = None) -> ItemSource:
+def open_items(src: str, labels: tuple[str, ...], model_input: tuple[int, int, str] | None = None) -> ItemSource:
     """The items of `src`: a folder tree, a CSV manifest (`path,label[,patient_id]`), a MedMNIST `.npz` or
-    a prepared dataset (every split, in the order written; `model_input` (size, channels) must be its own).
+    a prepared dataset (every split, in the order written; `model_input` (size, channels, resize rule) must be its own).
 
     A folder whose top-level subfolders are all class names of the model (`labels`), or a split folder
     (train/val/test) of them, is labelled by those folders, as `medtk train` reads it; any other folder
@@ -126,16 +126,17 @@ class _PreparedItems:
                 yield Item(item.source_id, item.image, names[item.label] if item.label >= 0 else None)
 
 
-def _prepared(root: Path, model_input: tuple[int, int] | None) -> ItemSource:
+def _prepared(root: Path, model_input: tuple[int, int, str] | None) -> ItemSource:
     from medtk.data.prepared import open_prepared
 
     dataset = open_prepared(root)
     made = dataset.manifest.preprocessing
-    if model_input is not None and (made.input_size, made.channels) != tuple(model_input):
-        size, channels = model_input
-        raise DataError(f"{root}: prepared at {made.input_size} px x {made.channels} channel(s), but the model takes "
-                        f"{size} px x {channels}; prepare it again at the model's input (medtk prepare --input-size "
-                        f"{size} --channels {channels})")
+    if model_input is not None and (made.input_size, made.channels, made.interpolation) != tuple(model_input):
+        size, channels, rule = model_input
+        raise DataError(f"{root}: prepared at {made.input_size} px x {made.channels} channel(s) resized by "
+                        f"{made.interpolation!r}, but the model takes {size} px x {channels} resized by {rule!r}; "
+                        f"prepare it again at the model's input (medtk prepare --input-size {size} --channels "
+                        f"{channels})")
     shards = [shard for split in dataset.splits for shard in dataset.shards(split)]
     count = sum(shard.records for shard in shards)
     labelled = all(sum(shard.class_counts) == shard.records for shard in shards)

@@ -53,7 +53,8 @@ def run_batch(model: Path, src: str, out: Path, options: BatchOptions = BatchOpt
     src = resolve_source(src)  # absolute: a rerun from another folder resumes the same job
     classifier = Classifier(model, num_threads=1, trusted_keys=options.trusted_keys)
     info = ModelInfo.of(classifier)
-    source = open_items(src, info.labels, (classifier.input_size, classifier.channels))
+    source = open_items(src, info.labels, (classifier.input_size, classifier.channels,
+                                           classifier.metadata.input.interpolation))
     log.info("batch: %s items from %s", source.count if source.count is not None else "?", source.description)
     job = BatchJob(model=info, model_path=str(Path(model).resolve()), source=src, labelled=source.labelled,
                    expected=source.count)
