@@ -7,6 +7,13 @@ for TensorRT or CUDA and falls back to the CPU with a warning, "cpu" asks for th
 `Placement.provider` records the one the session actually runs, so a benchmark never reports a CPU
 figure as a GPU one. Only the CPU provider was run for medtk (no NVIDIA GPU on our machines).
 
+TensorRT builds an explicitly quantized (QDQ) graph only with its INT8 flag set, even though the Q/DQ
+nodes already say where int8 runs; without it the engine build fails ("Int8 precision has been set for
+a layer or layer output, but int8 is not configured in the builder", onnxruntime issue 13381; TensorRT
+issue 4021). So an int8 `.onnx` asks the TensorRT provider for `trt_int8_enable` (no calibration table:
+the scales are in the graph). FP16 stays off: the layers the export kept float run in float32, as they
+were measured.
+
 `OnnxInterpreter` offers the few calls of a LiteRT interpreter that `Classifier` and `signature.py`
 make (tensor details, a signature with the outputs by name, set/invoke/get), so the classifier's
 decision, CAM and thread bound are the same code for both formats.
@@ -64,6 +71,14 @@ def choose_providers(available: list[str] | tuple[str, ...], delegate: str, name
     raise ConfigError(f"delegate={delegate!r} is not valid for an .onnx model; expected one of auto, cpu, gpu")
 
 
+def with_options(providers: list[str], model: bytes) -> list[str | tuple[str, dict[str, str]]]:
+    """`providers` as ONNX Runtime takes them, TensorRT with its INT8 flag when `model` is a QDQ graph (its
+    op types are plain strings in the protobuf, so no ONNX parser is needed to tell)."""
+    quantized = b"QuantizeLinear" in model
+    return [(provider, {"trt_int8_enable": "True"}) if provider == "TensorrtExecutionProvider" and quantized
+            else provider for provider in providers]
+
+
 def make_session(backend: Backend, model: bytes, name: str, num_threads: int | None, delegate: str):
     """An `OnnxInterpreter` on the best provider for `delegate`, and its Placement."""
     ort = backend.module
@@ -75,7 +90,7 @@ def make_session(backend: Backend, model: bytes, name: str, num_threads: int | N
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(model, sess_options=options, providers=providers)
+        session = ort.InferenceSession(model, sess_options=options, providers=with_options(providers, model))
     except Exception as error:  # ORT raises its own Fail/InvalidGraph/... classes, all from RuntimeError or Exception
         raise ModelError(f"{name}: not a usable ONNX model ({first_line(error)})") from None
     used = session.get_providers()[0]

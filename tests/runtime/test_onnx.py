@@ -122,3 +122,15 @@ def test_the_bench_worker_measures_onnx_through_onnx_runtime(onnx_models):
     assert bench.backend.startswith("onnxruntime ") and bench.backend.endswith("(CPUExecutionProvider)")
     assert bench.variant == "onnx_int8" and bench.delegate == "cpu" and bench.threads == 1
     assert bench.macs == 0 and bench.bare.runs == 2 and bench.end_to_end.p50_ms > 0
+
+
+def test_tensorrt_is_asked_for_its_int8_flag_for_a_qdq_graph_only(onnx_models):
+    """TensorRT refuses to build a QDQ graph without INT8 enabled (onnx_engine.py); no GPU here, so the
+    providers handed to ONNX Runtime are what is checked."""
+    from medtk.runtime.onnx_engine import PROVIDERS, with_options
+
+    int8, float32 = onnx_models["onnx_int8"].read_bytes(), onnx_models["onnx_float32"].read_bytes()
+    assert with_options(list(PROVIDERS), int8) == [("TensorrtExecutionProvider", {"trt_int8_enable": "True"}),
+                                                   "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert with_options(list(PROVIDERS), float32) == list(PROVIDERS)
+    assert with_options(["CPUExecutionProvider"], int8) == ["CPUExecutionProvider"]
