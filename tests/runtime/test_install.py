@@ -21,13 +21,18 @@ def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=900, **kwargs)
 
 
+def _fresh_venv(venv: Path) -> tuple[Path, dict[str, str]]:
+    """A new venv (no --system-site-packages: nothing leaks in) and an environment without this one's."""
+    created = _run([sys.executable, "-m", "venv", venv])
+    assert created.returncode == 0, created.stderr
+    return venv / "bin" / "python", {key: value for key, value in os.environ.items()
+                                     if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 @pytest.mark.slow
 def test_base_install_predicts_without_tensorflow(int8_model, onnx_models, tmp_path):
     venv = tmp_path / "venv"
-    created = _run([sys.executable, "-m", "venv", venv])  # no --system-site-packages: nothing leaks in
-    assert created.returncode == 0, created.stderr
-    python = venv / "bin" / "python"
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    python, env = _fresh_venv(venv)
     installed = _run([python, "-m", "pip", "install", "--disable-pip-version-check", REPO_ROOT], env=env)
     assert installed.returncode == 0, installed.stderr[-3000:]
 
@@ -73,9 +78,7 @@ def test_the_base_install_works_at_its_declared_floors(int8_model, tmp_path):
     from tests.runtime.dicom_builders import image_dataset, write_dicom
 
     venv = tmp_path / "floors"
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    assert _run([sys.executable, "-m", "venv", venv]).returncode == 0
-    python = venv / "bin" / "python"
+    python, env = _fresh_venv(venv)
     assert _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"], env=env).returncode == 0
     floors = tmp_path / "floors.txt"
     floors.write_text("\n".join(r for r in requires("medtk") if "extra ==" not in r))  # pyproject's base list
