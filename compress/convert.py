@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from medtk.errors import DataError
-from medtk.runtime.flatbuffer import head_tensors, uint8_input
+from medtk.runtime.flatbuffer import head_tensors, pin_input_range, uint8_input
 from medtk.train.tfenv import tensorflow
 
 
@@ -49,18 +49,14 @@ def _dynamic(model, calibration):
 
 
 def _int8(model, calibration):
-    """The full-integer converter (uint8 raw-pixel input, float outputs); `convert` runs it through
-    `Int8Calibration` so the final softmax stays float."""
+    """The full-integer converter (uint8 raw-pixel input, float outputs), calibrated on `calibration`
+    only; `Int8Calibration` then pins the input range to 0..255 and keeps the class scores float."""
     tf = tensorflow()
     if calibration is None:
         raise DataError("int8 conversion needs calibration images; the calibration set is empty")
     batches = [np.asarray(image, dtype=np.float32)[None] for image in calibration]
     if not batches:
         raise DataError("int8 conversion needs calibration images; the calibration set is empty")
-    size, channels = batches[0].shape[1:3], batches[0].shape[3]
-    # Pin the input range to exactly 0..255 so uint8 pixels map 1:1 (scale 1, zero point 0).
-    batches.append(np.zeros((1, *size, channels), np.float32))
-    batches.append(np.full((1, *size, channels), 255.0, np.float32))
     converter = _converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([batch] for batch in batches)
@@ -100,6 +96,8 @@ class Int8Calibration:
             debug_dataset=lambda: ([batch] for batch in debug),
             debug_options=self._options(()),
         )
+        # Raw pixels map 1:1 onto the uint8 input (scale 1, zero point 0) whatever the images spanned.
+        self._debugger.calibrated_model = pin_input_range(self._debugger.calibrated_model, 0.0, 255.0)
         self._head = tuple(head_tensors(self._debugger.calibrated_model)) if float_head else ()
         self._debugger.options = self._options(())
 
