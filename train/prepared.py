@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from medtk.config import AugmentConfig, RunConfig
 from medtk.data.prepared import PreparedDataset
 from medtk.errors import ConfigError
+from medtk.train.memory import usable_memory
 from medtk.train.pipeline import augmentation
 from medtk.train.tfenv import tensorflow
 
@@ -121,34 +120,6 @@ def check_matches(prepared: PreparedDataset, input_size: int, channels: int) -> 
     if made.interpolation != INTERPOLATION_RULE:
         raise ConfigError(f"{prepared.root}: resized by {made.interpolation!r}; this medtk's models are fed by "
                           f"{INTERPOLATION_RULE!r} on the device: run `medtk prepare` again with --overwrite")
-
-
-CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
-                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))  # v1
-
-
-def usable_memory() -> int:
-    """Bytes this process may use: the smaller of available RAM and its cgroup's limit (minus use)."""
-    available = _meminfo_available()
-    for limit_file, usage_file in CGROUP_FILES:
-        try:
-            limit = Path(limit_file).read_text().strip()
-            if limit != "max":
-                available = min(available, int(limit) - int(Path(usage_file).read_text()))
-        except (OSError, ValueError):
-            continue
-    return max(available, 0)
-
-
-def _meminfo_available() -> int:
-    """MemAvailable (free memory plus the page cache the kernel can drop), else free pages."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def manifest_digest(prepared: PreparedDataset) -> str:
