@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from medtk.errors import DataError
-from medtk.runtime.flatbuffer import head_tensors, pin_input_range, uint8_input
+from medtk.runtime.flatbuffer import head_tensors, pin_pixel_ranges, uint8_input
 from medtk.train.tfenv import tensorflow
 
 
@@ -97,7 +97,7 @@ class Int8Calibration:
             debug_options=self._options(()),
         )
         # Raw pixels map 1:1 onto the uint8 input (scale 1, zero point 0) whatever the images spanned.
-        self._debugger.calibrated_model = pin_input_range(self._debugger.calibrated_model, 0.0, 255.0)
+        self._debugger.calibrated_model = pin_pixel_ranges(self._debugger.calibrated_model, 0.0, 255.0)
         self._head = tuple(head_tensors(self._debugger.calibrated_model)) if float_head else ()
         self._debugger.options = self._options(())
 

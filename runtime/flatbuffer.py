@@ -3,7 +3,7 @@
 The schema classes come from `ai_edge_litert` (its `schema_py_generated`), imported on first use.
 One module, so the format's rules exist once: the 'TFL3' identifier, the named metadata buffers, the
 legacy weights checksum, the operator-code rule, and the rewrites medtk makes (embedding a named
-buffer; pinning a calibrated model's input range; turning a float input that feeds QUANTIZE into a
+buffer; pinning the ranges of a calibrated model's raw-pixel tensors; turning a float input that feeds QUANTIZE into a
 uint8 input). See docs/ARCHITECTURE.md.
 
 The integrity digest over the whole file (everything but the seal slot that holds it) is
@@ -202,32 +202,53 @@ def embed_named_buffer(model: bytes, name: str, data: bytes) -> bytes:
     return _pack(tree, len(model) + len(data) + 4096)
 
 
-def pin_input_range(calibrated: bytes, low: float, high: float) -> bytes:
-    """Record [low, high] as the range of every input of a calibrated (not yet quantized) model.
+def pin_pixel_ranges(calibrated: bytes, low: float, high: float) -> bytes:
+    """Record [low, high] as the range of every tensor that holds raw pixels in a calibrated (not yet
+    quantized) model: the input, and what ops that only move its values (the gray-to-RGB concatenation,
+    the channel reversal, reshapes) make of it.
 
     Calibration records each tensor's min and max over the images it ran; int8 quantization derives
-    every scale from them. The input's range must be the full pixel range (0..255 maps 1:1 onto
-    uint8), but images that span it would also set every other tensor's range: a blank image's
-    activations lie far outside real ones (a 3-epoch ResNet50: 2-3x deeper in the network), and
-    widening a range by 3x triples its rounding noise. So only the input's record is changed.
+    every scale from them. Raw pixels must keep their full range, 0..255 mapping 1:1 onto uint8, but
+    images that span it would also set every other range (a black image's activations lie far outside
+    real ones: 2-3x deeper in a 3-epoch ResNet50, tripling the rounding noise there). And the input
+    alone is not enough: the quantizer gives a concatenation or slice the scale of its operands, so a
+    calibration set whose brightest pixel is 247 made the input's scale 247/255. (The calibrator also
+    records, for a tensor a later op overwrites in place, that op's range: the channel reversal's
+    record held the normalized minimum -123.68. Pinning replaces it.)
     """
     tflite = schema()
     tree = tflite.ModelT.InitFromObj(tflite.Model.GetRootAsModel(calibrated, 0))
     graph = tree.subgraphs[0]
-    for index in graph.inputs:
+    ops = tflite.BuiltinOperator
+    moves = {ops.CONCATENATION, ops.STRIDED_SLICE, ops.SLICE, ops.RESHAPE, ops.TRANSPOSE, ops.GATHER, ops.PACK,
+             ops.SPLIT, ops.SQUEEZE, ops.EXPAND_DIMS}
+    pixels = set(graph.inputs)
+    for op in graph.operators:
+        if builtin_code(tree.operatorCodes[op.opcodeIndex]) not in moves:
+            continue
+        data = [index for index in op.inputs if index >= 0 and not _constant(tree, graph.tensors[index])]
+        if data and all(index in pixels for index in data):  # constants: a slice's bounds, a split's axis
+            pixels.update(index for index in op.outputs)
+    for index in pixels:
         tensor = graph.tensors[index]
         if tensor.quantization is None or tensor.quantization.min is None:
-            raise ValueError("pin_input_range: the input has no calibrated range; calibrate first")
+            raise ValueError(f"pin_pixel_ranges: {_text(tensor.name)} has no calibrated range; calibrate first")
         tensor.quantization.min = [float(low)]
         tensor.quantization.max = [float(high)]
     return _pack(tree, len(calibrated) + 1024)
+
+
+def _constant(tree, tensor) -> bool:
+    """Whether `tensor` has data in the file (a weight, a shape, a slice's bounds), not a computed value."""
+    buffer = tree.buffers[tensor.buffer] if 0 < tensor.buffer < len(tree.buffers) else None
+    return buffer is not None and (buffer.data is not None and len(buffer.data) > 0 or bool(buffer.size))
 
 
 def uint8_input(model: bytes) -> bytes:
     """Make a float input that feeds straight into QUANTIZE(int8) a uint8 input (zero point + 128).
 
     Selective quantization (TFLite's QuantizationDebugger) returns a float32 input; the deployable
-    model contract wants raw uint8 pixels for int8 models.
+    model contract wants raw uint8 pixels for int8 models, 1:1 (scale 1, zero point 0), or nothing.
     """
     tflite = schema()
     tree = tflite.ModelT.InitFromObj(tflite.Model.GetRootAsModel(model, 0))
@@ -243,6 +264,9 @@ def uint8_input(model: bytes) -> bytes:
         params = tflite.QuantizationParametersT()
         params.scale = [float(target.scale[0])]
         params.zeroPoint = [int(target.zeroPoint[0]) + 128]
+        if (params.scale[0], params.zeroPoint[0]) != (1.0, 0):  # raw pixels, 1:1; see pin_pixel_ranges
+            raise ModelError(f"int8 conversion gave the uint8 input scale {params.scale[0]:.6g} and zero point "
+                             f"{params.zeroPoint[0]}; raw pixels need scale 1 and zero point 0")
         tensor.type = tflite.TensorType.UINT8
         tensor.quantization = params
     return _pack(tree, len(model) + 1024)

@@ -62,15 +62,20 @@ def test_layers_named_by_the_debugger_stay_float_and_the_contract_holds():
 
 
 def test_int8_ranges_come_from_the_calibration_images_alone():
-    """Every activation range is what the calibration images produce; only the input's is pinned to
-    0..255. Calibrating on extra black and white images (to span the pixel range) widened every range
-    in the network to their out-of-distribution activations and cost a ResNet50 0.03 test AUC."""
+    """Every activation range is what the calibration images produce; only the raw pixels' are pinned to
+    0..255, so the uint8 input keeps scale 1 though no calibration image reaches 0 or 255. Calibrating
+    on extra black and white images (to span the pixel range) widened every range in the network to
+    their out-of-distribution activations and cost a ResNet50 0.03 test AUC; pinning the input alone
+    left its scale at brightest/255 (the concatenation after it set it)."""
     from medtk.compress.convert import Int8Calibration
 
     model = build_classifier(ModelSpec(arch="mobilenetv2", input_size=32, channels=1, num_classes=2))
     rng = np.random.default_rng(0)
     calibration = [rng.integers(60, 190, (32, 32, 1)).astype(np.uint8) for _ in range(6)]
-    calibrated = Int8Calibration(model, calibration)._debugger.calibrated_model
+    int8 = Int8Calibration(model, calibration)
+    (pixels,) = Interpreter(model_content=int8.quantize()).get_input_details()
+    assert pixels["dtype"] == np.uint8 and pixels["quantization"] == (1.0, 0)
+    calibrated = int8._debugger.calibrated_model
 
     # The calibrated model is still a float model (each tensor's recorded range beside it): run it on
     # the same images and compare every tensor's range with its record, tensor by tensor.
