@@ -10,8 +10,10 @@ convert), calibrated on the same images as the TFLite int8, in the explicit form
 pairs, weights int8 per output channel and symmetric (-127..127), activations int8 symmetric with
 zero point 0. The head stays float, as in the TFLite int8 (convert.py): the `cam` conv, the pooling
 into logits and the softmax (`head_nodes`). One per-tensor int8 range over every image's class map
-leaves the uncertain images, which decide the AUC, only a few levels. TensorRT runs unquantized layers
-in float. `check_tensorrt_qdq` is the explicit-quantization rule as a check, run on every export.
+leaves the uncertain images, which decide the AUC, only a few levels. So does the preprocessing that
+takes raw pixels to the first convolution (`pixel_nodes`): a symmetric int8 range over 0..255 pixels
+has steps of 2 and clips above the brightest calibration pixel, and the first convolution quantizes
+its (normalized) input anyway. TensorRT runs unquantized layers in float. `check_tensorrt_qdq` is the explicit-quantization rule as a check, run on every export.
 """
 
 from __future__ import annotations
@@ -61,13 +63,14 @@ def quantize_qdq(float_model: bytes, calibration: Iterable[np.ndarray]) -> bytes
             batch = next(self._batches, None)
             return None if batch is None else {INPUT_NAME: batch}
 
-    head = head_nodes(onnx.load_from_string(float_model))
+    proto = onnx.load_from_string(float_model)
+    floats = [*pixel_nodes(proto), *head_nodes(proto)]
     with tempfile.TemporaryDirectory(prefix="medtk-onnx-") as folder:
         source, target = Path(folder) / "float32.onnx", Path(folder) / "int8.onnx"
         source.write_bytes(float_model)
         quantize_static(
             str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=floats,
             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
         )
         quantized = target.read_bytes()
@@ -75,6 +78,21 @@ def quantize_qdq(float_model: bytes, calibration: Iterable[np.ndarray]) -> bytes
     if problems:
         raise ModelError(f"the int8 ONNX graph breaks TensorRT's explicit-quantization rules: {problems[0]}")
     return quantized
+
+
+def pixel_nodes(proto) -> list[str]:
+    """Names of the nodes between the raw-pixel input and the first Conv (the gray-to-RGB concatenation,
+    channel reversal, mean subtraction, layout transposes): they stay float, and the first Conv's
+    quantized input is the normalized image."""
+    if not any(INPUT_NAME in node.input for node in proto.graph.node):
+        raise ModelError(f"the ONNX graph has no node reading {INPUT_NAME!r}")
+    reached, frontier = set(), {INPUT_NAME}
+    while frontier:
+        step = [n for n in proto.graph.node
+                if n.name not in reached and n.op_type != "Conv" and frontier.intersection(n.input)]
+        reached.update(n.name for n in step)
+        frontier = {output for n in step for output in n.output}
+    return [n.name for n in proto.graph.node if n.name in reached]
 
 
 def head_nodes(proto) -> list[str]:

@@ -98,3 +98,20 @@ def test_a_graph_with_a_nonzero_zero_point_or_minus_128_is_reported(qdq):
     problems = check_tensorrt_qdq(broken.SerializeToString())
     assert any("zero point [3]" in p for p in problems)
     assert any("-128" in p for p in problems)
+
+
+def test_raw_pixels_reach_the_first_conv_unquantized(qdq):
+    """The preprocessing (gray to RGB, channel reversal, mean subtraction) stays float: a symmetric int8
+    range over 0..255 pixels had steps of 1.5-2 and clipped above the brightest calibration pixel. The
+    first Conv's input is quantized, after normalization."""
+    from medtk.compress.onnx_export import pixel_nodes
+
+    nodes = qdq.graph.node
+    producers = {output: n for n in nodes for output in n.output}
+    assert not [n for n in nodes if n.op_type == "QuantizeLinear" and "pixels" in n.input]
+    preprocessing = [n for n in nodes if n.name in set(pixel_nodes(qdq))]  # in this graph: up to the first Conv
+    first_conv = next(n for n in nodes if n.op_type == "Conv")
+    (quantize,) = [n for n in preprocessing if n.op_type == "QuantizeLinear"]  # one: the first Conv's input
+    dequantize = producers[first_conv.input[0]]
+    assert dequantize.op_type == "DequantizeLinear" and dequantize.input[0] == quantize.output[0]
+    assert producers[quantize.input[0]].op_type != "Concat"  # the normalized image, not the raw pixels
