@@ -5,6 +5,7 @@ and the input pipeline's peak memory as the dataset grows.
     .venv/bin/python benchmarks/prepare_throughput.py train   [--images 2048] [--size 64] [--repeats 2]
     .venv/bin/python benchmarks/prepare_throughput.py pipeline [--images 4096] [--size 64] [--repeats 3]
     .venv/bin/python benchmarks/prepare_throughput.py memory  [--sizes 16000,64000] [--size 128] [--pipelines memory,stream]
+    sudo .venv/bin/python benchmarks/prepare_throughput.py capped --images 1700000 [--size 64] [--cap-mib 2304] [--steps 60] [--full-pass]
 
 decode: PneumoniaMNIST training images upscaled to 512x512 PNG files (real files, class folders); images/s of
 (a) the decoder alone: `decode_image` + `prepare_input` in a pool of `--threads` (the limit), (b) `prepare_dataset`
@@ -15,6 +16,11 @@ stream of a prepared dataset of the same images; images/s of the second epoch (t
 the order per repeat. pipeline: the same two input pipelines iterated alone (no model), second pass timed.
 memory: in a fresh process per (pipeline, dataset size), one full pass of each input pipeline
 (no model) over a prepared dataset of N images; peak RSS (VmHWM) minus RSS after importing TensorFlow.
+capped (root: it makes a cgroup v1 memory group): a prepared dataset of N images, then a fresh process in a cgroup
+limited to `--cap-mib` (no swap here) lets `choose_pipeline` pick the input (auto) and fits ResNet50 for
+`--steps` optimizer steps on it; then the in-memory pipeline is forced under the same cap; with `--full-pass`,
+the training stream alone reads every record once under the cap (a full epoch of ResNet50 over 1.7M images
+takes days on 2 cores). Reports the choice, peak RSS, the cgroup's failcnt and OOM kills, how each process ended.
 Prints Markdown rows (median and min-max of the repeats) for benchmarks/RESULTS.md.
 """
 
@@ -220,20 +226,117 @@ def bench_memory(args) -> None:
         print(f"| {count} | {size / 2**20:.0f} MiB | {shown['memory']} | {shown['stream']} |")
 
 
+_CAPPED_CHILD = """
+import json, sys, time
+path, size, steps, pipeline = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+from medtk.config import load_config
+from medtk.data.prepared import open_prepared
+from medtk.train.memory import usable_memory
+from medtk.train.model import ModelSpec, build_classifier, training_view
+from medtk.train.prepared import choose_pipeline, tf_dataset
+from medtk.train.tfenv import keras
+prepared = open_prepared(path)
+if pipeline == "pass":  # the training stream alone, every record once
+    started = time.perf_counter()
+    data = tf_dataset(prepared, "train", num_classes=2, batch_size=32, training=True)
+    seen = sum(int(x.shape[0]) for x, _ in data)
+    print(json.dumps({"images": seen, "images_per_s": seen / (time.perf_counter() - started)}), flush=True)
+    sys.exit(0)
+overrides = {"data": {"src": path}, "model": {"input_size": size}, "train": {"input_pipeline": pipeline}}
+choice = choose_pipeline(load_config(None, overrides), prepared, 1)
+print(json.dumps({"usable_mib": usable_memory() // 2**20, "choice": choice.mode, "reason": choice.reason}), flush=True)
+if choice.mode == "memory":
+    from medtk.data import load_dataset
+    from medtk.train.pipeline import make_dataset, prepare_split
+    split = load_dataset(path).splits["train"]
+    data = make_dataset(prepare_split(split, size, 1), split.labels, 2, 32, True)
+else:
+    data = tf_dataset(prepared, "train", num_classes=2, batch_size=32, training=True)
+k = keras()
+model = training_view(build_classifier(ModelSpec(arch="resnet50", input_size=size, channels=1, num_classes=2)))
+model.compile(optimizer=k.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+model.fit(data, epochs=1, steps_per_epoch=5, verbose=0)  # compiles; fills the shuffle buffer
+started = time.perf_counter()
+model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+print(json.dumps({"steps": steps, "images_per_s": steps * 32 / (time.perf_counter() - started)}), flush=True)
+"""
+
+
+def _own_memory_cgroup() -> Path:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    raise SystemExit("capped: needs the cgroup v1 memory controller (this host's kind)")
+
+
+def _run_capped(cap: int, argv: list[str]) -> dict:
+    """Run `argv` in a new memory cgroup limited to `cap` bytes; how it ended, its peak RSS, the cgroup's counters."""
+    import os
+    import uuid
+
+    cgroup = _own_memory_cgroup() / f"medtk-capped-{uuid.uuid4().hex[:8]}"
+    cgroup.mkdir()
+    try:
+        (cgroup / "memory.limit_in_bytes").write_text(str(cap))
+        if (cgroup / "memory.memsw.limit_in_bytes").exists():
+            (cgroup / "memory.memsw.limit_in_bytes").write_text(str(cap))  # no swap either
+        procs = cgroup / "cgroup.procs"
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                                 preexec_fn=lambda: procs.write_text(str(os.getpid())))
+        out = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        oom = dict(line.split() for line in (cgroup / "memory.oom_control").read_text().splitlines())
+        return {
+            "ended": f"exit {os.waitstatus_to_exitcode(status)}" if os.WIFEXITED(status)
+                     else f"killed by signal {os.WTERMSIG(status)}",
+            "peak_rss_mib": usage.ru_maxrss // 1024,
+            "failcnt": int((cgroup / "memory.failcnt").read_text()),
+            "oom_kills": int(oom.get("oom_kill", 0)),
+            "lines": [json.loads(line) for line in out.splitlines() if line.startswith("{")],
+        }
+    finally:
+        cgroup.rmdir()
+
+
+def bench_capped(args) -> None:
+    from medtk.data import load_dataset
+    from medtk.data.prepared import prepare_dataset
+
+    out = CACHE / f"capped-{args.images}-{args.size}"
+    if not (out / "manifest.json").is_file():
+        started = time.perf_counter()
+        prepare_dataset(load_dataset(str(tiled_npz(args.images)), val_fraction=0.01), out, args.size, 1)
+        print(f"prepared {args.images} images in {time.perf_counter() - started:.0f} s")
+    size = sum(p.stat().st_size for p in out.glob("*.tfrecord"))
+    cap = args.cap_mib * 2**20
+    print(f"prepared dataset {size / 2**30:.2f} GiB (all shards); cap {cap / 2**30:.2f} GiB: {size / cap:.1f}x the cap")
+    for pipeline in ("auto", "memory", *(("pass",) if args.full_pass else ())):
+        result = _run_capped(cap, [sys.executable, "-c", _CAPPED_CHILD, str(out), str(args.size), str(args.steps),
+                                   pipeline])
+        print(json.dumps({"input_pipeline": pipeline, **result}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("decode", "train", "pipeline", "memory"))
+    parser.add_argument("what", choices=("decode", "train", "pipeline", "memory", "capped"))
     parser.add_argument("--images", type=int, default=None)
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="16000,64000")
     parser.add_argument("--pipelines", default="memory,stream", help="memory: the pass of the in-memory pipeline too")
+    parser.add_argument("--cap-mib", type=int, default=2304, help="capped: the cgroup's memory limit")
+    parser.add_argument("--steps", type=int, default=60, help="capped: optimizer steps timed under the cap")
+    parser.add_argument("--full-pass", action="store_true",
+                        help="capped: also one pass of the training stream alone over every record, under the cap")
     args = parser.parse_args()
-    defaults = {"decode": (1000, 224), "train": (2048, 64), "pipeline": (4096, 64), "memory": (None, 128)}[args.what]
+    defaults = {"decode": (1000, 224), "train": (2048, 64), "pipeline": (4096, 64), "memory": (None, 128),
+                "capped": (1_700_000, 64)}[args.what]
     args.images = args.images or defaults[0]
     args.size = args.size or defaults[1]
-    {"decode": bench_decode, "train": bench_train, "pipeline": bench_pipeline, "memory": bench_memory}[args.what](args)
+    {"decode": bench_decode, "train": bench_train, "pipeline": bench_pipeline, "memory": bench_memory,
+     "capped": bench_capped}[args.what](args)
 
 
 if __name__ == "__main__":
