@@ -3,7 +3,7 @@ error against float32, the AUC it costs, and per layer, how much of each op's fl
 the int8 range calibration fixed (clipping) and its rounding noise.
 
     nice -n 5 .venv/bin/python benchmarks/int8_shift.py RUN [--calibration 300] [--held-out 600] [--layers 12]
-        [--keep-float SUBSTRING ...] [--no-layers] [--int8-head]
+        [--keep-float SUBSTRING ...] [--no-layers] [--int8-head] [--blank-images]
 
 Splits: `calib` (the images compress calibrates on: a seeded sample of the training split), `held-out`
 (other training images), `val`, `test`. Prints plain text (the findings go to RESULTS.md by hand).
@@ -71,6 +71,9 @@ def main() -> None:
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer table (slow)")
     parser.add_argument("--int8-head", action="store_true",
                         help="quantize the head (cam conv, logits) too, as medtk did before issue 22")
+    parser.add_argument("--blank-images", action="store_true",
+                        help="calibrate on a black and a white image too, as medtk did before b1ee130 (they widened "
+                             "every range)")
     args = parser.parse_args()
 
     from medtk.compress.convert import Int8Calibration, convert
@@ -95,7 +98,10 @@ def main() -> None:
         "val": (prepare_split(dataset.splits["val"], size, channels), np.asarray(dataset.splits["val"].labels)),
         "test": (prepare_split(dataset.splits["test"], size, channels), np.asarray(dataset.splits["test"].labels)),
     }
-    calibrated = Int8Calibration(model, list(splits["calib"][0]), float_head=not args.int8_head)
+    calibration = list(splits["calib"][0])
+    if args.blank_images:
+        calibration += [np.zeros_like(calibration[0]), np.full_like(calibration[0], 255)]
+    calibrated = Int8Calibration(model, calibration, float_head=not args.int8_head)
     models = {"float32": convert(model, "float32"), "int8": calibrated.quantize()}
     tensors = [error.tensor for error in calibrated.layer_errors()]
     for part in args.keep_float:
