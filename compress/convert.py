@@ -50,7 +50,7 @@ def _dynamic(model, calibration):
 
 def _int8(model, calibration):
     """The full-integer converter (uint8 raw-pixel input, float outputs), calibrated on `calibration`
-    only; `Int8Calibration` then pins the input range to 0..255 and keeps the class scores float."""
+    only; `Int8Calibration` then pins the raw pixels' ranges to 0..255 and keeps the class scores float."""
     tf = tensorflow()
     if calibration is None:
         raise DataError("int8 conversion needs calibration images; the calibration set is empty")

@@ -13,7 +13,8 @@ into logits and the softmax (`head_nodes`). One per-tensor int8 range over every
 leaves the uncertain images, which decide the AUC, only a few levels. So does the preprocessing that
 takes raw pixels to the first convolution (`pixel_nodes`): a symmetric int8 range over 0..255 pixels
 has steps of 2 and clips above the brightest calibration pixel, and the first convolution quantizes
-its (normalized) input anyway. TensorRT runs unquantized layers in float. `check_tensorrt_qdq` is the explicit-quantization rule as a check, run on every export.
+its (normalized) input anyway. TensorRT runs unquantized layers in float. `check_tensorrt_qdq` is the
+explicit-quantization rule as a check, run on every export.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The schema classes come from `ai_edge_litert` (its `schema_py_generated`), imported on first use.
 One module, so the format's rules exist once: the 'TFL3' identifier, the named metadata buffers, the
 legacy weights checksum, the operator-code rule, and the rewrites medtk makes (embedding a named
-buffer; pinning the ranges of a calibrated model's raw-pixel tensors; turning a float input that feeds QUANTIZE into a
-uint8 input). See docs/ARCHITECTURE.md.
+buffer; pinning the ranges of a calibrated model's raw-pixel tensors; turning a float input that feeds
+QUANTIZE into a uint8 input). See docs/ARCHITECTURE.md.
 
 The integrity digest over the whole file (everything but the seal slot that holds it) is
 `integrity.py`'s; this module only says where a named buffer's bytes lie in the file
@@ -210,7 +210,7 @@ def pin_pixel_ranges(calibrated: bytes, low: float, high: float) -> bytes:
     Calibration records each tensor's min and max over the images it ran; int8 quantization derives
     every scale from them. Raw pixels must keep their full range, 0..255 mapping 1:1 onto uint8, but
     images that span it would also set every other range (a black image's activations lie far outside
-    real ones: 2-3x deeper in a 3-epoch ResNet50, tripling the rounding noise there). And the input
+    real ones: 1.6-2x beyond them deep in a 3-epoch ResNet50, so 1.6-2x the rounding step). And the input
     alone is not enough: the quantizer gives a concatenation or slice the scale of its operands, so a
     calibration set whose brightest pixel is 247 made the input's scale 247/255. (The calibrator also
     records, for a tensor a later op overwrites in place, that op's range: the channel reversal's

@@ -65,7 +65,7 @@ def test_int8_ranges_come_from_the_calibration_images_alone():
     """Every activation range is what the calibration images produce; only the raw pixels' are pinned to
     0..255, so the uint8 input keeps scale 1 though no calibration image reaches 0 or 255. Calibrating
     on extra black and white images (to span the pixel range) widened every range in the network to
-    their out-of-distribution activations and cost a ResNet50 0.03 test AUC; pinning the input alone
+    their out-of-distribution activations and cost a ResNet50 0.025 test AUC; pinning the input alone
     left its scale at brightest/255 (the concatenation after it set it)."""
     from medtk.compress.convert import Int8Calibration
 
