@@ -5,7 +5,7 @@ and the input pipeline's peak memory as the dataset grows.
     .venv/bin/python benchmarks/prepare_throughput.py train   [--images 2048] [--size 64] [--repeats 2]
     .venv/bin/python benchmarks/prepare_throughput.py pipeline [--images 4096] [--size 64] [--repeats 3]
     .venv/bin/python benchmarks/prepare_throughput.py memory  [--sizes 16000,64000] [--size 128] [--pipelines memory,stream]
-    sudo .venv/bin/python benchmarks/prepare_throughput.py capped --images 1700000 [--size 64] [--cap-mib 2304] [--steps 60] [--full-pass]
+    sudo .venv/bin/python benchmarks/prepare_throughput.py capped --images 1700000 [--size 64] [--cap-mib 2240] [--steps 60] [--full-pass]
 
 decode: PneumoniaMNIST training images upscaled to 512x512 PNG files (real files, class folders); images/s of
 (a) the decoder alone: `decode_image` + `prepare_input` in a pool of `--threads` (the limit), (b) `prepare_dataset`
@@ -20,7 +20,7 @@ capped (root: it makes a cgroup v1 memory group): a prepared dataset of N images
 limited to `--cap-mib` (no swap here) lets `choose_pipeline` pick the input (auto) and fits ResNet50 for
 `--steps` optimizer steps on it; then the in-memory pipeline is forced under the same cap; with `--full-pass`,
 the training stream alone reads every record once under the cap (a full epoch of ResNet50 over 1.7M images
-takes days on 2 cores). Reports the choice, peak RSS, the cgroup's failcnt and OOM kills, how each process ended.
+takes most of a day on 2 cores). Reports the choice, peak RSS, the cgroup's failcnt and OOM kills, how each process ended.
 Prints Markdown rows (median and min-max of the repeats) for benchmarks/RESULTS.md.
 """
 
@@ -306,11 +306,11 @@ def bench_capped(args) -> None:
     out = CACHE / f"capped-{args.images}-{args.size}"
     if not (out / "manifest.json").is_file():
         started = time.perf_counter()
-        prepare_dataset(load_dataset(str(tiled_npz(args.images)), val_fraction=0.01), out, args.size, 1)
+        prepare_dataset(load_dataset(str(tiled_npz(args.images))), out, args.size, 1)
         print(f"prepared {args.images} images in {time.perf_counter() - started:.0f} s")
     size = sum(p.stat().st_size for p in out.glob("*.tfrecord"))
     cap = args.cap_mib * 2**20
-    print(f"prepared dataset {size / 2**30:.2f} GiB (all shards); cap {cap / 2**30:.2f} GiB: {size / cap:.1f}x the cap")
+    print(f"prepared dataset {size / 2**30:.2f} GiB (all shards); cap {cap / 2**30:.2f} GiB: {size / cap:.2f}x the cap")
     for pipeline in ("auto", "memory", *(("pass",) if args.full_pass else ())):
         result = _run_capped(cap, [sys.executable, "-c", _CAPPED_CHILD, str(out), str(args.size), str(args.steps),
                                    pipeline])
@@ -326,7 +326,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="16000,64000")
     parser.add_argument("--pipelines", default="memory,stream", help="memory: the pass of the in-memory pipeline too")
-    parser.add_argument("--cap-mib", type=int, default=2304, help="capped: the cgroup's memory limit")
+    parser.add_argument("--cap-mib", type=int, default=2240, help="capped: the cgroup's memory limit")
     parser.add_argument("--steps", type=int, default=60, help="capped: optimizer steps timed under the cap")
     parser.add_argument("--full-pass", action="store_true",
                         help="capped: also one pass of the training stream alone over every record, under the cap")
