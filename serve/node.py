@@ -105,7 +105,6 @@ class ServeNode:
         self._http = None
         self._http_thread: threading.Thread | None = None
         self.http_port: int | None = None
-        self._ready = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> "ServeNode":
@@ -121,17 +120,15 @@ class ServeNode:
             forwarder.start()
         if self.scp is not None:
             self.scp.start()
-        self.health.running = True
+        self.health.running = True  # the one "ready" flag /healthz, /v1/predict and metrics read
         if self.config.http_port is not None:
             self._start_http()
-        self._ready = True
         log.info("medtk serve ready: model %s %s (%s), backend %s%s", self.model.name, self.model.version,
                  self.model.variant, self.classifier.backend,
                  f" ({self.classifier.placement.provider})" if self.classifier.placement.provider else "")
         return self
 
     def stop(self) -> None:
-        self._ready = False
         self.health.running = False
         self._stopping.set()
         self.writer.give_up_on_failure()  # no worker may wait on a disk that cannot take its results
@@ -157,7 +154,7 @@ class ServeNode:
     @property
     def ready(self) -> bool:
         """Started, and able to make progress (health.py): new HTTP work is refused with 503 otherwise."""
-        return self._ready and self.health.check().ready
+        return self.health.check().ready
 
     def check_health(self) -> HealthReport:
         return self.health.check()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import sys
 
+import cv2
+import httpx
 import pytest
 from tests.serve.serve_helpers import free_port, healthz, radiograph, send_datasets, wait_until
 
@@ -23,6 +25,26 @@ def test_work_that_does_not_move_is_reported_as_a_stall(start_node, chest_images
         problems = healthz(node.http_port)[1]["problems"]
         assert len(problems) == 1 and "1 image(s) waiting and nothing completed" in problems[0]
     wait_until(lambda: healthz(node.http_port)[0] == 200, "health recovers once work moves again")
+
+
+def test_the_instant_healthz_answers_200_predictions_are_taken(start_node, chest_images, monkeypatch):
+    """A second "ready" flag, set only after the HTTP listener opened, made the first uploads of a loaded
+    machine 503 while /healthz already answered 200. One flag now; this asks at the listener's first instant."""
+    from medtk.serve import ServeNode
+
+    answers = {}
+    open_listener = ServeNode._start_http
+
+    def open_and_ask(node: ServeNode) -> None:
+        open_listener(node)
+        base = f"http://127.0.0.1:{node.http_port}"
+        answers["healthz"] = httpx.get(f"{base}/healthz", timeout=10).status_code
+        answers["predict"] = httpx.post(f"{base}/v1/predict", content=cv2.imencode(".png", chest_images[0])[1].tobytes(),
+                                        headers={"Content-Type": "image/png"}, timeout=30).status_code
+
+    monkeypatch.setattr(ServeNode, "_start_http", open_and_ask)
+    start_node()
+    assert answers == {"healthz": 200, "predict": 200}
 
 
 def test_a_thread_that_ends_is_reported(start_node, caplog):
