@@ -33,6 +33,7 @@ class CompressOptions:
     max_sensitivity_drop: float | None = None  # binary: largest test-sensitivity loss at the operating point
     min_cam_correlation: float | None = 0.9  # every variant's mean test CAM correlation with float32; None = not gated
     max_cam_peak_shift: float | None = 0.5  # every variant's mean test CAM peak shift from float32 (cells); None = not gated
+    max_ece_increase: float | None = 0.05  # every variant's test ECE at most this above float32's; None = not gated
     accuracy_control: bool = True  # int8 beyond the validation budget -> also int8_mixed (layers kept float)
     max_val_drop: float = 0.005  # accuracy control's budget: the upper 95% bound of the validation AUC drop
     max_float_layers: int = 8  # accuracy control keeps at most this many int8 ops float
@@ -68,6 +69,8 @@ class CompressOptions:
             raise ConfigError(f"--min-cam-correlation must be between -1 and 1, got {self.min_cam_correlation}")
         if self.max_cam_peak_shift is not None and self.max_cam_peak_shift < 0:
             raise ConfigError(f"--max-cam-peak-shift must be 0 or more (cells), got {self.max_cam_peak_shift}")
+        if self.max_ece_increase is not None and self.max_ece_increase < 0:
+            raise ConfigError(f"--max-ece-increase must be 0 or more, got {self.max_ece_increase}")
         for flag, value in (("--prune-epochs", self.prune_epochs), ("--calibration", self.calibration),
                             ("--held-out", self.held_out)):
             if value < 1:

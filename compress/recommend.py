@@ -44,7 +44,8 @@ def apply_gates(entries: list[VariantResult], options: CompressOptions,
     gated = [replace(entry, status="failed") if entry.name in failures else entry for entry in entries]
     messages = tuple(message for entry in entries for message in failures.get(entry.name, []))
     gate = Gate(max_auc_drop=options.max_auc_drop, passed=not messages, failures=messages,
-                min_cam_correlation=options.min_cam_correlation, max_cam_peak_shift=options.max_cam_peak_shift)
+                min_cam_correlation=options.min_cam_correlation, max_cam_peak_shift=options.max_cam_peak_shift,
+                max_ece_increase=options.max_ece_increase)
     return gated, gate, failures
 
 
@@ -62,6 +63,7 @@ def _failed_checks(entries: list[VariantResult], options: CompressOptions,
                    sparsity_after_qat: float | None) -> dict[str, list[tuple[GateFailure, str]]]:
     """Per variant that fails a gate: (what was measured against which limit, the message)."""
     failures: dict[str, list[tuple[GateFailure, str]]] = {}
+    reference_ece = next((entry.test.ece for entry in entries if entry.name == REFERENCE), None)
     for entry in entries:
         if entry.name == REFERENCE:
             continue
@@ -94,6 +96,15 @@ def _failed_checks(entries: list[VariantResult], options: CompressOptions,
                 GateFailure("max_cam_peak_shift", cam.mean_peak_shift, options.max_cam_peak_shift),
                 f"{entry.name}: the CAM peak moved {cam.mean_peak_shift:.2f} cells from float32's on average on the "
                 f"test images (--max-cam-peak-shift {options.max_cam_peak_shift:g}): the map points elsewhere"
+            ))
+        if options.max_ece_increase is not None and reference_ece is not None and entry.test.ece is not None \
+                and entry.test.ece - reference_ece > options.max_ece_increase:
+            increase = entry.test.ece - reference_ece
+            failures.setdefault(entry.name, []).append((
+                GateFailure("max_ece_increase", round(increase, 4), options.max_ece_increase),
+                f"{entry.name}: test calibration error (ECE) {entry.test.ece:.3f} is {increase:.3f} above float32's "
+                f"{reference_ece:.3f} (--max-ece-increase {options.max_ece_increase:g}): its probabilities are "
+                "further from the observed frequencies than float32's"
             ))
     compressed = options.compressed_variant()
     if sparsity_after_qat is not None and abs(sparsity_after_qat - options.prune_sparsity) > SPARSITY_TOLERANCE:

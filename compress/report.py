@@ -6,7 +6,7 @@ from medtk.compress.verdict import compress_verdict
 from medtk.schema import CompressReport
 
 COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "float ops", "val AUC", "AUC", "dAUC", "acc", "thr", "sens",
-           "spec", "CAM r", "peak", "shift")
+           "spec", "ECE", "CAM r", "peak", "shift")
 
 
 def format_table(report: CompressReport) -> str:
@@ -18,7 +18,7 @@ def format_table(report: CompressReport) -> str:
             _size(entry.gzip_bytes), f"{entry.sparsity:.2f}", str(len(entry.float_layers)) if entry.float_layers else "",
             _num(entry.val.auc if entry.val else None), _num(entry.test.auc), _signed(entry.delta_auc),
             _num(entry.test.accuracy), _num(entry.test.threshold, 3), _num(entry.test.sensitivity, 3),
-            _num(entry.test.specificity, 3), _num(cam.correlation if cam else None, 3),
+            _num(entry.test.specificity, 3), _num(entry.test.ece, 3), _num(cam.correlation if cam else None, 3),
             _num(cam.peak_match if cam else None, 2), _num(cam.mean_peak_shift if cam else None, 2),
         ))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS))]
@@ -49,6 +49,8 @@ def format_table(report: CompressReport) -> str:
     cam_gate = f", min CAM r {gate.min_cam_correlation:g}" if gate.min_cam_correlation is not None else ""
     if gate.max_cam_peak_shift is not None:
         cam_gate += f", max CAM peak shift {gate.max_cam_peak_shift:g} cells"
+    if gate.max_ece_increase is not None:
+        cam_gate += f", max ECE rise {gate.max_ece_increase:g}"
     verdict = compress_verdict(report)
     lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}{cam_gate}): {verdict.level.upper()}: {verdict.summary}")
     lines.append(f"recommended (* above; {report.recommendation or 'the smallest variant that passes every gate'}): "

@@ -70,6 +70,9 @@ def test_bad_option_is_a_usage_error(run_copy: Path):
     assert result.exit_code == 2 and "--min-cam-correlation" in _error_line(result)
     result = _invoke(run_copy, "--int8", "--max-cam-peak-shift", "-0.5")
     assert result.exit_code == 2 and "--max-cam-peak-shift" in _error_line(result)
+    for ece in ("-0.01", "nan"):
+        result = _invoke(run_copy, "--int8", "--max-ece-increase", ece)
+        assert result.exit_code == 2 and "--max-ece-increase" in _error_line(result)
     result = _invoke(run_copy, "--int8", "--max-float-layers", "-1")
     assert result.exit_code == 2 and "--max-float-layers" in _error_line(result)
     result = _invoke(run_copy, "--int8", "--held-out", "0")
@@ -83,7 +86,7 @@ def test_options_not_given_keep_the_library_defaults():
     defaults = CompressOptions()
     assert CompressOptions.given(min_cam_correlation=None, accuracy_control=None, distill=None) == defaults
     assert defaults.min_cam_correlation == 0.9 and defaults.accuracy_control and defaults.distill
-    assert defaults.max_cam_peak_shift == 0.5
+    assert defaults.max_cam_peak_shift == 0.5 and defaults.max_ece_increase == 0.05
     assert CompressOptions.given(max_val_drop=0.002).max_val_drop == 0.002
 
 

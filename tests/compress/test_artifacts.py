@@ -85,6 +85,7 @@ def _gate_of(message: str) -> str:
     """Which gate a compress.json failure message is about."""
     for text, gate in (("test AUC", "max_auc_drop"), ("sensitivity", "max_sensitivity_drop"),
                        ("CAM correlation", "min_cam_correlation"), ("CAM peak", "max_cam_peak_shift"),
+                       ("calibration error", "max_ece_increase"),
                        ("sparsity", "max_sparsity_deviation")):
         if text in message:
             return gate

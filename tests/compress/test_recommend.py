@@ -56,6 +56,28 @@ def test_a_moved_cam_peak_fails_the_gate_even_with_a_high_correlation():
     assert apply_gates(older, CompressOptions(), None)[1].passed  # a shift that could not be measured is not gated
 
 
+def test_probabilities_that_lost_their_calibration_fail_the_gate():
+    """Seed 2 of the int8 study (RESULTS.md): int8 kept its AUC within the budget, yet its test ECE went
+    0.039 -> 0.186, so a "70%" no longer meant 70%. dynamic moved 0.004 and passes."""
+    def calibrated(entry: VariantResult, ece: float) -> VariantResult:
+        return replace(entry, test=replace(entry.test, ece=ece))
+
+    seed2 = [calibrated(ENTRIES[0], 0.039), calibrated(replace(ENTRIES[1], name="dynamic"), 0.043),
+             calibrated(ENTRIES[3], 0.186)]
+    entries, gate, failures = apply_gates(seed2, CompressOptions(), None)
+    assert {entry.name: entry.status for entry in entries} == {"float32": "passed", "dynamic": "passed",
+                                                              "int8_mixed": "failed"}
+    assert gate.max_ece_increase == 0.05
+    assert failures["int8_mixed"] == [
+        "int8_mixed: test calibration error (ECE) 0.186 is 0.147 above float32's 0.039 (--max-ece-increase 0.05): "
+        "its probabilities are further from the observed frequencies than float32's"]
+    assert quality_gates(entries, CompressOptions(), None)["int8_mixed"].failures == (
+        GateFailure("max_ece_increase", 0.147, 0.05),)
+    assert apply_gates(seed2, CompressOptions(max_ece_increase=0.2), None)[1].passed
+    unmeasured = [calibrated(ENTRIES[0], None), *seed2[1:]]  # no reference ECE: nothing to compare with
+    assert apply_gates(unmeasured, CompressOptions(), None)[1].passed
+
+
 def test_each_variant_file_records_the_same_gate_outcome_as_measured_value_against_limit():
     """What compress seals into each variant (`quality_gates`) is what `apply_gates` decided, variant by
     variant; the float32 reference is not gated, so it gets no record."""

@@ -30,7 +30,7 @@ def test_a_failing_variant_beside_a_passing_recommended_one_is_a_warning_naming_
     assert verdict.level == "warning" and not verdict.failed  # ... but the command delivered what was asked
     assert verdict.summary.startswith("deploy int8_mixed, which passes every gate; not deployable: ")
     assert "int8: test AUC" in verdict.summary and "int8_pqat: CAM correlation" in verdict.summary
-    assert "gate (max AUC drop 0.01, min CAM r 0.9, max CAM peak shift 0.5 cells): WARNING: deploy int8_mixed" \
+    assert "gate (max AUC drop 0.01, min CAM r 0.9, max CAM peak shift 0.5 cells, max ECE rise 0.05): WARNING: deploy int8_mixed" \
         in format_table(report)
 
 

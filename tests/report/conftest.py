@@ -35,7 +35,7 @@ def _compress(run: Path) -> None:
 
     # The gates are not what the report tests; ONNX variants are the compress tests' (their export is minutes).
     compress_run(run, CompressOptions(int8=True, prune=False, qat=False, onnx=False, calibration=16, max_auc_drop=1.0,
-                                      min_cam_correlation=None, max_cam_peak_shift=None))
+                                      min_cam_correlation=None, max_cam_peak_shift=None, max_ece_increase=None))
 
 
 def _bench(run: Path) -> None:

@@ -28,6 +28,7 @@ def compress(
     max_sensitivity_drop: Annotated[Optional[float], typer.Option("--max-sensitivity-drop", help="Binary: largest test-sensitivity loss at the operating point vs float32; beyond, the variant fails the gate [default: not gated].")] = None,
     min_cam_correlation: Annotated[Optional[float], typer.Option("--min-cam-correlation", help="Smallest mean test CAM correlation with float32 a variant may show; below, the variant fails the gate [default: 0.9].")] = None,
     max_cam_peak_shift: Annotated[Optional[float], typer.Option("--max-cam-peak-shift", help="Largest mean test distance (CAM cells) between a variant's CAM peak and float32's; beyond, the variant fails the gate [default: 0.5].")] = None,
+    max_ece_increase: Annotated[Optional[float], typer.Option("--max-ece-increase", help="Largest rise of a variant's test calibration error (ECE, 15 bins) above float32's; beyond, its probabilities no longer mean what float32's do and the variant fails the gate [default: 0.05].")] = None,
     accuracy_control: Annotated[Optional[bool], typer.Option("--accuracy-control/--no-accuracy-control", help="When int8's validation AUC drop may exceed --max-val-drop (its upper 95% bound), also export int8_mixed with the ops that hurt agreement with float32 most kept float [default: on].")] = None,
     max_val_drop: Annotated[Optional[float], typer.Option("--max-val-drop", help="Accuracy control's budget: the upper 95% bound (paired bootstrap) of the validation AUC drop vs float32 [default: 0.005].")] = None,
     max_float_layers: Annotated[Optional[int], typer.Option("--max-float-layers", help="Accuracy control keeps at most this many int8 ops float [default: 8].")] = None,
@@ -53,7 +54,8 @@ def compress(
         int8=int8, prune=prune, qat=qat, prune_sparsity=prune_sparsity, prune_epochs=prune_epochs, prune_lr=prune_lr,
         qat_epochs=qat_epochs, qat_lr=qat_lr, batch_size=batch_size, calibration=calibration, held_out=held_out,
         max_auc_drop=max_auc_drop, max_sensitivity_drop=max_sensitivity_drop, min_cam_correlation=min_cam_correlation,
-        max_cam_peak_shift=max_cam_peak_shift, accuracy_control=accuracy_control, max_val_drop=max_val_drop, max_float_layers=max_float_layers, distill=distill, onnx=onnx,
+        max_cam_peak_shift=max_cam_peak_shift,
+        max_ece_increase=max_ece_increase, accuracy_control=accuracy_control, max_val_drop=max_val_drop, max_float_layers=max_float_layers, distill=distill, onnx=onnx,
         positive_class=positive_class,
         num_threads=threads, device=device,
     )

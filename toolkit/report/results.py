@@ -30,7 +30,7 @@ def compression_section(art: RunArtifacts) -> Html:
             size(entry.size_bytes), size(entry.gzip_bytes), fmt(entry.sparsity, 2),
             str(len(entry.float_layers)) if entry.float_layers else "",
             fmt(entry.val.auc if entry.val else None, 4), fmt(entry.test.auc, 4), signed(entry.delta_auc),
-            fmt(entry.test.accuracy, 4), fmt(cam.correlation if cam else None, 3),
+            fmt(entry.test.accuracy, 4), fmt(entry.test.ece, 3), fmt(cam.correlation if cam else None, 3),
             percent(cam.peak_match if cam else None), fmt(cam.mean_peak_shift if cam else None, 2),
         ])
     reference, gate, verdict = report.reference, report.gate, compress_verdict(report)
@@ -38,11 +38,14 @@ def compression_section(art: RunArtifacts) -> Html:
                 if gate.min_cam_correlation is not None else "")
     if gate.max_cam_peak_shift is not None:
         cam_gate += f", mean CAM peak shift from float32 at most {esc(fmt(gate.max_cam_peak_shift))} cells"
+    if gate.max_ece_increase is not None:
+        cam_gate += f", calibration error (ECE) at most {esc(fmt(gate.max_ece_increase))} above float32's"
     parts = [
         table(["variant", "status", "deploy", "size", "gzip", "sparsity", "float ops", "val AUC", "test AUC",
-               "AUC vs float32", "accuracy", "CAM r", "same CAM peak", "CAM peak shift"], rows),
+               "AUC vs float32", "accuracy", "ECE", "CAM r", "same CAM peak", "CAM peak shift"], rows),
         note(f"Every number measured through medtk.runtime on {reference.test_images} test images; deltas are "
              f"against the float32 TFLite file (its test AUC {fmt(reference.test.auc, 4)}). "
+             "ECE: expected calibration error on the test images (15 bins): how far the probabilities are from the observed frequencies. "
              "CAM r: mean per-image Pearson correlation with the float32 CAM; same CAM peak: share of images whose "
              "peak cell matches the float32 one; CAM peak shift: mean distance, in CAM cells, from the float32 peak. Float ops: int8 operations kept in float by accuracy control. "
              f"Recommended: {report.recommendation or 'the smallest variant that passes every gate'}."),

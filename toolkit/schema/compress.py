@@ -82,6 +82,7 @@ class Gate:
     failures: tuple[str, ...] = ()
     min_cam_correlation: float | None = None  # every variant's mean CAM correlation with float32 (test)
     max_cam_peak_shift: float | None = None  # every variant's mean CAM peak shift from float32, cells (test)
+    max_ece_increase: float | None = None  # every variant's calibration error (ECE) above float32's (test)
 
 
 @dataclass(frozen=True)
