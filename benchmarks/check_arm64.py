@@ -15,6 +15,8 @@ Run as root on an x86 Debian host (`make check-arm64`; tests/compress/test_arm64
 
 Writes OUT/summary.json (and prints it briefly); exit 0 only when everything agrees. Models come from a
 compressed run (`--run RUN`: its float32, int8 and recommended variants) or are given (`--model`).
+`--userland-only` does step 1 alone into OUT/userland and keeps it, for a later `--userland`: CI builds it
+in the background while the first tests run (.ci/run), the userland being most of the check's time.
 """
 
 from __future__ import annotations
@@ -93,24 +95,33 @@ def main(argv: list[str] | None = None) -> int:
     summary = Summary()
     started = time.monotonic()
     try:
-        _check(args, summary)
+        if args.userland_only:
+            _build_userland(args, summary, args.out / "userland")
+        else:
+            _check(args, summary)
     except CheckError as error:
         summary.failures.append(str(error))
         print(f"check_arm64: error: {error}", file=sys.stderr)
     summary.stages_s["total"] = round(time.monotonic() - started, 1)
     summary.ok = not summary.failures
     _write_json(args.out / "summary.json", asdict(summary))
-    _print(summary, args.out)
+    if args.userland_only:
+        print(f"arm64 userland: {'built' if summary.ok else 'FAILED'} ({args.out / 'userland'}; "
+              f"{summary.stages_s['total']} s){''.join(f'{chr(10)}  FAIL: {f}' for f in summary.failures)}")
+    else:
+        _print(summary, args.out)
     return 0 if summary.ok else 1
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="a new (or empty) folder for the results")
-    source = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument("--userland-only", action="store_true",
+                        help="only build OUT/userland (kept) for a later --userland; no models or images")
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--run", type=Path, help="a compressed run: its float32, int8 and recommended variants")
     source.add_argument("--model", type=Path, action="append", help="a medtk .tflite (repeatable)")
-    images = parser.add_mutually_exclusive_group(required=True)
+    images = parser.add_mutually_exclusive_group()
     images.add_argument("--npz", type=Path, help="a MedMNIST .npz: its first --count test images are used")
     images.add_argument("--image", type=Path, action="append", help="an image file (repeatable)")
     parser.add_argument("--count", type=int, default=8, help="test images taken from --npz [default: 8]")
@@ -121,7 +132,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--userland", type=Path, help="reuse this arm64 userland (made by an earlier --keep run)")
     parser.add_argument("--keep", action="store_true", help="keep OUT/userland for a later --userland")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds any one step may take [default: 1800]")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.userland_only and (args.run or args.model or args.npz or args.image or args.userland):
+        parser.error("--userland-only builds the userland alone: no --run, --model, --npz, --image or --userland")
+    elif not args.userland_only and not ((args.run or args.model) and (args.npz or args.image)):
+        parser.error("one of --run or --model, and one of --npz or --image, are required")
+    return args
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -152,11 +168,10 @@ def _check(args: argparse.Namespace, summary: Summary) -> None:
     images = _images(args, inputs / "images")
     root = args.userland or args.out / "userland"
     try:  # debootstrap mounts /proc in the userland itself: a failed or timed-out one is cleaned up too
-        with _timed(summary, "userland"):
+        if args.userland is None:
+            _build_userland(args, summary, root)
+        else:
             _binfmt()
-            if args.userland is None:
-                _run(["debootstrap", "--arch=arm64", "--variant=minbase", f"--include={PACKAGES}", args.suite, root,
-                      args.mirror], args.timeout, "debootstrap")
         _mount(root)
         with _timed(summary, "install"):
             _install(root, args, summary)
@@ -214,6 +229,18 @@ def _images(args: argparse.Namespace, folder: Path) -> list[Path]:
         paths.append(folder / f"test_{index:03d}.png")
         cv2.imwrite(str(paths[-1]), pixels)
     return paths
+
+
+def _build_userland(args: argparse.Namespace, summary: Summary, root: Path) -> None:
+    """debootstrap an arm64 Debian into `root`; whatever it left mounted is unmounted (the caller mounts
+    what the check needs)."""
+    try:
+        with _timed(summary, "userland"):
+            _binfmt()
+            _run(["debootstrap", "--arch=arm64", "--variant=minbase", f"--include={PACKAGES}", args.suite, root,
+                  args.mirror], args.timeout, "debootstrap")
+    finally:
+        _unmount(root)
 
 
 def _binfmt() -> None:

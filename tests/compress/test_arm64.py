@@ -2,7 +2,8 @@
 
 One model, one image: the int8 variant `medtk compress` exported from the session's small trained ResNet50
 run (tests/compress/conftest.py, built once for the compress tests anyway) and one real PneumoniaMNIST image.
-A fresh arm64 Debian userland under qemu-user-static (debootstrap, no cache), `pip install medtk-*.whl` from PyPI inside it, the library and
+A fresh arm64 Debian userland under qemu-user-static (debootstrap, no cache; in CI built by .ci/run in the
+background while the first tests run), `pip install medtk-*.whl` from PyPI inside it, the library and
 `medtk predict --json` on both machines, the signature verified, a tampered copy refused, and
 `medtk bench --host` over SSH into the userland. The full check (float32, int8 and recommended variants of a
 compressed run, several images) is `make check-arm64`; its output is in benchmarks/RESULTS.md.
@@ -15,6 +16,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -37,12 +40,30 @@ def reduced_check(tmp_path_factory, pneumonia_npz, request):
     out = tmp_path_factory.mktemp("arm64") / "check"
     done = subprocess.run(
         [sys.executable, REPO_ROOT / "benchmarks" / "check_arm64.py", "--out", out, "--model", int8_model,
-         "--npz", pneumonia_npz, "--count", "1", "--bench-runs", "2", "--timeout", str(TIMEOUT_S // 2)],
+         "--npz", pneumonia_npz, "--count", "1", "--bench-runs", "2", "--timeout", str(TIMEOUT_S // 2),
+         *_userland_built_meanwhile()],
         capture_output=True, text=True, timeout=TIMEOUT_S,
     )
     summary_path = out / "summary.json"
     assert summary_path.is_file(), f"no summary: exit {done.returncode}: {done.stderr[-2000:]}"
     return done, json.loads(summary_path.read_text())
+
+
+def _userland_built_meanwhile() -> list[str]:
+    """`--userland DIR` when .ci/run had `check_arm64.py --userland-only --out BUILD` make it in the background
+    (MEDTK_ARM64_USERLAND_BUILD=BUILD), once that build finished and succeeded; else nothing (built here)."""
+    build = os.environ.get("MEDTK_ARM64_USERLAND_BUILD")
+    if not build:
+        return []
+    summary = Path(build) / "summary.json"
+    deadline = time.monotonic() + TIMEOUT_S // 2
+    while not summary.is_file():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{build}: the background userland build wrote no summary.json in {TIMEOUT_S // 2} s")
+        time.sleep(5)
+    built = json.loads(summary.read_text())
+    assert built["ok"], f"the background arm64 userland build failed: {built['failures']}"
+    return ["--userland", str(Path(build) / "userland")]
 
 
 def test_the_userland_agrees_with_x86(reduced_check):
