@@ -115,3 +115,41 @@ def test_raw_pixels_reach_the_first_conv_unquantized(qdq):
     dequantize = producers[first_conv.input[0]]
     assert dequantize.op_type == "DequantizeLinear" and dequantize.input[0] == quantize.output[0]
     assert producers[quantize.input[0]].op_type != "Concat"  # the normalized image, not the raw pixels
+
+
+def _relu_cam_graph(size: int) -> bytes:
+    """pixels [1, S, S, 1] -> 1x1 Conv (weight 1) -> Relu -> `cam` 1x1 Conv (2 classes) -> mean -> Softmax."""
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Conv", ["pixels", "w"], ["features_raw"], name="conv"),
+        helper.make_node("Relu", ["features_raw"], ["features"], name="relu"),
+        helper.make_node("Conv", ["features", "w_cam"], ["cam_nchw"], name="cam_conv"),
+        helper.make_node("Transpose", ["cam_nchw"], ["cam"], perm=[0, 2, 3, 1], name="cam_nhwc"),
+        helper.make_node("ReduceMean", ["cam_nchw"], ["logits4"], axes=[2, 3], keepdims=0, name="pool"),
+        helper.make_node("Softmax", ["logits4"], ["probs"], axis=1, name="softmax"),
+    ]
+    weights = [numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "w"),
+               numpy_helper.from_array(np.array([1.0, -1.0], np.float32).reshape(2, 1, 1, 1), "w_cam")]
+    graph = helper.make_graph(
+        nodes, "relu_cam", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, [1, 1, size, size])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 2]),
+         helper.make_tensor_value_info("cam", TensorProto.FLOAT, [1, size, size, 2])], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def test_one_outlying_activation_does_not_set_an_int8_range():
+    """Ranges are the 99.999th percentile of |x|, collected 16 images at a time: 32 images of pixels 0..10
+    and one pixel of 250 in one of them. From the maximum, the step of the Relu's range would be 250/127 and
+    every real activation would get five levels; from the percentile it is ~10/127."""
+    from medtk.compress.onnx_export import _chunk, quantize_qdq
+
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(0, 10, (1, 64, 64)).astype(np.float32) for _ in range(32)]  # the graph is NCHW
+    images[7][0, 5, 5] = 250.0
+    quantized = onnx.load_from_string(quantize_qdq(_relu_cam_graph(64), images))
+    constants = {t.name: numpy_helper.to_array(t) for t in quantized.graph.initializer}
+    (relu_range,) = [n for n in quantized.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "features"]
+    step = float(constants[relu_range.input[1]])
+    assert 9.5 / 127 < step < 10.5 / 127, step * 127
+    assert [_chunk(n) for n in (300, 64, 32, 13, 17, 1)] == [15, 16, 16, 13, 1, 1]
