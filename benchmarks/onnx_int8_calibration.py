@@ -1,11 +1,15 @@
 """Which ONNX Runtime calibration method gives onnx_int8 the ranges that keep float32's answers?
 
     nice -n 5 .venv/bin/python benchmarks/onnx_int8_calibration.py RUN [--method minmax percentile entropy]
+    nice -n 5 .venv/bin/python benchmarks/onnx_int8_calibration.py --memory 300 [--method percentile]
 
 The run's Keras model to ONNX (as compress does), then one QDQ int8 per method from compress's own
 calibration images (a seeded sample of 300 training images), each run through ONNX Runtime on the
 validation and test splits: AUC and its drop against the float ONNX, CAM correlation and peak shift
 against it, and test ECE. Prints one line per method (the findings go to RESULTS.md by hand).
+
+`--memory N`: peak RSS (VmHWM: ru_maxrss would report this parent's TensorFlow peak) and time of `quantize_qdq` alone on N random 224 px images for an
+untrained ResNet50 (1 channel), each method in a fresh process; what the calibration holds in memory.
 """
 
 from __future__ import annotations
@@ -30,11 +34,43 @@ def run(model: bytes, images: np.ndarray):
     return Outputs(probs=np.concatenate(probs), cams=np.concatenate(cams))
 
 
+def memory(count: int, methods: list[str]) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    from medtk.compress.onnx_export import to_onnx
+    from medtk.train.model import ModelSpec, build_classifier
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = Path(folder) / "resnet50_224.onnx"
+        model.write_bytes(to_onnx(build_classifier(ModelSpec(input_size=224, weights="none"))))
+        for method in methods:
+            child = f"""
+import re, time, numpy as np
+from medtk.compress.onnx_export import quantize_qdq
+rng = np.random.default_rng(0)
+images = [rng.integers(0, 256, (224, 224, 1), dtype=np.uint8) for _ in range({count})]
+started = time.monotonic()
+quantize_qdq(open({str(model)!r}, "rb").read(), images, method={method!r})
+peak = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+print(f"{method}: {count} images, peak RSS {{peak // 1024}} MB, "
+      f"{{time.monotonic() - started:.0f}} s")
+"""
+            print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout.strip(),
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
+    parser.add_argument("run", type=Path, nargs="?")
     parser.add_argument("--method", nargs="+", default=["minmax", "percentile", "entropy"])
+    parser.add_argument("--memory", type=int, metavar="N", help="only the memory of calibrating N 224 px images")
     args = parser.parse_args()
+    if args.memory:
+        return memory(args.memory, args.method)
+    if args.run is None:
+        parser.error("RUN is required (or --memory N)")
 
     from medtk.clinical.bootstrap import rank_auc
     from medtk.clinical.calibration import expected_calibration_error
