@@ -8,8 +8,9 @@ calibration images (a seeded sample of 300 training images), each run through ON
 validation and test splits: AUC and its drop against the float ONNX, CAM correlation and peak shift
 against it, and test ECE. Prints one line per method (the findings go to RESULTS.md by hand).
 
-`--memory N`: peak RSS (VmHWM: ru_maxrss would report this parent's TensorFlow peak) and time of `quantize_qdq` alone on N random 224 px images for an
-untrained ResNet50 (1 channel), each method in a fresh process; what the calibration holds in memory.
+`--memory N`: peak RSS (VmHWM: ru_maxrss would report this parent's TensorFlow peak) and time of
+`quantize_qdq` alone on N random 224 px images for an untrained ResNet50 (1 channel), each method in a
+fresh process: what the calibration holds in memory.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ print(f"{method}: {count} images, peak RSS {{peak // 1024}} MB, "
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, nargs="?")
-    parser.add_argument("--method", nargs="+", default=["minmax", "percentile", "entropy"])
+    from medtk.compress.onnx_export import CALIBRATION_METHODS
+
+    parser.add_argument("--method", nargs="+", choices=list(CALIBRATION_METHODS), default=list(CALIBRATION_METHODS))
     parser.add_argument("--memory", type=int, metavar="N", help="only the memory of calibrating N 224 px images")
     args = parser.parse_args()
     if args.memory:

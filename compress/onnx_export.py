@@ -8,13 +8,14 @@ int8: ONNX Runtime's static quantization of that float graph (TFMOT's fake-quant
 convert), calibrated on the same images as the TFLite int8, in the explicit form TensorRT takes
 (TensorRT 10.1+ deprecates and 11 removes implicit int8 calibration): QuantizeLinear/DequantizeLinear
 pairs, weights int8 per output channel and symmetric (-127..127), activations int8 symmetric with
-zero point 0 over the 99.999th percentile of |x| (`quantize_qdq`). The head stays float, as in the TFLite int8 (convert.py): the `cam` conv, the pooling
-into logits and the softmax (`head_nodes`). One per-tensor int8 range over every image's class map
-leaves the uncertain images, which decide the AUC, only a few levels. So does the preprocessing that
-takes raw pixels to the first convolution (`pixel_nodes`): a symmetric int8 range over 0..255 pixels
-has steps of 2 and clips above the brightest calibration pixel, and the first convolution quantizes
-its (normalized) input anyway. TensorRT runs unquantized layers in float. `check_tensorrt_qdq` is the
-explicit-quantization rule as a check, run on every export.
+zero point 0 over the 99.999th percentile of |x| (`quantize_qdq`). The head stays float, as in the
+TFLite int8 (convert.py): the `cam` conv, the pooling into logits and the softmax (`head_nodes`). One
+per-tensor int8 range over every image's class map leaves the uncertain images, which decide the AUC,
+only a few levels. So does the preprocessing that takes raw pixels to the first convolution
+(`pixel_nodes`): a symmetric int8 range over 0..255 pixels has steps of 2 and clips above the brightest
+calibration pixel, and the first convolution quantizes its (normalized) input anyway. TensorRT runs
+unquantized layers in float. `check_tensorrt_qdq` is the explicit-quantization rule as a check, run on
+every export.
 """
 
 from __future__ import annotations

@@ -46,13 +46,13 @@ def format_table(report: CompressReport) -> str:
         for kept in control.kept_float:
             lines.append(f"  float: {kept.tensor.split(';')[0]}: {kept.reason}")
     gate = report.gate
-    cam_gate = f", min CAM r {gate.min_cam_correlation:g}" if gate.min_cam_correlation is not None else ""
+    other_gates = f", min CAM r {gate.min_cam_correlation:g}" if gate.min_cam_correlation is not None else ""
     if gate.max_cam_peak_shift is not None:
-        cam_gate += f", max CAM peak shift {gate.max_cam_peak_shift:g} cells"
+        other_gates += f", max CAM peak shift {gate.max_cam_peak_shift:g} cells"
     if gate.max_ece_increase is not None:
-        cam_gate += f", max ECE rise {gate.max_ece_increase:g}"
+        other_gates += f", max ECE rise {gate.max_ece_increase:g}"
     verdict = compress_verdict(report)
-    lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}{cam_gate}): {verdict.level.upper()}: {verdict.summary}")
+    lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}{other_gates}): {verdict.level.upper()}: {verdict.summary}")
     lines.append(f"recommended (* above; {report.recommendation or 'the smallest variant that passes every gate'}): "
                  f"{report.recommended or 'none'}")
     onnx = report.recommended_by_format.get("onnx", "absent")

@@ -34,12 +34,12 @@ def compression_section(art: RunArtifacts) -> Html:
             percent(cam.peak_match if cam else None), fmt(cam.mean_peak_shift if cam else None, 2),
         ])
     reference, gate, verdict = report.reference, report.gate, compress_verdict(report)
-    cam_gate = (f", mean CAM correlation with float32 at least {esc(fmt(gate.min_cam_correlation))}"
+    other_gates = (f", mean CAM correlation with float32 at least {esc(fmt(gate.min_cam_correlation))}"
                 if gate.min_cam_correlation is not None else "")
     if gate.max_cam_peak_shift is not None:
-        cam_gate += f", mean CAM peak shift from float32 at most {esc(fmt(gate.max_cam_peak_shift))} cells"
+        other_gates += f", mean CAM peak shift from float32 at most {esc(fmt(gate.max_cam_peak_shift))} cells"
     if gate.max_ece_increase is not None:
-        cam_gate += f", calibration error (ECE) at most {esc(fmt(gate.max_ece_increase))} above float32's"
+        other_gates += f", calibration error (ECE) at most {esc(fmt(gate.max_ece_increase))} above float32's"
     parts = [
         table(["variant", "status", "deploy", "size", "gzip", "sparsity", "float ops", "val AUC", "test AUC",
                "AUC vs float32", "accuracy", "ECE", "CAM r", "same CAM peak", "CAM peak shift"], rows),
@@ -50,7 +50,7 @@ def compression_section(art: RunArtifacts) -> Html:
              "peak cell matches the float32 one; CAM peak shift: mean distance, in CAM cells, from the float32 peak. Float ops: int8 operations kept in float by accuracy control. "
              f"Recommended: {report.recommendation or 'the smallest variant that passes every gate'}."),
         tag("p", Html(
-            f"Quality gate (test AUC at most {esc(fmt(gate.max_auc_drop))} below float32{cam_gate}): "
+            f"Quality gate (test AUC at most {esc(fmt(gate.max_auc_drop))} below float32{other_gates}): "
             + str(tag("span", verdict.level, cls=VERDICT_CLASS[verdict.level]))
         )),
     ]
