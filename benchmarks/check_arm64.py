@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     _write_json(args.out / "summary.json", asdict(summary))
     if args.userland_only:
         print(f"arm64 userland: {'built' if summary.ok else 'FAILED'} ({args.out / 'userland'}; "
-              f"{summary.stages_s['total']} s){''.join(f'{chr(10)}  FAIL: {f}' for f in summary.failures)}")
+              f"{summary.stages_s['total']} s)")
+        for failure in summary.failures:
+            print(f"  FAIL: {failure}")
     else:
         _print(summary, args.out)
     return 0 if summary.ok else 1

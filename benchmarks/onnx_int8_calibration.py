@@ -63,10 +63,10 @@ print(f"{method}: {count} images, peak RSS {{peak // 1024}} MB, "
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, nargs="?")
     from medtk.compress.onnx_export import CALIBRATION_METHODS
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, nargs="?")
     parser.add_argument("--method", nargs="+", choices=list(CALIBRATION_METHODS), default=list(CALIBRATION_METHODS))
     parser.add_argument("--memory", type=int, metavar="N", help="only the memory of calibrating N 224 px images")
     args = parser.parse_args()

@@ -118,7 +118,7 @@ def test_raw_pixels_reach_the_first_conv_unquantized(qdq):
 
 
 def _relu_cam_graph(size: int) -> bytes:
-    """pixels [1, S, S, 1] -> 1x1 Conv (weight 1) -> Relu -> `cam` 1x1 Conv (2 classes) -> mean -> Softmax."""
+    """pixels [1, 1, S, S] (NCHW) -> 1x1 Conv (weight 1) -> Relu -> `cam` 1x1 Conv (2 classes) -> mean -> Softmax."""
     from onnx import TensorProto, helper
 
     nodes = [
