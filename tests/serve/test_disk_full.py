@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from tests.serve.serve_helpers import (fill_disk, healthz, radiograph, received, send_datasets, small_disk,
-                                       wait_outbox, wait_until)
+from tests.disk_faults import fill_disk, small_disk
+from tests.serve.serve_helpers import healthz, radiograph, received, send_datasets, wait_outbox, wait_until
 
 from medtk.serve.spool import Spool
 
