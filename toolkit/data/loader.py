@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -33,6 +34,7 @@ def load_dataset(
     max_bad_fraction: float = 0.05,
     split_file: Path | None = None,
     subset: int | None = None,
+    on_decoded: Callable[[str, np.ndarray], None] | None = None,
 ) -> Dataset:
     """The data of `src` split into train/val/test (see `medtk.data` for the forms of `src`).
 
@@ -40,7 +42,8 @@ def load_dataset(
     patient when patient ids are known. `split_file` reproduces a saved split exactly: every listed
     item must still be there with its label, and unlisted items are left out (`subset` is then not
     applied again: the file already is the subset). `subset` keeps at most that many items per
-    split, stratified and seeded, for smoke runs.
+    split, stratified and seeded, for smoke runs. `on_decoded(item id, image)` receives every image the
+    bad-file check decodes (a `medtk.data.staging.DecodedStage` keeps them, so nothing decodes them again).
     """
     check_fractions(val_fraction, test_fraction)
     if not 0.0 <= max_bad_fraction <= 1.0:
@@ -53,7 +56,7 @@ def load_dataset(
         assignment = read_split(Path(split_file), catalog)
         listed = np.flatnonzero(assignment >= 0)
         catalog = replace(catalog.take(listed), given_split=assignment[listed])
-    catalog, skipped = check_files(catalog, max_bad_fraction)
+    catalog, skipped = check_files(catalog, max_bad_fraction, on_decoded=on_decoded)
     if split_file is not None:
         assignment, origin = catalog.given_split, "file"
     elif catalog.given_split is not None:

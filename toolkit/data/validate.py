@@ -1,9 +1,10 @@
 """The bad-data pass: decode every file once, drop the unreadable ones, fail if too many are bad.
 
-Design: this pass decodes only to check and keeps the image shape, not the pixels; `Split.load`
-decodes again lazily. Memory stays bounded for any dataset size, and the trainer's own one-time
-decode (`medtk.train.pipeline.prepare_split`) keeps the pixels it needs at model size. Decoding
-runs in a thread pool: OpenCV and pydicom's pixel decoders release the GIL for the heavy part.
+Design: this pass keeps the image shape, not the pixels, so memory stays bounded for any dataset size;
+`Split.load` decodes again lazily. A caller that will need every image at model size (`medtk prepare`,
+`medtk train`) passes `on_decoded`, which keeps them on disk (`medtk.data.staging.DecodedStage`) so they
+are not decoded twice. Decoding runs in a thread pool: OpenCV and pydicom's pixel decoders release the
+GIL for the heavy part.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 
@@ -24,9 +26,11 @@ SHOWN = 3
 
 
 def check_files(
-    catalog: Catalog, max_bad_fraction: float, threads: int | None = None
+    catalog: Catalog, max_bad_fraction: float, threads: int | None = None,
+    on_decoded: Callable[[str, np.ndarray], None] | None = None,
 ) -> tuple[Catalog, list[Skipped]]:
-    """The catalog without unreadable files, and the skipped files with reasons."""
+    """The catalog without unreadable files, and the skipped files with reasons; `on_decoded(item id,
+    image)` is handed every image the check decoded (`medtk.data.staging.DecodedStage.keep`)."""
     if catalog.files is None:
         return catalog, []
     total = len(catalog.files)
@@ -34,9 +38,13 @@ def check_files(
 
     def check(index: int) -> None:
         try:
-            results[index] = shape_name(decode_image(catalog.files[index]).shape)
+            image = decode_image(catalog.files[index])
         except (ImageDecodeError, OSError) as error:
             results[index] = ImageDecodeError(_reason(error, str(catalog.files[index])))
+            return
+        results[index] = shape_name(image.shape)
+        if on_decoded is not None:
+            on_decoded(catalog.ids[index], image)
 
     with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
         for _ in track(pool.map(check, range(total)), total, f"checking {total} images"):

@@ -2,9 +2,9 @@
 
 The source is loaded by `medtk.data.load_dataset` with the run configuration's `[data]` options (seed,
 fractions, bad-file limit, subset), so the prepared train/val/test hold the items a `medtk train` of the
-same source would use. That loader's bad-file check decodes each file once to find unreadable ones
-before splitting (the split depends on which files are usable); `prepare_dataset` then decodes each
-usable file once more, at model size.
+same source would use. That loader's bad-file check decodes each file to find unreadable ones before
+splitting (the split depends on which files are usable); it keeps each image at model size
+(`DecodedStage`, a temporary file beside `out`), and `prepare_dataset` writes the shards from those.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from medtk.data.loader import load_dataset
 from medtk.data.prepared.writer import PrepareResult, check_destination, check_options, prepare_dataset
+from medtk.data.staging import DecodedStage
 
 
 def prepare_source(src: str, out: Path, input_size: int, channels: int | None, *, seed: int = 0,
@@ -26,9 +27,10 @@ def prepare_source(src: str, out: Path, input_size: int, channels: int | None, *
     shard_bytes = SHARD_BYTES if shard_bytes is None else shard_bytes
     check_options(input_size, channels or 1, shard_bytes, threads)
     check_destination(Path(out), overwrite)
-    dataset = load_dataset(resolve_source(src), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                           max_bad_fraction=max_bad_fraction, subset=subset)
-    if channels is None:
-        channels = 1 if dataset.splits["train"].image(0).ndim == 2 else 3
-    return prepare_dataset(dataset, Path(out), input_size, channels, seed=seed, shard_bytes=shard_bytes,
-                           threads=threads, overwrite=overwrite)
+    with DecodedStage(Path(out), input_size) as decoded:
+        dataset = load_dataset(resolve_source(src), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                               max_bad_fraction=max_bad_fraction, subset=subset, on_decoded=decoded.keep)
+        if channels is None:
+            channels = 1 if dataset.splits["train"].image(0).ndim == 2 else 3
+        return prepare_dataset(dataset, Path(out), input_size, channels, seed=seed, shard_bytes=shard_bytes,
+                               threads=threads, overwrite=overwrite, decoded=decoded)

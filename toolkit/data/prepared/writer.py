@@ -29,6 +29,7 @@ from medtk.data.prepared.manifest import (INDEX_COLUMNS, MANIFEST, Layout, Manif
                                           ShardRecord, SkippedItem, SourceRecord, file_sha256, index_name,
                                           shard_name, source_digest, summarise)
 from medtk.data.prepared.tfrecord import write_record
+from medtk.data.staging import DecodedStage
 from medtk.errors import ConfigError, DataError, ImageDecodeError
 from medtk.io import atomic_write_json, atomic_write_text, fsync_dir
 from medtk.progress import counter
@@ -80,9 +81,10 @@ def check_destination(out: Path, overwrite: bool) -> None:
 
 
 def prepare_dataset(dataset: Dataset, out: Path, input_size: int, channels: int, *, seed: int = 0,
-                    shard_bytes: int = SHARD_BYTES, threads: int | None = None,
-                    overwrite: bool = False) -> PrepareResult:
-    """Write (or finish) the prepared dataset of `dataset` in `out`; returns its manifest."""
+                    shard_bytes: int = SHARD_BYTES, threads: int | None = None, overwrite: bool = False,
+                    decoded: DecodedStage | None = None) -> PrepareResult:
+    """Write (or finish) the prepared dataset of `dataset` in `out`; returns its manifest. `decoded`: the
+    images the source check already decoded, read instead of decoding again."""
     from medtk import __version__
     from medtk.runtime.imaging import INTERPOLATION_RULE
     from medtk.runtime.intensity import FULL_RANGE
@@ -119,7 +121,7 @@ def prepare_dataset(dataset: Dataset, out: Path, input_size: int, channels: int,
     with ThreadPoolExecutor(max_workers=threads or min(DEFAULT_THREADS, os.cpu_count() or 1)) as pool, \
             counter(f"preparing {remaining} images at {input_size} px", remaining, " images") as advance:
         for split, index in todo:
-            shard = _write_shard(out, dataset, plan, split, index, input_size, channels, pool, advance)
+            shard = _write_shard(out, dataset, plan, split, index, input_size, channels, pool, advance, decoded)
             manifest = _save(out, _with_shard(manifest, shard))
     manifest = _save(out, replace(manifest, complete=True))
     return PrepareResult(manifest=manifest, shards_written=len(todo), shards_reused=reused)
@@ -207,7 +209,7 @@ def _remove_dataset(out: Path) -> None:
 
 
 def _write_shard(out: Path, dataset: Dataset, plan: _Plan, split_name: str, index: int, size: int, channels: int,
-                 pool: ThreadPoolExecutor, advance) -> ShardRecord:
+                 pool: ThreadPoolExecutor, advance, decoded: DecodedStage | None) -> ShardRecord:
     from medtk.runtime.imaging import prepare_input
 
     split = dataset.splits[split_name]
@@ -216,8 +218,10 @@ def _write_shard(out: Path, dataset: Dataset, plan: _Plan, split_name: str, inde
 
     def work(i: int) -> PreparedItem | SkippedItem:
         i = int(i)
+        pixels = decoded.pixels(split.ids[i], size, channels) if decoded is not None else None
         try:
-            pixels = prepare_input(split.load(i), size, channels)
+            if pixels is None:
+                pixels = prepare_input(split.load(i), size, channels)
         except (ImageDecodeError, OSError) as error:
             return SkippedItem(item=split.ids[i], reason=_reason(error, split.ids[i]), split=split_name)
         return PreparedItem(source_id=split.ids[i], image=pixels, label=int(split.labels[i]), group=_group(split, i))
