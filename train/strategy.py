@@ -37,15 +37,19 @@ class Placement:
 
 def choose_placement(strategy: str = "auto", mixed_precision: str = "auto", xla: str = "auto") -> Placement:
     tf = tensorflow()
-    gpus = tf.config.list_logical_devices("GPU")
-    name = _strategy_name(strategy, len(gpus))
-    if name == "multiworker":
-        chosen = tf.distribute.MultiWorkerMirroredStrategy()
-    elif name == "mirrored":
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        chosen = tf.distribute.MirroredStrategy(devices=devices)
+    if _wants_multiworker(strategy):
+        # MultiWorkerMirroredStrategy configures TensorFlow's collective ops, which is refused once the
+        # runtime has started ("must be configured at program startup"): it comes before listing devices.
+        name, chosen = "multiworker", tf.distribute.MultiWorkerMirroredStrategy()
+        gpus = tf.config.list_logical_devices("GPU")
     else:
-        chosen = tf.distribute.get_strategy()
+        gpus = tf.config.list_logical_devices("GPU")
+        name = "mirrored" if strategy == "mirrored" or (strategy == "auto" and len(gpus) > 1) else "default"
+        if name == "mirrored":
+            devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+            chosen = tf.distribute.MirroredStrategy(devices=devices)
+        else:
+            chosen = tf.distribute.get_strategy()
     policy = _precision_policy(mixed_precision, bool(gpus))
     keras().mixed_precision.set_global_policy(policy)
     devices = tuple(chosen.extended.worker_devices) if name != "default" else (_default_device(tf, gpus),)
@@ -63,15 +67,11 @@ def _default_device(tf, gpus) -> str:
     return gpus[0].name if gpus else tf.config.list_logical_devices("CPU")[0].name
 
 
-def _strategy_name(strategy: str, gpu_count: int) -> str:
+def _wants_multiworker(strategy: str) -> bool:
     valid = ("auto", "default", "mirrored", "multiworker")
     if strategy not in valid:
         raise ConfigError(f"train.strategy {strategy!r} is not one of {', '.join(valid)}")
-    if strategy != "auto":
-        return strategy
-    if _tf_config_has_workers():
-        return "multiworker"
-    return "mirrored" if gpu_count > 1 else "default"
+    return strategy == "multiworker" or (strategy == "auto" and _tf_config_has_workers())
 
 
 def worker_count() -> int:
