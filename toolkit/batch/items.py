@@ -4,9 +4,10 @@ The input side is small and pluggable on purpose: a job needs only an iterable o
 known, how many there are. Files stay paths until a worker decodes them (`Classifier.predict` decodes
 with the model's own intensity mapping, exactly as `medtk predict FILE` does); in-memory sources (a
 MedMNIST `.npz`) hand over their decoded arrays through the source's own loader, as training saw them.
-A prepared dataset (`medtk prepare`) streams its records shard by shard: its pixels are already the
-model's input (the same `prepare_input`), so a model of another input size or channel count is refused
-rather than resized a second time.
+A prepared dataset (`medtk prepare`) is listed from its shards' index files and each record is read
+when its image is needed (`PreparedRecord`: on Ray, by the actor, so the driver never holds pixels); its
+pixels are already the model's input (the same `prepare_input`), so a model of another input size or
+channel count is refused rather than resized a second time.
 
 Source ids are what the data sources call their items (paths relative to the root, `test[12]`):
 never a DICOM header field.
@@ -38,6 +39,20 @@ class Item:
 
     def load(self) -> Image:
         return self.image() if callable(self.image) else self.image
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """One record of a prepared dataset's shard (its file and byte offset), read when called: light enough to
+    send to another process, which reads the shard itself (on a cluster, from storage every node mounts)."""
+
+    shard: Path
+    offset: int
+
+    def __call__(self) -> np.ndarray:
+        from medtk.data.prepared.reader import read_item
+
+        return read_item(self.shard, self.offset).image
 
 
 @dataclass(frozen=True)
@@ -115,15 +130,16 @@ def _loader(load: Callable[[int], np.ndarray], index: int) -> Callable[[], np.nd
 
 @dataclass(frozen=True)
 class _PreparedItems:
-    """A prepared dataset's items, read again from its shards on every iteration (never all in memory)."""
+    """A prepared dataset's items from its index files; each image is read when loaded (never all in memory)."""
 
     dataset: PreparedDataset
 
     def __iter__(self) -> Iterator[Item]:
         names = self.dataset.class_names
         for split in self.dataset.splits:
-            for item in self.dataset.items(split):
-                yield Item(item.source_id, item.image, names[item.label] if item.label >= 0 else None)
+            for ref in self.dataset.index(split):
+                yield Item(ref.source_id, PreparedRecord(ref.shard, ref.offset),
+                           names[ref.label] if ref.label >= 0 else None)
 
 
 def _prepared(root: Path, model_input: tuple[int, int, str] | None) -> ItemSource:

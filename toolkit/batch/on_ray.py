@@ -6,9 +6,10 @@ private temporary file and loads them through `Classifier`, which verifies the s
 interpreter sees them, then checks that the sha256 of what it verified is the driver's. Actors call the
 same `predict_row` as the local pool, so a row cannot differ by executor.
 
-What travels: the pending items' ids, labels and file paths (files are read by the actors, so on a
-cluster of several machines the source must be on storage they all mount at the same path), or, for
-in-memory sources (an `.npz`), their arrays. Ray's streaming executor applies back-pressure, so decoded
+What travels: the pending items' ids, labels and file paths, or for a prepared dataset each record's
+shard and byte offset (files and shards are read by the actors, so on a cluster of several machines the
+source must be on storage they all mount at the same path), or, for in-memory sources (an `.npz`), their
+arrays. Ray's streaming executor applies back-pressure, so decoded
 images exist only inside the actors; the driver holds the pending item list (not images) in the object
 store. A failed actor is restarted by Ray and its batch retried; the results store drops a row it has
 already committed, so every item is in the output exactly once.
@@ -22,7 +23,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from medtk.batch.items import Item
+from medtk.batch.items import Item, PreparedRecord
 from medtk.errors import ConfigError, MedtkError, MissingExtraError, ModelError
 from medtk.schema.batch import ModelInfo
 
@@ -102,9 +103,12 @@ def disconnect() -> None:
 def _record(item: Item) -> dict[str, Any]:
     """A row of the input dataset. Only the keys with a value: a column of nothing but None would reach the
     actors as floats (NaN); a source's items are all paths or all arrays, all labelled or none (checked)."""
-    image = item.load()
     record: dict[str, Any] = {"source_id": item.source_id}
-    record.update({"path": str(image)} if isinstance(image, Path) else {"pixels": np.asarray(image)})
+    if isinstance(item.image, PreparedRecord):  # the actor reads the record: no pixels through the driver
+        record.update(shard=str(item.image.shard), offset=item.image.offset)
+    else:
+        image = item.load()
+        record.update({"path": str(image)} if isinstance(image, Path) else {"pixels": np.asarray(image)})
     if item.truth is not None:
         record["truth"] = item.truth
     return record
@@ -144,7 +148,12 @@ class _Predictor:
         from medtk.batch.rows import arrow_schema, predict_row
 
         count = len(batch["source_id"])
-        images = [Path(str(p)) for p in batch["path"]] if "path" in batch else [np.asarray(p) for p in batch["pixels"]]
+        if "shard" in batch:
+            images = [PreparedRecord(Path(str(s)), int(o)) for s, o in zip(batch["shard"], batch["offset"])]
+        elif "path" in batch:
+            images = [Path(str(p)) for p in batch["path"]]
+        else:
+            images = [np.asarray(p) for p in batch["pixels"]]
         truths = [str(t) for t in batch["truth"]] if "truth" in batch else [None] * count
         rows = [predict_row(self.classifier, Item(str(source_id), image, truth), self.info)
                 for source_id, image, truth in zip(batch["source_id"], images, truths)]

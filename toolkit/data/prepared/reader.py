@@ -8,15 +8,36 @@ against the manifest, so a truncated or swapped file is an error, never a silent
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from medtk.data.prepared.example import PreparedItem, decode
-from medtk.data.prepared.manifest import MANIFEST, Manifest, ShardRecord, file_sha256
-from medtk.data.prepared.tfrecord import read_records
+from medtk.data.prepared.manifest import INDEX_COLUMNS, MANIFEST, Manifest, ShardRecord, file_sha256
+from medtk.data.prepared.tfrecord import read_record_at, read_records
 from medtk.errors import DataError
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where one record is (a shard and the byte its record starts at), with its index row's id, label and
+    group: enough to list a split, or to hand a record to another process, without reading an image."""
+
+    shard: Path
+    offset: int
+    source_id: str
+    label: int
+    group: str
+
+    def read(self) -> PreparedItem:
+        return read_item(self.shard, self.offset)
+
+
+def read_item(shard: Path, offset: int) -> PreparedItem:
+    """The record at byte `offset` of `shard` (from its index), checksums verified."""
+    return decode(read_record_at(shard, offset), f"{shard} byte {offset}")
 
 
 @dataclass(frozen=True)
@@ -49,6 +70,22 @@ class PreparedDataset:
         """Every item of `split`, in the order written (train: the seeded shuffle `prepare` made)."""
         for shard in self.shards(split):
             yield from self.read(shard)
+
+    def index(self, split: str) -> Iterator[RecordRef]:
+        """Every record of `split` in the order written, from the shards' index files (no image is read)."""
+        for shard in self.shards(split):
+            path = self.root / shard.index_file
+            if not path.is_file():
+                raise DataError(f"{path}: shard index listed in the manifest is missing")
+            with open(path, newline="", encoding="utf-8") as handle:
+                reader = csv.reader(handle)
+                if tuple(next(reader, ())) != INDEX_COLUMNS:
+                    raise DataError(f"{path}: not a shard index (expected columns {','.join(INDEX_COLUMNS)})")
+                rows = [RecordRef(self.root / shard.file, int(offset), item, int(label), group)
+                        for offset, label, item, group in reader]
+            if len(rows) != shard.records:
+                raise DataError(f"{path}: {len(rows)} rows, the manifest lists {shard.records} records")
+            yield from rows
 
     def read(self, shard: ShardRecord) -> Iterator[PreparedItem]:
         """One shard's items (a unit of work for a parallel reader)."""
