@@ -172,6 +172,20 @@ def test_kill_9_mid_run_then_rerun_gives_every_item_exactly_once(tmp_path):
     assert len(ids) == len(set(ids)) == 100
 
 
+def test_a_second_writer_of_the_same_folder_is_refused_while_the_first_works(synthetic, tmp_path):
+    import fcntl
+
+    out = tmp_path / "ds"
+    out.mkdir()
+    with open(out / ".lock", "a+b") as held:  # what a running prepare holds
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(DataError, match="another process is preparing this dataset now"):
+            prepare_dataset(synthetic, out, SIZE, 1, shard_bytes=SMALL_SHARDS)
+        assert [p.name for p in out.iterdir()] == [".lock"]  # nothing written
+    result = prepare_dataset(synthetic, out, SIZE, 1, shard_bytes=SMALL_SHARDS)  # released: it goes ahead
+    assert result.manifest.complete
+
+
 def test_a_prepared_dataset_is_a_source_with_its_own_split_and_no_decoding(synthetic, prepared):
     again = load_dataset(str(prepared.root))
     assert again.split_origin == "given" and again.class_names == synthetic.class_names

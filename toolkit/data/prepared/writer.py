@@ -18,8 +18,10 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SHARD_BYTES = 128 * 1024 * 1024  # about 850 images at 224x224x3: big enough for sequential reads
 DEFAULT_THREADS = 4
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def check_destination(out: Path, overwrite: bool) -> None:
     """`out` must be new, empty, or a prepared dataset (to resume, or to replace with `overwrite`)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+    if out.is_dir() and any(p.name != LOCK for p in out.iterdir()) and not (out / MANIFEST).is_file():
         raise ConfigError(f"--out {out}: folder is not empty and holds no prepared dataset ({MANIFEST}); "
                           "choose a new folder")
 
@@ -106,8 +109,14 @@ def prepare_dataset(dataset: Dataset, out: Path, input_size: int, channels: int,
         intensity=dataset.intensity.to_dict() if dataset.intensity is not None else None,
         skipped=tuple(SkippedItem(item=s.item, reason=s.reason) for s in dataset.skipped),
     )
-    manifest = _resume_from(out, manifest, overwrite)
     out.mkdir(parents=True, exist_ok=True)
+    with _only_writer(out):
+        return _prepare(dataset, out, plan, manifest, input_size, channels, threads, overwrite, decoded)
+
+
+def _prepare(dataset: Dataset, out: Path, plan: _Plan, manifest: Manifest, input_size: int, channels: int,
+             threads: int | None, overwrite: bool, decoded: DecodedStage | None) -> PrepareResult:
+    manifest = _resume_from(out, manifest, overwrite)
     for stale in out.glob(".*.tmp"):  # a shard interrupted mid-write
         stale.unlink()
     manifest = _save(out, manifest)
@@ -125,6 +134,22 @@ def prepare_dataset(dataset: Dataset, out: Path, input_size: int, channels: int,
             manifest = _save(out, _with_shard(manifest, shard))
     manifest = _save(out, replace(manifest, complete=True))
     return PrepareResult(manifest=manifest, shards_written=len(todo), shards_reused=reused)
+
+
+@contextmanager
+def _only_writer(out: Path) -> Iterator[None]:
+    """One writer per folder: a second `prepare` (or `train` preparing into its run) on the same `out` would
+    interleave shards and manifests. An advisory lock on `out/.lock`, released when the process ends, even
+    by kill -9."""
+    import fcntl
+
+    with open(out / LOCK, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataError(f"{out}: another process is preparing this dataset now; wait for it, or choose "
+                            "another --out") from None
+        yield
 
 
 def _plan(dataset: Dataset, image_bytes: int, shard_bytes: int, seed: int) -> _Plan:
