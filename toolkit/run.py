@@ -9,6 +9,7 @@ writes and who reads each file.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from medtk.schema.timings import TrainingTimings
 
 D = TypeVar("D", bound="Document")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class Run:
     @property
     def model_file(self) -> Path:
         return self.root / "model.keras"
+
+    @property
+    def prepared_dir(self) -> Path:
+        """A raw source that training streamed, decoded once (`medtk.train.prepared.prepare_in_run`)."""
+        return self.root / "prepared"
 
     @property
     def checkpoints(self) -> Path:
@@ -164,10 +172,27 @@ class Run:
             return load_dataset(src, seed=config.data.seed)
         if not self.split_file.is_file():
             raise ModelError(f"{self.root}: {self.split_file.name} missing; not a complete `medtk train` run folder")
+        source = self._own_prepared(config.data.src) or config.data.src
         try:
-            return load_dataset(config.data.src, seed=config.data.seed, split_file=self.split_file)
+            return load_dataset(source, seed=config.data.seed, split_file=self.split_file)
         except MedtkError as error:
             raise type(error)(f"data source of run {self.root} (data.src in {self.config_file.name}): {error}") from None
+
+    def _own_prepared(self, src: str) -> str | None:
+        """The run's finished `prepared/` when it was made from `src`: its shards are the run's images,
+        already decoded (reading them is what `--data RUN/prepared` would do, without decoding `src` again)."""
+        from medtk.data.prepared import is_prepared, open_prepared
+
+        if not is_prepared(self.prepared_dir):
+            return None
+        try:
+            made_from = open_prepared(self.prepared_dir).manifest.source.src
+        except MedtkError:
+            return None  # unfinished or damaged: the source itself is read
+        if made_from != src:
+            return None
+        log.info("reading the run's images from %s (decoded once by train)", self.prepared_dir)
+        return str(self.prepared_dir)
 
     def metrics(self) -> "Metrics | None":
         from medtk.schema import Metrics

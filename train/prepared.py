@@ -3,12 +3,17 @@
 `tf_dataset` reads the shards natively (`TFRecordDataset`; training interleaves a few shards in a
 per-epoch shuffled order and shuffles within a buffer of bounded bytes; the shards themselves hold a
 seeded shuffle), parses the `tf.train.Example`s, batches, augments exactly as the in-memory pipeline
-does and prefetches. Under MultiWorkerMirroredStrategy the auto-shard policy is FILE (each worker
-reads its own shards) when there are at least as many shards as workers, else DATA.
+does and prefetches. Under MultiWorkerMirroredStrategy training auto-shards by FILE (each worker reads
+its own shards) when there are at least as many shards as workers, else by DATA; the training stream then
+repeats and `fit` takes `steps_per_epoch` steps (`epoch_steps`): workers holding unequal shares of the
+shards must still take the same steps (a worker that ran out failed the step, seen with 2 workers and 36
+images in 5-image shards). Validation and the other passes shard by DATA: every worker reads every shard
+and keeps its share of the batches, which TensorFlow balances.
 
 `choose_pipeline` decides between this and the in-memory path (`pipeline.prepare_split` +
-`make_dataset`): raw sources are decoded into memory; a prepared dataset streams when its training and
-validation images would not fit comfortably in the memory this process may use, or when asked.
+`make_dataset`): training streams when its training and validation images would not fit comfortably in
+the memory this process may use, or when asked. A raw source that streams is first decoded once into the
+run folder (`prepare_in_run`: `RUN/prepared`), which every later stage of the run then reads.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from medtk.config import AugmentConfig, RunConfig
+from medtk.data.base import Dataset
 from medtk.data.prepared import PreparedDataset
+from medtk.data.staging import DecodedStage
 from medtk.errors import ConfigError
 from medtk.train.memory import usable_memory
 from medtk.train.pipeline import augmentation
@@ -61,6 +69,8 @@ def tf_dataset(prepared: PreparedDataset, split: str, *, num_classes: int, batch
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        if workers > 1:
+            dataset = dataset.repeat()  # every worker takes `epoch_steps` steps, whatever its share of shards
         dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(CYCLE_LENGTH, len(files)),
                                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
@@ -77,34 +87,59 @@ def tf_dataset(prepared: PreparedDataset, split: str, *, num_classes: int, batch
         dataset = dataset.map(lambda x, y: (transform(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     policy = tf.data.experimental.AutoShardPolicy
-    options.experimental_distribute.auto_shard_policy = policy.FILE if len(files) >= workers else policy.DATA
+    by_file = training and len(files) >= workers
+    options.experimental_distribute.auto_shard_policy = policy.FILE if by_file else policy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def choose_pipeline(config: RunConfig, prepared: PreparedDataset | None, channels: int) -> PipelineChoice:
-    """Memory or stream, by `train.input_pipeline` (auto, memory, stream) and the data's size."""
+def epoch_steps(images: int, global_batch: int, workers: int) -> int | None:
+    """`fit`'s steps_per_epoch for the training stream: one pass's worth under several workers (whose
+    stream repeats), None (to the end of the data) for one."""
+    return -(-images // global_batch) if workers > 1 else None
+
+
+def choose_pipeline(config: RunConfig, prepared: PreparedDataset | None, channels: int,
+                    images: int | None = None) -> PipelineChoice:
+    """Memory or stream, by `train.input_pipeline` (auto, memory, stream) and the size of `images` training
+    + validation images (None: the prepared dataset's). `prepared` None: a raw source, which streams from
+    `RUN/prepared` once `prepare_in_run` has written it."""
     wanted = config.train.input_pipeline
-    if prepared is None:
-        if wanted == "stream":
-            raise ConfigError(f"train.input_pipeline = stream needs a prepared dataset (medtk prepare); "
-                              f"{config.data.src} is a raw source")
-        return PipelineChoice("memory", "a raw source is decoded once into memory")
-    check_matches(prepared, config.model.input_size, channels)
-    if config.data.subset:
-        if wanted == "stream":
-            raise ConfigError("train.input_pipeline = stream reads whole shards; it cannot take data.subset "
-                              f"({config.data.subset})")
-        return PipelineChoice("memory", f"data.subset = {config.data.subset} picks items from the shards")
+    if prepared is not None:
+        check_matches(prepared, config.model.input_size, channels)
+        if config.data.subset:
+            if wanted == "stream":
+                raise ConfigError("train.input_pipeline = stream reads whole shards; it cannot take data.subset "
+                                  f"({config.data.subset}) of a prepared dataset")
+            return PipelineChoice("memory", f"data.subset = {config.data.subset} picks items from the shards")
+    elif images is None:
+        raise ValueError("a raw source's pipeline is chosen by its number of images")
     if wanted != "auto":
         return PipelineChoice(wanted, f"train.input_pipeline = {wanted}")
-    size = config.model.input_size ** 2 * channels
-    needed = COPIES_IN_MEMORY * size * (prepared.count("train") + _count(prepared, "val"))
+    if images is None:
+        images = prepared.count("train") + _count(prepared, "val")
+    needed = COPIES_IN_MEMORY * config.model.input_size ** 2 * channels * images
     budget = int(usable_memory() * MEMORY_SHARE)
     if needed <= budget:
         return PipelineChoice("memory", f"train + val need {needed / 2**20:.0f} MiB in memory, within "
                                         f"{budget / 2**20:.0f} MiB ({MEMORY_SHARE:.0%} of the usable memory)")
     return PipelineChoice("stream", f"train + val would need {needed / 2**20:.0f} MiB in memory, more than "
                                     f"{budget / 2**20:.0f} MiB ({MEMORY_SHARE:.0%} of the usable memory)")
+
+
+def prepare_in_run(run_prepared: Path, dataset: Dataset, input_size: int, channels: int, seed: int,
+                   decoded: DecodedStage | None = None) -> PreparedDataset:
+    """A raw source that streams is decoded once into the run folder (`run_prepared`), split as the run is.
+
+    Resumable like `medtk prepare`: `medtk train --resume` after an interruption keeps the finished shards
+    (the run's saved split gives the same items). eval, compress, explain and report of the run read these
+    shards too (`Run.dataset`) instead of decoding the source again.
+    """
+    from medtk.data.prepared import open_prepared, prepare_dataset
+
+    log.info("decoding %s once into %s (model input at %d px, %d channel(s)) to stream it",
+             dataset.source, run_prepared, input_size, channels)
+    prepare_dataset(dataset, run_prepared, input_size, channels, seed=seed, decoded=decoded)
+    return open_prepared(run_prepared)
 
 
 def check_matches(prepared: PreparedDataset, input_size: int, channels: int) -> None:

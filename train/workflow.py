@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from medtk.config import RunConfig, save_config
+from medtk.data.staging import DecodedStage
 from medtk.errors import ConfigError, DataError
 from medtk.run import Run
 from medtk.schema import Metrics, TrainingSummary
@@ -59,15 +60,16 @@ def prepare_run_folder(out: Path, resume: bool) -> Run:
 
 def _abandoned(run: Run) -> bool:
     """A medtk run folder (config.toml) with no finished epoch and no model: nothing to lose."""
-    if not run.config_file.is_file() or run.model_file.exists():
-        return False
+    if not run.config_file.is_file() or run.model_file.exists() or run.prepared_dir.exists():
+        return False  # a model, or images decoded into prepared/: work to continue with --resume
     try:
         return int(TrainingState.load(run).epochs) == 0
     except (ValueError, TypeError, AttributeError):
         return False
 
 
-def load_training_data(config: RunConfig, run: Run, reuse_split: bool):
+def load_training_data(config: RunConfig, run: Run, reuse_split: bool, on_decoded=None):
+    """The run's data, split (or its saved split, resuming); `on_decoded`: see `load_dataset`."""
     from medtk.data import load_dataset
 
     return load_dataset(
@@ -78,6 +80,7 @@ def load_training_data(config: RunConfig, run: Run, reuse_split: bool):
         max_bad_fraction=config.data.max_bad_fraction,
         split_file=run.split_file if reuse_split and run.split_file.is_file() else None,
         subset=config.data.subset or None,
+        on_decoded=on_decoded,
     )
 
 
@@ -126,7 +129,8 @@ def train(config: RunConfig, out: Path, resume: bool = False, on_epoch: EpochLis
     config.data.src = resolve_source(config.data.src)  # saved absolute: eval/compress/report work from anywhere
     k = keras()
     k.utils.set_random_seed(config.train.seed)
-    dataset = load_training_data(config, run, reuse_split=resume)
+    decoded = DecodedStage(run.root, config.model.input_size)  # the check's pixels, so train + val decode once
+    dataset = load_training_data(config, run, reuse_split=resume, on_decoded=decoded.keep)
     for name in ("train", "val"):
         if len(dataset.splits[name]) == 0:
             raise DataError(f"{config.data.src}: the {name} split is empty")
@@ -157,12 +161,16 @@ def train(config: RunConfig, out: Path, resume: bool = False, on_epoch: EpochLis
     y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
     batch = config.train.batch_size * placement.replicas
     with recorder.decoding(len(dataset.splits["train"]) + len(dataset.splits["val"])):
-        inputs = _input_pipeline(config, spec, dataset, batch)
+        inputs = _input_pipeline(config, spec, dataset, batch, run, decoded)
+    decoded.close()
+    if inputs.summary.prepared == str(run.prepared_dir):
+        dataset = run.dataset()  # evaluation reads the shards just written, not the source again
     train_data = {
         "dataset": inputs.train,
         "class_weight": class_weights(y_train, spec.num_classes, config.train.class_weights),
         "images": inputs.batchnorm_sample,
         "count": len(y_train),
+        "steps_per_epoch": inputs.steps_per_epoch,
     }
     val_data = inputs.val
 
@@ -205,28 +213,34 @@ class _Inputs:
     batchnorm_images: object  # the final pass over the training images: an array or batches
     val_images: object  # calibration's predictions: an array or batches in the split's order
     summary: InputSummary
+    steps_per_epoch: int | None = None  # fit's, when the training stream repeats (several workers)
 
 
-def _input_pipeline(config: RunConfig, spec, dataset, batch: int) -> _Inputs:
-    """Decode into memory (raw sources, small prepared datasets) or stream a prepared dataset's shards."""
+def _input_pipeline(config: RunConfig, spec, dataset, batch: int, run: Run, decoded: DecodedStage) -> _Inputs:
+    """Decode into memory, or stream shards: a prepared dataset's, or those of a raw source decoded once
+    into the run folder."""
     import math
     from functools import partial
 
     from medtk.data.prepared import is_prepared, open_prepared
     from medtk.train.pipeline import make_dataset, prepare_split
-    from medtk.train.prepared import choose_pipeline, manifest_digest, tf_dataset
+    from medtk.train.prepared import choose_pipeline, epoch_steps, manifest_digest, prepare_in_run, tf_dataset
     from medtk.train.strategy import worker_count
 
     prepared = open_prepared(config.data.src) if is_prepared(config.data.src) else None
-    choice = choose_pipeline(config, prepared, spec.channels)
+    choice = choose_pipeline(config, prepared, spec.channels,
+                             images=len(dataset.splits["train"]) + len(dataset.splits["val"]))
     log.info("input pipeline: %s (%s)", choice.mode, choice.reason)
+    if choice.mode == "stream" and prepared is None:
+        prepared = prepare_in_run(run.prepared_dir, dataset, spec.input_size, spec.channels, config.data.seed,
+                                  decoded)
     summary = InputSummary(pipeline=choice.mode, reason=choice.reason,
                            prepared=str(prepared.root) if prepared else None,
                            manifest_sha256=manifest_digest(prepared) if prepared else None)
     y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
     if choice.mode == "memory":
-        x_train = prepare_split(dataset.splits["train"], spec.input_size, spec.channels)
-        x_val = prepare_split(dataset.splits["val"], spec.input_size, spec.channels)
+        x_train = prepare_split(dataset.splits["train"], spec.input_size, spec.channels, decoded=decoded)
+        x_val = prepare_split(dataset.splits["val"], spec.input_size, spec.channels, decoded=decoded)
         return _Inputs(
             train=make_dataset(x_train, y_train, spec.num_classes, batch, True, config.augment, config.train.seed),
             val=make_dataset(x_val, y_val, spec.num_classes, batch, False),
@@ -235,8 +249,8 @@ def _input_pipeline(config: RunConfig, spec, dataset, batch: int) -> _Inputs:
         if len(dataset.splits[name]) != prepared.count(name):
             raise DataError(f"{prepared.root}: the {name} split has {len(dataset.splits[name])} items but its shards "
                             f"hold {prepared.count(name)}; stream only a prepared dataset's own split")
-    stream = partial(tf_dataset, prepared, num_classes=spec.num_classes, seed=config.train.seed,
-                     workers=worker_count())
+    workers = worker_count()
+    stream = partial(tf_dataset, prepared, num_classes=spec.num_classes, seed=config.train.seed, workers=workers)
     plain = partial(stream, "train", batch_size=config.train.batch_size, training=False)
     return _Inputs(
         train=stream("train", batch_size=batch, training=True, augment=config.augment),
@@ -244,7 +258,8 @@ def _input_pipeline(config: RunConfig, spec, dataset, batch: int) -> _Inputs:
         batchnorm_sample=lambda count: plain().take(math.ceil(count / config.train.batch_size)),
         batchnorm_images=plain(),
         val_images=stream("val", batch_size=batch, training=False),
-        summary=summary)
+        summary=summary,
+        steps_per_epoch=epoch_steps(prepared.count("train"), batch, workers))
 
 
 def _precise_batchnorm(model, phases, images, config: RunConfig) -> PreciseBatchNormSummary | None:
