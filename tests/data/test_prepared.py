@@ -17,7 +17,7 @@ from medtk.data import load_dataset
 from medtk.data.prepared import MANIFEST, open_prepared, prepare_dataset
 from medtk.data.prepared.source import prepare_source
 from medtk.errors import ConfigError, DataError
-from medtk.runtime.imaging import prepare_input
+from medtk.runtime.imaging import decode_image, prepare_input
 from tests.data.datafiles import make_class_folder
 
 SIZE = 32
@@ -170,6 +170,28 @@ def test_kill_9_mid_run_then_rerun_gives_every_item_exactly_once(tmp_path):
     assert result.shards_reused >= 10 and result.shards_written > 0
     ids = _all_ids(open_prepared(out))
     assert len(ids) == len(set(ids)) == 100
+
+
+def test_a_source_file_changed_under_its_name_gets_its_shard_written_again(tmp_path, caplog):
+    import logging
+
+    from tests.data.datafiles import random_image, write_image
+
+    root = make_class_folder(tmp_path / "src", {"normal": 12, "lesion": 12})
+    out = tmp_path / "ds"
+    first = prepare_source(str(root), out, SIZE, 1, shard_bytes=SMALL_SHARDS)
+    changed = first.manifest.shards[2]
+    refs = [ref for ref in open_prepared(out).index(changed.split) if ref.shard.name == changed.file]
+    item = refs[0].source_id
+    before = refs[0].read().image
+    write_image(root / item, random_image(np.random.default_rng(7)))  # new pixels, same name
+    os.utime(root / item, ns=(time.time_ns(), time.time_ns() + 10**9))
+    with caplog.at_level(logging.WARNING, logger="medtk.data.prepared.writer"):
+        again = prepare_source(str(root), out, SIZE, 1, shard_bytes=SMALL_SHARDS)
+    assert (again.shards_written, again.shards_reused) == (1, len(first.manifest.shards) - 1)
+    assert f"{changed.file}: a source file of its images changed" in caplog.text
+    now = {ref.source_id: ref for ref in open_prepared(out).index(changed.split)}[item].read().image
+    assert not np.array_equal(now, before) and np.array_equal(now, prepare_input(decode_image(root / item), SIZE, 1))
 
 
 def test_a_second_writer_of_the_same_folder_is_refused_while_the_first_works(synthetic, tmp_path):

@@ -7,6 +7,7 @@ read twice; `medtk.runtime.imaging` does the decoding, so training and the devic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -31,6 +32,7 @@ class Split:
     load: Callable[[int], np.ndarray]  # index -> decoded uint8 image (HxW or HxWx3)
     patient_ids: list[str] | None = None
     masks: Callable[[int], np.ndarray] | None = None  # index -> lesion mask (synthetic data only)
+    files: list[Path] | None = None  # each item's file (folder and CSV sources): prepare notices them change
 
     def __len__(self) -> int:
         return len(self.ids)

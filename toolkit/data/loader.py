@@ -100,7 +100,7 @@ def _assemble(catalog: Catalog, indices: dict[str, np.ndarray], skipped: list[Sk
     for name, idx in indices.items():
         part = catalog.take(idx)
         splits[name] = Split(ids=part.ids, labels=part.labels, load=part.load, patient_ids=part.patient_ids,
-                             masks=part.masks)
+                             masks=part.masks, files=part.files)
     kept = np.concatenate(list(indices.values()))
     shapes = Counter(catalog.shapes[int(i)] for i in kept) if catalog.shapes is not None else Counter()
     return Dataset(source=catalog.source, class_names=catalog.class_names, splits=splits, skipped=skipped,

@@ -79,6 +79,10 @@ class ShardRecord:
     index_file: str  # CSV beside the shard: offset, label, source_id, group per record (random access)
     index_sha256: str
     skipped: tuple[SkippedItem, ...] = ()
+    # sha256 over its items' source files as found when it was written (id, size, modification time; None
+    # for in-memory sources and datasets written before it was recorded): a rerun rewrites a shard whose
+    # files changed under the same names
+    sources_sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,8 @@ def prepare_dataset(dataset: Dataset, out: Path, input_size: int, channels: int,
 
 def _prepare(dataset: Dataset, out: Path, plan: _Plan, manifest: Manifest, input_size: int, channels: int,
              threads: int | None, overwrite: bool, decoded: DecodedStage | None) -> PrepareResult:
-    manifest = _resume_from(out, manifest, overwrite)
+    manifest = _resume_from(out, manifest, overwrite, lambda shard: _sources_sha256(dataset, plan, shard.split,
+                                                                                    shard.index))
     for stale in out.glob(".*.tmp"):  # a shard interrupted mid-write
         stale.unlink()
     manifest = _save(out, manifest)
@@ -178,8 +179,9 @@ def _group(split, index: int) -> str:
     return split.patient_ids[index] if split.patient_ids is not None else ""
 
 
-def _resume_from(out: Path, fresh: Manifest, overwrite: bool) -> Manifest:
-    """The manifest to continue: the fresh one, or the one on disk with its intact shards kept."""
+def _resume_from(out: Path, fresh: Manifest, overwrite: bool, sources_now) -> Manifest:
+    """The manifest to continue: the fresh one, or the one on disk with its intact shards kept (intact: its
+    bytes match the manifest and so do its source files, `sources_now(shard)`)."""
     path = out / MANIFEST
     if not path.is_file():
         return fresh
@@ -194,7 +196,7 @@ def _resume_from(out: Path, fresh: Manifest, overwrite: bool) -> Manifest:
     if changed:
         raise DataError(f"{out}: {changed} since this dataset was prepared; pass --overwrite to prepare it again "
                         "or choose a new --out")
-    intact = tuple(shard for shard in old.shards if _intact(out, shard))
+    intact = tuple(shard for shard in old.shards if _intact(out, shard) and _same_sources(out, shard, sources_now))
     return replace(fresh, shards=intact, skipped=fresh.skipped + tuple(s for shard in intact for s in shard.skipped),
                    complete=False)
 
@@ -226,6 +228,30 @@ def _intact(out: Path, shard: ShardRecord) -> bool:
     return True
 
 
+def _same_sources(out: Path, shard: ShardRecord, sources_now) -> bool:
+    if shard.sources_sha256 is None or sources_now(shard) == shard.sources_sha256:
+        return True
+    log.warning("%s: a source file of its images changed since it was written (size or modification time); "
+                "writing it again", out / shard.file)
+    return False
+
+
+def _sources_sha256(dataset: Dataset, plan: _Plan, split_name: str, index: int) -> str | None:
+    """sha256 over (id, size, modification time) of the shard's source files; None for in-memory sources."""
+    split = dataset.splits[split_name]
+    if split.files is None:
+        return None
+    digest = hashlib.sha256()
+    for i in plan.shard_items(split_name, index):
+        try:
+            status = os.stat(split.files[int(i)])
+            stamp = [status.st_size, status.st_mtime_ns]
+        except OSError:
+            stamp = None
+        digest.update(json.dumps([split.ids[int(i)], stamp], ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
 def _remove_dataset(out: Path) -> None:
     """--overwrite: delete what a prepared dataset consists of, nothing else."""
     for path in [out / MANIFEST, *out.glob("*.tfrecord"), *out.glob("*.index.csv"), *out.glob(".*.tmp")]:
@@ -240,6 +266,7 @@ def _write_shard(out: Path, dataset: Dataset, plan: _Plan, split_name: str, inde
     split = dataset.splits[split_name]
     items = plan.shard_items(split_name, index)
     name = shard_name(split_name, index, plan.layout.shards[split_name])
+    sources = _sources_sha256(dataset, plan, split_name, index)  # the files as this shard is written
 
     def work(i: int) -> PreparedItem | SkippedItem:
         i = int(i)
@@ -279,7 +306,8 @@ def _write_shard(out: Path, dataset: Dataset, plan: _Plan, split_name: str, inde
     return ShardRecord(split=split_name, index=index, file=name, records=written, bytes=size_on_disk,
                        sha256=digest.hexdigest(), class_counts=tuple(classes),
                        pixels=PixelStats(count=count, total=total, squares=squares), index_file=index_name(name),
-                       index_sha256=hashlib.sha256(index_text.encode("utf-8")).hexdigest(), skipped=tuple(skipped))
+                       index_sha256=hashlib.sha256(index_text.encode("utf-8")).hexdigest(), skipped=tuple(skipped),
+                       sources_sha256=sources)
 
 
 def _index_csv(rows: list[tuple[int, int, str, str]]) -> str:
