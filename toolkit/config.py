@@ -78,8 +78,8 @@ class TrainConfig:
     strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"
     precise_batchnorm: bool = True  # recompute BatchNorm statistics over the training data where BatchNorm trains
     # how training reads images: auto = a prepared dataset streams its shards when train + val would not fit
-    # in memory comfortably (medtk.train.prepared.choose_pipeline); a raw source that streams is decoded once
-    # into the run folder (RUN/prepared) first
+    # in memory comfortably (medtk.train.prepared.choose_pipeline); a folder or CSV source is first decoded
+    # once into the run folder (RUN/prepared), which both paths and every later stage read
     input_pipeline: Literal["auto", "memory", "stream"] = "auto"
     seed: int = 0
 

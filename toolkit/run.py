@@ -56,7 +56,7 @@ class Run:
 
     @property
     def prepared_dir(self) -> Path:
-        """A raw source that training streamed, decoded once (`medtk.train.prepared.prepare_in_run`)."""
+        """A folder or CSV source decoded once by training (`medtk.train.prepared.prepare_in_run`)."""
         return self.root / "prepared"
 
     @property

@@ -15,21 +15,17 @@ import numpy as np
 
 from medtk.config import AugmentConfig
 from medtk.data.base import Split
-from medtk.data.staging import DecodedStage
 from medtk.progress import track
 from medtk.runtime.imaging import prepare_input
 from medtk.train.tfenv import keras, tensorflow
 
 
-def prepare_split(split: Split, size: int, channels: int, threads: int | None = None,
-                  decoded: DecodedStage | None = None) -> np.ndarray:
-    """All images of a split as raw-pixel model input, uint8 (N, size, size, channels); `decoded`: the
-    images the source check already decoded, read instead of decoding again."""
+def prepare_split(split: Split, size: int, channels: int, threads: int | None = None) -> np.ndarray:
+    """All images of a split as raw-pixel model input, uint8 (N, size, size, channels)."""
     out = np.empty((len(split), size, size, channels), dtype=np.uint8)
 
     def work(index: int) -> None:
-        kept = decoded.pixels(split.ids[index], size, channels) if decoded is not None else None
-        out[index] = kept if kept is not None else prepare_input(split.load(index), size, channels)
+        out[index] = prepare_input(split.load(index), size, channels)
 
     with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
         for _ in track(pool.map(work, range(len(split))), len(split), f"decoding {len(split)} images at {size} px"):

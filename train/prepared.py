@@ -12,8 +12,8 @@ and keeps its share of the batches, which TensorFlow balances.
 
 `choose_pipeline` decides between this and the in-memory path (`pipeline.prepare_split` +
 `make_dataset`): training streams when its training and validation images would not fit comfortably in
-the memory this process may use, or when asked. A raw source that streams is first decoded once into the
-run folder (`prepare_in_run`: `RUN/prepared`), which every later stage of the run then reads.
+the memory this process may use, or when asked. A folder or CSV source is first decoded once into the run
+folder (`prepare_in_run`: `RUN/prepared`), which training, either way, and every later stage then read.
 """
 
 from __future__ import annotations
@@ -101,12 +101,12 @@ def epoch_steps(images: int, global_batch: int, workers: int) -> int | None:
 def choose_pipeline(config: RunConfig, prepared: PreparedDataset | None, channels: int,
                     images: int | None = None) -> PipelineChoice:
     """Memory or stream, by `train.input_pipeline` (auto, memory, stream) and the size of `images` training
-    + validation images (None: the prepared dataset's). `prepared` None: a raw source, which streams from
-    `RUN/prepared` once `prepare_in_run` has written it."""
+    + validation images (None: the prepared dataset's). `prepared` None: an in-memory source (an `.npz`,
+    synthetic data); a run's own `RUN/prepared` holds just its split, subset included."""
     wanted = config.train.input_pipeline
     if prepared is not None:
         check_matches(prepared, config.model.input_size, channels)
-        if config.data.subset:
+        if config.data.subset and Path(config.data.src) == prepared.root:
             if wanted == "stream":
                 raise ConfigError("train.input_pipeline = stream reads whole shards; it cannot take data.subset "
                                   f"({config.data.subset}) of a prepared dataset")
@@ -128,7 +128,7 @@ def choose_pipeline(config: RunConfig, prepared: PreparedDataset | None, channel
 
 def prepare_in_run(run_prepared: Path, dataset: Dataset, input_size: int, channels: int, seed: int,
                    decoded: DecodedStage | None = None) -> PreparedDataset:
-    """A raw source that streams is decoded once into the run folder (`run_prepared`), split as the run is.
+    """A folder or CSV source is decoded once into the run folder (`run_prepared`), split as the run is.
 
     Resumable like `medtk prepare`: `medtk train --resume` after an interruption keeps the finished shards
     (the run's saved split gives the same items). eval, compress, explain and report of the run read these
@@ -136,7 +136,7 @@ def prepare_in_run(run_prepared: Path, dataset: Dataset, input_size: int, channe
     """
     from medtk.data.prepared import open_prepared, prepare_dataset
 
-    log.info("decoding %s once into %s (model input at %d px, %d channel(s)) to stream it",
+    log.info("decoding %s once into %s (model input at %d px, %d channel(s)); the run's stages read it",
              dataset.source, run_prepared, input_size, channels)
     prepare_dataset(dataset, run_prepared, input_size, channels, seed=seed, decoded=decoded)
     return open_prepared(run_prepared)

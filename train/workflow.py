@@ -129,7 +129,7 @@ def train(config: RunConfig, out: Path, resume: bool = False, on_epoch: EpochLis
     config.data.src = resolve_source(config.data.src)  # saved absolute: eval/compress/report work from anywhere
     k = keras()
     k.utils.set_random_seed(config.train.seed)
-    decoded = DecodedStage(run.root, config.model.input_size)  # the check's pixels, so train + val decode once
+    decoded = DecodedStage(run.root, config.model.input_size)  # the check's pixels: each file is decoded once
     dataset = load_training_data(config, run, reuse_split=resume, on_decoded=decoded.keep)
     for name in ("train", "val"):
         if len(dataset.splits[name]) == 0:
@@ -158,13 +158,12 @@ def train(config: RunConfig, out: Path, resume: bool = False, on_epoch: EpochLis
     )
     placement = choose_placement(config.train.strategy, config.train.mixed_precision, config.train.xla)
     recorder = TimingRecorder(run, host_summary(placement), on_epoch=on_epoch)
-    y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
     batch = config.train.batch_size * placement.replicas
     with recorder.decoding(len(dataset.splits["train"]) + len(dataset.splits["val"])):
         inputs = _input_pipeline(config, spec, dataset, batch, run, decoded)
     decoded.close()
-    if inputs.summary.prepared == str(run.prepared_dir):
-        dataset = run.dataset()  # evaluation reads the shards just written, not the source again
+    dataset = inputs.dataset  # a folder or CSV source: its shards in RUN/prepared from here on
+    y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
     train_data = {
         "dataset": inputs.train,
         "class_weight": class_weights(y_train, spec.num_classes, config.train.class_weights),
@@ -213,12 +212,13 @@ class _Inputs:
     batchnorm_images: object  # the final pass over the training images: an array or batches
     val_images: object  # calibration's predictions: an array or batches in the split's order
     summary: InputSummary
+    dataset: object  # the run's data as read from here on (a folder or CSV source: from RUN/prepared)
     steps_per_epoch: int | None = None  # fit's, when the training stream repeats (several workers)
 
 
 def _input_pipeline(config: RunConfig, spec, dataset, batch: int, run: Run, decoded: DecodedStage) -> _Inputs:
-    """Decode into memory, or stream shards: a prepared dataset's, or those of a raw source decoded once
-    into the run folder."""
+    """In memory or streamed. A folder or CSV source is first decoded once into RUN/prepared (from the
+    check's pixels, `decoded`), which training and every later stage of the run read."""
     import math
     from functools import partial
 
@@ -228,23 +228,24 @@ def _input_pipeline(config: RunConfig, spec, dataset, batch: int, run: Run, deco
     from medtk.train.strategy import worker_count
 
     prepared = open_prepared(config.data.src) if is_prepared(config.data.src) else None
+    if prepared is None and dataset.splits["train"].files is not None:
+        prepared = prepare_in_run(run.prepared_dir, dataset, spec.input_size, spec.channels, config.data.seed,
+                                  decoded)
+        dataset = run.dataset()
     choice = choose_pipeline(config, prepared, spec.channels,
                              images=len(dataset.splits["train"]) + len(dataset.splits["val"]))
     log.info("input pipeline: %s (%s)", choice.mode, choice.reason)
-    if choice.mode == "stream" and prepared is None:
-        prepared = prepare_in_run(run.prepared_dir, dataset, spec.input_size, spec.channels, config.data.seed,
-                                  decoded)
     summary = InputSummary(pipeline=choice.mode, reason=choice.reason,
                            prepared=str(prepared.root) if prepared else None,
                            manifest_sha256=manifest_digest(prepared) if prepared else None)
     y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
     if choice.mode == "memory":
-        x_train = prepare_split(dataset.splits["train"], spec.input_size, spec.channels, decoded=decoded)
-        x_val = prepare_split(dataset.splits["val"], spec.input_size, spec.channels, decoded=decoded)
+        x_train = prepare_split(dataset.splits["train"], spec.input_size, spec.channels)
+        x_val = prepare_split(dataset.splits["val"], spec.input_size, spec.channels)
         return _Inputs(
             train=make_dataset(x_train, y_train, spec.num_classes, batch, True, config.augment, config.train.seed),
             val=make_dataset(x_val, y_val, spec.num_classes, batch, False),
-            batchnorm_sample=x_train, batchnorm_images=x_train, val_images=x_val, summary=summary)
+            batchnorm_sample=x_train, batchnorm_images=x_train, val_images=x_val, summary=summary, dataset=dataset)
     for name in ("train", "val"):
         if len(dataset.splits[name]) != prepared.count(name):
             raise DataError(f"{prepared.root}: the {name} split has {len(dataset.splits[name])} items but its shards "
@@ -259,6 +260,7 @@ def _input_pipeline(config: RunConfig, spec, dataset, batch: int, run: Run, deco
         batchnorm_images=plain(),
         val_images=stream("val", batch_size=batch, training=False),
         summary=summary,
+        dataset=dataset,
         steps_per_epoch=epoch_steps(prepared.count("train"), batch, workers))
 
 

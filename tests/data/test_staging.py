@@ -65,18 +65,6 @@ def test_prepare_decodes_each_file_once_and_writes_the_same_shards(tmp_path, mon
     assert sorted(p.name for p in (tmp_path / "once").iterdir()) == sorted(p.name for p in (tmp_path / "plain").iterdir())
 
 
-def test_the_in_memory_training_path_reads_the_kept_pixels(tmp_path, monkeypatch):
-    from medtk.train.pipeline import prepare_split
-
-    root = make_class_folder(tmp_path / "src", {"normal": 10, "lesion": 10})
-    counts = _count_decodes(monkeypatch)
-    with DecodedStage(tmp_path, SIZE) as stage:
-        dataset = load_dataset(str(root), on_decoded=stage.keep)
-        kept = prepare_split(dataset.splits["train"], SIZE, 3, decoded=stage)
-    assert set(counts.values()) == {1}
-    assert np.array_equal(kept, prepare_split(dataset.splits["train"], SIZE, 3))
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
 def test_a_full_disk_turns_the_stage_off_and_every_image_is_still_prepared(tmp_path, caplog):
     root = make_class_folder(tmp_path / "src", {"normal": 10, "lesion": 10})

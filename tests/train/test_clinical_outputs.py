@@ -77,7 +77,8 @@ def test_each_exported_variant_carries_its_own_threshold_and_the_runtime_applies
     from medtk.runtime import Classifier
     from medtk.runtime.metadata import read_metadata
 
-    _invoke("compress", trained, "--int8", "--no-prune", "--no-qat", "--calibration", "16", "--max-auc-drop", "1")
+    _invoke("compress", trained, "--int8", "--no-prune", "--no-qat", "--calibration", "16", "--max-auc-drop", "1",
+            "--max-ece-increase", "1")  # a model trained for seconds: the gates are not what this checks
     report = json.loads((trained / "compress.json").read_text())
     image = next((finding_first / "malignant").glob("*.png"))
     for entry in report["variants"]:

@@ -31,7 +31,7 @@ def train(
     class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="balanced (weight rare classes up) or none.")] = None,
     patience: Annotated[Optional[int], typer.Option("--patience", help="Early-stopping patience on smoothed validation AUC (raised to a tenth of the epochs) [default: 5].")] = None,
     strategy: Annotated[Optional[str], typer.Option("--strategy", help="auto, default, mirrored, multiworker.")] = None,
-    input_pipeline: Annotated[Optional[str], typer.Option("--input-pipeline", help="auto (stream when train + val would not fit in memory; a raw source is first decoded once into RUN/prepared), memory, stream.")] = None,
+    input_pipeline: Annotated[Optional[str], typer.Option("--input-pipeline", help="auto (stream when train + val would not fit in memory; a folder or CSV source is first decoded once into RUN/prepared), memory, stream.")] = None,
     xla: Annotated[Optional[str], typer.Option("--xla", help="auto (on with a GPU), on, off.")] = None,
     mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="auto, off, float16, bfloat16.")] = None,
     precise_batchnorm: Annotated[Optional[bool], typer.Option("--precise-batchnorm/--no-precise-batchnorm", help="Recompute BatchNorm statistics over the training data where BatchNorm trains [default: on].")] = None,

@@ -1,11 +1,12 @@
 """`DecodedStage`: the source check's pixels kept at model size, so a raw source is decoded once.
 
 `load_dataset` decodes every file of a folder or CSV source to find the unreadable ones before it splits
-(the split depends on which files are usable). Without a stage, `medtk prepare` and `medtk train` then
-decode each file again at model size. With one, the check brings each image it decoded to model size at
-its own channel count (`prepare_input`, the device's preprocessing) and appends it to an unnamed
-temporary file (O_TMPFILE: it disappears with the process, even after kill -9); the writer and the
-in-memory pipeline read it back by item id. Only the id -> offset table stays in memory.
+(the split depends on which files are usable). Without a stage, `medtk prepare` (and `medtk train`, which
+prepares a folder or CSV source into its run folder) then decode each file again at model size. With one,
+the check brings each image it decoded to model size at its own channel count (`prepare_input`, the
+device's preprocessing) and appends it to an unnamed temporary file (O_TMPFILE: it disappears with the
+process, even after kill -9); the shard writer reads it back by item id. Only the id -> offset table stays
+in memory.
 
 Exact by construction: a kept image is what `prepare_input` makes of the decoded file. A grey image kept
 at one channel serves three (replication commutes with resizing); a colour image asked for at one

@@ -2,7 +2,7 @@
 
 Design: this pass keeps the image shape, not the pixels, so memory stays bounded for any dataset size;
 `Split.load` decodes again lazily. A caller that will need every image at model size (`medtk prepare`,
-`medtk train`) passes `on_decoded`, which keeps them on disk (`medtk.data.staging.DecodedStage`) so they
+and `medtk train` preparing into its run folder) passes `on_decoded`, which keeps them on disk (`medtk.data.staging.DecodedStage`) so they
 are not decoded twice. Decoding runs in a thread pool: OpenCV and pydicom's pixel decoders release the
 GIL for the heavy part.
 """
