@@ -237,3 +237,25 @@ def test_reading_needs_no_tensorflow(prepared):
     result = subprocess.run([sys.executable, "-c", _TF_FREE, str(prepared.root)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["60", "none"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
+def test_a_full_disk_is_one_line_naming_the_shard_and_a_rerun_continues(tmp_path):
+    from tests.disk_faults import small_disk
+
+    root = make_class_folder(tmp_path / "src", {"normal": 30, "lesion": 30})
+    command = [sys.executable, "-m", "medtk", "prepare", "--data", str(root), "--input-size", "224", "--shard-mb", "1"]
+    with small_disk(tmp_path / "disk", "1500k") as disk:  # room for one 1 MiB shard of the five
+        out = disk / "ds"
+        full = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True)
+        errors = [line for line in full.stderr.splitlines() if line.startswith("medtk: error")]
+        assert full.returncode == 1 and "Traceback" not in full.stderr and len(errors) == 1, full.stderr[-2000:]
+        assert f"{out}/" in errors[0] and "No space left on device" in errors[0] and "rerun" in errors[0]
+        assert not list(out.glob(".*.tmp"))  # the partial shard was freed
+        kept = len(json.loads((out / MANIFEST).read_text())["shards"])
+        subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+        again = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True)
+        assert again.returncode == 0, again.stderr[-2000:]
+        total = len(json.loads((out / MANIFEST).read_text())["shards"])
+        assert f"({total - kept} written, {kept} reused)" in again.stdout and 1 <= kept < total
+        assert len(_all_ids(open_prepared(out))) == 60

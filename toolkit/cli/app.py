@@ -50,7 +50,8 @@ def _global_options(
 
 
 def handle_errors(command: Callable) -> Callable:
-    """Turn a `MedtkError` into one line on stderr and its exit code (a traceback with --debug)."""
+    """Turn a `MedtkError` (exit code of its class) or an `OSError` (exit 1) into one line on stderr; a
+    traceback only with --debug."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -61,6 +62,12 @@ def handle_errors(command: Callable) -> Callable:
                 raise
             typer.echo(f"medtk: error: {error}", err=True)
             raise typer.Exit(error.exit_code) from None
+        except OSError as error:  # the machine, not the input: a full disk, a read-only or vanished folder
+            if _state["debug"]:
+                raise
+            where = f"{error.filename}: " if error.filename else ""
+            typer.echo(f"medtk: error: {where}{error.strerror or error}", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("medtk: interrupted", err=True)
             raise typer.Exit(130) from None

@@ -131,7 +131,12 @@ def _prepare(dataset: Dataset, out: Path, plan: _Plan, manifest: Manifest, input
     with ThreadPoolExecutor(max_workers=threads or min(DEFAULT_THREADS, os.cpu_count() or 1)) as pool, \
             counter(f"preparing {remaining} images at {input_size} px", remaining, " images") as advance:
         for split, index in todo:
-            shard = _write_shard(out, dataset, plan, split, index, input_size, channels, pool, advance, decoded)
+            try:
+                shard = _write_shard(out, dataset, plan, split, index, input_size, channels, pool, advance, decoded)
+            except OSError as error:  # a full disk: the shards listed so far stay, a rerun continues after them
+                name = shard_name(split, index, plan.layout.shards[split])
+                raise DataError(f"{out / name}: cannot write ({error.strerror or error}); the {len(manifest.shards)} "
+                                "shards written before it are kept: rerun the same command to continue") from None
             manifest = _save(out, _with_shard(manifest, shard))
     manifest = _save(out, replace(manifest, complete=True))
     return PrepareResult(manifest=manifest, shards_written=len(todo), shards_reused=reused)
@@ -282,27 +287,31 @@ def _write_shard(out: Path, dataset: Dataset, plan: _Plan, split_name: str, inde
     digest, written, skipped, rows = hashlib.sha256(), 0, [], []
     classes = [0] * len(dataset.class_names)
     count = total = squares = 0
-    with open(temporary, "wb") as stream:
-        hashed = _HashingWriter(stream, digest)
-        for result in pool.map(work, items):
-            advance(1)
-            if isinstance(result, SkippedItem):
-                log.warning("skipped %s: %s", result.item, result.reason)
-                skipped.append(result)
-                continue
-            rows.append((hashed.position, result.label, result.source_id, result.group))
-            write_record(hashed, encode(result))
-            written += 1
-            classes[result.label] += 1
-            values = result.image.astype(np.int64)
-            count, total, squares = count + values.size, total + int(values.sum()), squares + int((values * values).sum())
-        stream.flush()
-        os.fsync(stream.fileno())
-        size_on_disk = stream.tell()
-    index_text = _index_csv(rows)
-    atomic_write_text(out / index_name(name), index_text)  # before the shard: a listed shard has its index
-    os.replace(temporary, out / name)
-    fsync_dir(out)
+    try:
+        with open(temporary, "wb") as stream:
+            hashed = _HashingWriter(stream, digest)
+            for result in pool.map(work, items):
+                advance(1)
+                if isinstance(result, SkippedItem):
+                    log.warning("skipped %s: %s", result.item, result.reason)
+                    skipped.append(result)
+                    continue
+                rows.append((hashed.position, result.label, result.source_id, result.group))
+                write_record(hashed, encode(result))
+                written += 1
+                classes[result.label] += 1
+                values = result.image.astype(np.int64)
+                count, total, squares = count + values.size, total + int(values.sum()), squares + int((values * values).sum())
+            stream.flush()
+            os.fsync(stream.fileno())
+            size_on_disk = stream.tell()
+        index_text = _index_csv(rows)
+        atomic_write_text(out / index_name(name), index_text)  # before the shard: a listed shard has its index
+        os.replace(temporary, out / name)
+        fsync_dir(out)
+    except OSError:
+        temporary.unlink(missing_ok=True)  # what a full disk let through: freed at once
+        raise
     return ShardRecord(split=split_name, index=index, file=name, records=written, bytes=size_on_disk,
                        sha256=digest.hexdigest(), class_counts=tuple(classes),
                        pixels=PixelStats(count=count, total=total, squares=squares), index_file=index_name(name),
