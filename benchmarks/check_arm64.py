@@ -17,6 +17,8 @@ Writes OUT/summary.json (and prints it briefly); exit 0 only when everything agr
 compressed run (`--run RUN`: its float32, int8 and recommended variants) or are given (`--model`).
 `--userland-only` does step 1 alone into OUT/userland and keeps it, for a later `--userland`: CI builds it
 in the background while the first tests run (.ci/run), the userland being most of the check's time.
+`--floors` installs the base dependencies at the lowest versions pyproject allows (uv's lowest-direct
+resolution, as tests/runtime/test_install.py does on x86) instead of pip's newest.
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mirror", default="http://deb.debian.org/debian")
     parser.add_argument("--userland", type=Path, help="reuse this arm64 userland (made by an earlier --keep run)")
     parser.add_argument("--keep", action="store_true", help="keep OUT/userland for a later --userland")
+    parser.add_argument("--floors", action="store_true",
+                        help="install the base dependencies at the lowest versions pyproject allows (uv lowest-direct)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds any one step may take [default: 1800]")
     args = parser.parse_args(argv)
     if args.userland_only and (args.run or args.model or args.npz or args.image or args.userland):
@@ -311,8 +315,16 @@ def _install(root: Path, args: argparse.Namespace, summary: Summary) -> None:
     shutil.rmtree(root / VENV.lstrip("/"), ignore_errors=True)
     _chroot(root, ["python3", "-m", "venv", VENV], args, "venv")
     empty = _du(root / VENV.lstrip("/"))
-    _chroot(root, [f"{VENV}/bin/python", "-m", "pip", "install", "--quiet", f"{WORK}/{wheel.name}"], args,
-            "pip install medtk (arm64)")
+    if args.floors:  # as tests/runtime/test_install.py does on x86: pyproject's base list at its lowest versions
+        (work / "floors.txt").write_text("\n".join(_base_requirements(wheel)) + "\n")
+        _chroot(root, [f"{VENV}/bin/python", "-m", "pip", "install", "--quiet", "uv"], args, "pip install uv (arm64)")
+        uv = ["env", "UV_NATIVE_TLS=1", f"{VENV}/bin/uv", "pip", "install", "--quiet", "--python", f"{VENV}/bin/python"]
+        _chroot(root, [*uv, "--resolution", "lowest-direct", "-r", f"{WORK}/floors.txt"], args,
+                "uv pip install the floors (arm64)")  # UV_NATIVE_TLS: the CA bundle copied in, as pip uses
+        _chroot(root, [*uv, "--no-deps", f"{WORK}/{wheel.name}"], args, "uv pip install medtk --no-deps (arm64)")
+    else:
+        _chroot(root, [f"{VENV}/bin/python", "-m", "pip", "install", "--quiet", f"{WORK}/{wheel.name}"], args,
+                "pip install medtk (arm64)")
     listed = _chroot(root, [f"{VENV}/bin/python", "-m", "pip", "list", "--format=json"], args, "pip list")
     packages = {row["name"]: row["version"] for row in json.loads(listed)}
     found = _chroot(root, [f"{VENV}/bin/python", "-c", "import importlib.util as u; print([m for m in "
@@ -322,12 +334,24 @@ def _install(root: Path, args: argparse.Namespace, summary: Summary) -> None:
                              "platform.python_version(), platform.libc_ver()[1])"], args, "python").split()
     summary.userland = {"suite": args.suite, "emulated_cpu": args.cpu, "machine": machine[0], "python": machine[1], "glibc": machine[2],
                         "packages_debootstrap": PACKAGES}
-    summary.install = {"wheel": wheel.name, "packages": packages, "tensorflow_modules": json.loads(found.replace("'", '"')),
+    summary.install = {"wheel": wheel.name, "resolution": "lowest-direct (the floors)" if args.floors else "pip's newest",
+                       "packages": packages, "tensorflow_modules": json.loads(found.replace("'", '"')),
                        "installed_bytes": _du(root / VENV.lstrip("/")) - empty, "venv_bytes": _du(root / VENV.lstrip("/"))}
     if machine[0] != "aarch64":
         summary.failures.append(f"the userland's Python reports {machine[0]}, not aarch64")
     if summary.install["tensorflow_modules"]:
         summary.failures.append(f"the base install pulled {summary.install['tensorflow_modules']}")
+
+
+def _base_requirements(wheel: Path) -> list[str]:
+    """The wheel's own Requires-Dist without extras (not the host's installed metadata, which can be older)."""
+    import zipfile
+    from email.parser import Parser
+
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = Parser().parsestr(archive.read(name).decode("utf-8"))
+    return [r for r in metadata.get_all("Requires-Dist", []) if "extra ==" not in r]
 
 
 def _predict(root: Path, models: dict[str, Path], images: list[Path], key: Path, args, summary: Summary) -> None:
