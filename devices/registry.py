@@ -8,13 +8,13 @@ device's latency when it runs on another machine. An unknown name lists the clos
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from medtk.errors import ConfigError
+from medtk.tomlcompat import tomllib
 
 _PROFILE_PACKAGE = "medtk.devices"
 _PROFILE_DIR = "profiles"

@@ -61,10 +61,8 @@ def load_rules(path: Path | None) -> Rules:
     """Rules from a TOML file; `None` gives the default (process everything accepted)."""
     if path is None:
         return Rules()
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+    from medtk.tomlcompat import tomllib
+
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from medtk.errors import ConfigError
+from medtk.tomlcompat import tomllib
 
 
 @dataclass

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-from importlib.metadata import requires
+import tomllib
 from pathlib import Path
 
 import cv2
@@ -21,9 +22,9 @@ def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=900, **kwargs)
 
 
-def _fresh_venv(venv: Path) -> tuple[Path, dict[str, str]]:
+def _fresh_venv(venv: Path, interpreter: str = sys.executable) -> tuple[Path, dict[str, str]]:
     """A new venv (no --system-site-packages: nothing leaks in) and an environment without this one's."""
-    created = _run([sys.executable, "-m", "venv", venv])
+    created = _run([interpreter, "-m", "venv", venv])
     assert created.returncode == 0, created.stderr
     return venv / "bin" / "python", {key: value for key, value in os.environ.items()
                                      if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -67,6 +68,41 @@ def test_base_install_predicts_without_tensorflow(int8_model, onnx_models, tmp_p
     assert no_tf.stdout.strip() == "[]", no_tf.stderr
 
 
+def _python_3_10() -> str | None:
+    """A working Python 3.10 (on PATH, or one pyenv installed without making it the active version)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    for candidate in (shutil.which("python3.10"), *map(str, sorted(pyenv.glob("versions/3.10*/bin/python3.10")))):
+        if candidate and _run([candidate, "-c", "import venv"]).returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_python_3_10() is None, reason="no Python 3.10 on this machine")
+def test_the_base_install_runs_on_python_3_10(int8_model, tmp_path):
+    """pyproject allows 3.10 (what JetPack 6 and Ubuntu 22.04 ship). `tomllib` came in 3.11: the run
+    configuration, the device profiles and serve's rules read TOML through medtk.tomlcompat (tomli on 3.10);
+    before, `import medtk.config` failed there."""
+    venv = tmp_path / "py310"
+    python, env = _fresh_venv(venv, _python_3_10())
+    installed = _run([python, "-m", "pip", "install", "--disable-pip-version-check", REPO_ROOT], env=env)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    assert _run([python, "-c", "import sys; print(sys.version_info[:2])"], env=env).stdout.strip() == "(3, 10)"
+    image = tmp_path / "img.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (70, 50), dtype=np.uint8))
+    result = _run([venv / "bin" / "medtk", "predict", int8_model, image, "--json"], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["runtime"]["python"].startswith("3.10")
+    bench = _run([venv / "bin" / "medtk", "bench", int8_model, "--device", "jetson-orin-nano", "--runs", "2"],
+                 env=env, cwd=tmp_path)
+    assert bench.returncode == 0 and "ESTIMATE for jetson-orin-nano" in bench.stdout, bench.stderr[-3000:]
+    spec = tmp_path / "spec.toml"
+    spec.write_text("[train]\nepochs = 2\n")
+    loaded = _run([python, "-c", f"from medtk.config import load_config; print(load_config({str(spec)!r}, {{}}).train.epochs)"],
+                  env=env)
+    assert loaded.stdout.strip() == "2", loaded.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_the_base_install_works_at_its_declared_floors(int8_model, tmp_path):
     """Every base dependency at the lowest version pyproject allows (uv's lowest-direct resolution): the CLI
@@ -81,7 +117,8 @@ def test_the_base_install_works_at_its_declared_floors(int8_model, tmp_path):
     python, env = _fresh_venv(venv)
     assert _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"], env=env).returncode == 0
     floors = tmp_path / "floors.txt"
-    floors.write_text("\n".join(r for r in requires("medtk") if "extra ==" not in r))  # pyproject's base list
+    base = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    floors.write_text("\n".join(base))  # pyproject's base list itself, not an installed (maybe older) metadata
     installed = _run([venv / "bin" / "uv", "pip", "install", "--python", python, "--resolution", "lowest-direct",
                       "-r", floors], env=env)
     assert installed.returncode == 0, installed.stderr[-3000:]
