@@ -285,7 +285,7 @@ def fit_phases(model, train_view, phases, train_data, val_data, config: RunConfi
             validation_data=val_data,
             epochs=initial_epoch + phase.epochs,
             initial_epoch=initial_epoch,
-            steps_per_epoch=train_data.get("steps_per_epoch"),
+            steps_per_epoch=train_data["steps_per_epoch"],
             class_weight=train_data["class_weight"],
             callbacks=callbacks,
             verbose=keras_verbosity(),

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -116,8 +116,10 @@ def prepare_dataset(dataset: Dataset, out: Path, input_size: int, channels: int,
 
 def _prepare(dataset: Dataset, out: Path, plan: _Plan, manifest: Manifest, input_size: int, channels: int,
              threads: int | None, overwrite: bool, decoded: DecodedStage | None) -> PrepareResult:
-    manifest = _resume_from(out, manifest, overwrite, lambda shard: _sources_sha256(dataset, plan, shard.split,
-                                                                                    shard.index))
+    def sources_now(shard: ShardRecord) -> str | None:
+        return _sources_sha256(dataset, plan, shard.split, shard.index)
+
+    manifest = _resume_from(out, manifest, overwrite, sources_now)
     for stale in out.glob(".*.tmp"):  # a shard interrupted mid-write
         stale.unlink()
     manifest = _save(out, manifest)
@@ -184,7 +186,8 @@ def _group(split, index: int) -> str:
     return split.patient_ids[index] if split.patient_ids is not None else ""
 
 
-def _resume_from(out: Path, fresh: Manifest, overwrite: bool, sources_now) -> Manifest:
+def _resume_from(out: Path, fresh: Manifest, overwrite: bool,
+                 sources_now: Callable[[ShardRecord], str | None]) -> Manifest:
     """The manifest to continue: the fresh one, or the one on disk with its intact shards kept (intact: its
     bytes match the manifest and so do its source files, `sources_now(shard)`)."""
     path = out / MANIFEST
@@ -233,7 +236,7 @@ def _intact(out: Path, shard: ShardRecord) -> bool:
     return True
 
 
-def _same_sources(out: Path, shard: ShardRecord, sources_now) -> bool:
+def _same_sources(out: Path, shard: ShardRecord, sources_now: Callable[[ShardRecord], str | None]) -> bool:
     if shard.sources_sha256 is None or sources_now(shard) == shard.sources_sha256:
         return True
     log.warning("%s: a source file of its images changed since it was written (size or modification time); "
