@@ -11,7 +11,7 @@ from pathlib import Path
 
 from medtk.config import RunConfig, save_config
 from medtk.data.staging import DecodedStage
-from medtk.errors import ConfigError, DataError
+from medtk.errors import ConfigError, DataError, MedtkError
 from medtk.run import Run
 from medtk.schema import Metrics, TrainingSummary
 from medtk.schema.metrics import CalibrationDecision
@@ -66,6 +66,19 @@ def _abandoned(run: Run) -> bool:
         return int(TrainingState.load(run).epochs) == 0
     except (ValueError, TypeError, AttributeError):
         return False
+
+
+def _prepared_done(run: Run) -> bool:
+    """RUN/prepared finished (a resumed run): its shards are reused, the source's pixels are not needed."""
+    from medtk.data.prepared import is_prepared, open_prepared
+
+    if not is_prepared(run.prepared_dir):
+        return False
+    try:
+        open_prepared(run.prepared_dir)  # refuses an unfinished or damaged one
+    except MedtkError:
+        return False
+    return True
 
 
 def load_training_data(config: RunConfig, run: Run, reuse_split: bool, on_decoded=None):
@@ -129,8 +142,9 @@ def train(config: RunConfig, out: Path, resume: bool = False, on_epoch: EpochLis
     config.data.src = resolve_source(config.data.src)  # saved absolute: eval/compress/report work from anywhere
     k = keras()
     k.utils.set_random_seed(config.train.seed)
-    decoded = DecodedStage(run.root, config.model.input_size)  # the check's pixels: each file is decoded once
-    dataset = load_training_data(config, run, reuse_split=resume, on_decoded=decoded.keep)
+    # the check's pixels, so each file is decoded once; not when resuming with RUN/prepared already finished
+    decoded = None if _prepared_done(run) else DecodedStage(run.root, config.model.input_size)
+    dataset = load_training_data(config, run, reuse_split=resume, on_decoded=decoded.keep if decoded else None)
     for name in ("train", "val"):
         if len(dataset.splits[name]) == 0:
             raise DataError(f"{config.data.src}: the {name} split is empty")
@@ -161,7 +175,8 @@ def train(config: RunConfig, out: Path, resume: bool = False, on_epoch: EpochLis
     batch = config.train.batch_size * placement.replicas
     with recorder.decoding(len(dataset.splits["train"]) + len(dataset.splits["val"])):
         inputs = _input_pipeline(config, spec, dataset, batch, run, decoded)
-    decoded.close()
+    if decoded is not None:
+        decoded.close()
     dataset = inputs.dataset  # a folder or CSV source: its shards in RUN/prepared from here on
     y_train, y_val = dataset.splits["train"].labels, dataset.splits["val"].labels
     train_data = {
@@ -216,7 +231,7 @@ class _Inputs:
     steps_per_epoch: int | None = None  # fit's, when the training stream repeats (several workers)
 
 
-def _input_pipeline(config: RunConfig, spec, dataset, batch: int, run: Run, decoded: DecodedStage) -> _Inputs:
+def _input_pipeline(config: RunConfig, spec, dataset, batch: int, run: Run, decoded: DecodedStage | None) -> _Inputs:
     """In memory or streamed. A folder or CSV source is first decoded once into RUN/prepared (from the
     check's pixels, `decoded`), which training and every later stage of the run read."""
     import math
