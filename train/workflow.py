@@ -69,7 +69,7 @@ def _abandoned(run: Run) -> bool:
 
 
 def _prepared_done(run: Run) -> bool:
-    """RUN/prepared finished (a resumed run): its shards are reused, the source's pixels are not needed."""
+    """RUN/prepared finished: a resumed run reads its shards and leaves the source alone."""
     from medtk.data.prepared import is_prepared, open_prepared
 
     if not is_prepared(run.prepared_dir):
@@ -142,9 +142,12 @@ def train(config: RunConfig, out: Path, resume: bool = False, on_epoch: EpochLis
     config.data.src = resolve_source(config.data.src)  # saved absolute: eval/compress/report work from anywhere
     k = keras()
     k.utils.set_random_seed(config.train.seed)
-    # the check's pixels, so each file is decoded once; not when resuming with RUN/prepared already finished
-    decoded = None if _prepared_done(run) else DecodedStage(run.root, config.model.input_size)
-    dataset = load_training_data(config, run, reuse_split=resume, on_decoded=decoded.keep if decoded else None)
+    decoded = None
+    if resume and _prepared_done(run):
+        dataset = run.dataset()  # its finished RUN/prepared: the source is not read (nor checked) again
+    else:
+        decoded = DecodedStage(run.root, config.model.input_size)  # the check's pixels: each file decoded once
+        dataset = load_training_data(config, run, reuse_split=resume, on_decoded=decoded.keep)
     for name in ("train", "val"):
         if len(dataset.splits[name]) == 0:
             raise DataError(f"{config.data.src}: the {name} split is empty")
@@ -243,7 +246,9 @@ def _input_pipeline(config: RunConfig, spec, dataset, batch: int, run: Run, deco
     from medtk.train.strategy import worker_count
 
     prepared = open_prepared(config.data.src) if is_prepared(config.data.src) else None
-    if prepared is None and dataset.splits["train"].files is not None:
+    if prepared is None and dataset.source == str(run.prepared_dir):  # resumed: already read from RUN/prepared
+        prepared = open_prepared(run.prepared_dir)
+    elif prepared is None and dataset.splits["train"].files is not None:
         prepared = prepare_in_run(run.prepared_dir, dataset, spec.input_size, spec.channels, config.data.seed,
                                   decoded)
         dataset = run.dataset()

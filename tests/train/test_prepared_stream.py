@@ -202,7 +202,7 @@ def test_medtk_train_on_two_workers_streams_unequal_shards_to_one_model(prepared
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CONFIG": json.dumps(
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
         args = ["train", "--data", str(prepared.root), "--out", str(tmp_path / f"run{index}"), "--arch", "mobilenetv2",
-                "--input-size", str(SIZE), "--batch-size", "8", "--epochs", "2", "--input-pipeline", "stream"]
+                "--input-size", str(SIZE), "--batch-size", "8", "--epochs", "1", "--input-pipeline", "stream"]
         processes.append(subprocess.Popen([sys.executable, "-m", "medtk", *args], env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.PIPE, text=True))
     try:
@@ -260,6 +260,16 @@ def test_a_raw_source_that_streams_is_decoded_once_into_the_run_and_every_later_
     assert np.array_equal(read_back.splits["test"].image(0), prepare_input(raw.splits["test"].load(0), SIZE, 1)[:, :, 0])
     metrics = json.loads((run / "metrics.json").read_text())
     assert evaluate_run(Run(run)).test.auc == pytest.approx(metrics["test"]["auc"], abs=1e-6)
+
+    away = png_folder.with_name("pngs-elsewhere")  # a resumed run reads its shards alone: the source may be gone
+    png_folder.rename(away)
+    try:
+        resumed = subprocess.run([sys.executable, "-m", "medtk", "train", "--out", str(run), "--resume"],
+                                 capture_output=True, text=True)
+    finally:
+        away.rename(png_folder)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run / "metrics.json").read_text())["test"]["n"] == metrics["test"]["n"]
 
 
 def test_a_run_interrupted_while_preparing_is_kept_for_resume_not_replaced(tmp_path):
