@@ -172,13 +172,13 @@ class Run:
             return load_dataset(src, seed=config.data.seed)
         if not self.split_file.is_file():
             raise ModelError(f"{self.root}: {self.split_file.name} missing; not a complete `medtk train` run folder")
-        source = self._own_prepared(config.data.src) or config.data.src
+        source = self.own_prepared(config.data.src) or config.data.src
         try:
             return load_dataset(source, seed=config.data.seed, split_file=self.split_file)
         except MedtkError as error:
             raise type(error)(f"data source of run {self.root} (data.src in {self.config_file.name}): {error}") from None
 
-    def _own_prepared(self, src: str) -> str | None:
+    def own_prepared(self, src: str) -> str | None:
         """The run's finished `prepared/` when it was made from `src`: its shards are the run's images,
         already decoded (reading them is what `--data RUN/prepared` would do, without decoding `src` again)."""
         from medtk.data.prepared import is_prepared, open_prepared

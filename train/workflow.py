@@ -11,7 +11,7 @@ from pathlib import Path
 
 from medtk.config import RunConfig, save_config
 from medtk.data.staging import DecodedStage
-from medtk.errors import ConfigError, DataError, MedtkError
+from medtk.errors import ConfigError, DataError
 from medtk.run import Run
 from medtk.schema import Metrics, TrainingSummary
 from medtk.schema.metrics import CalibrationDecision
@@ -66,19 +66,6 @@ def _abandoned(run: Run) -> bool:
         return int(TrainingState.load(run).epochs) == 0
     except (ValueError, TypeError, AttributeError):
         return False
-
-
-def _prepared_done(run: Run) -> bool:
-    """RUN/prepared finished: a resumed run reads its shards and leaves the source alone."""
-    from medtk.data.prepared import is_prepared, open_prepared
-
-    if not is_prepared(run.prepared_dir):
-        return False
-    try:
-        open_prepared(run.prepared_dir)  # refuses an unfinished or damaged one
-    except MedtkError:
-        return False
-    return True
 
 
 def load_training_data(config: RunConfig, run: Run, reuse_split: bool, on_decoded=None):
@@ -143,7 +130,7 @@ def train(config: RunConfig, out: Path, resume: bool = False, on_epoch: EpochLis
     k = keras()
     k.utils.set_random_seed(config.train.seed)
     decoded = None
-    if resume and _prepared_done(run):
+    if resume and run.own_prepared(config.data.src):
         dataset = run.dataset()  # its finished RUN/prepared: the source is not read (nor checked) again
     else:
         decoded = DecodedStage(run.root, config.model.input_size)  # the check's pixels: each file decoded once
