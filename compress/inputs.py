@@ -113,8 +113,8 @@ def training_intensity(run: Run):
 
 
 def training_temperature(run: Run):
-    """Training's temperature decision (training.json), which every variant carries: compress does not
-    re-fit the temperature per variant (it converts the model with T already folded in). A run trained
+    """Training's temperature decision (training.json), folded into the model every variant is converted
+    from; each variant may add its own on top (`medtk.compress.variant_temperature`). A run trained
     before the decision was recorded carries its temperature only."""
     from medtk.runtime.metadata import ModelCalibration
 

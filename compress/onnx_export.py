@@ -139,6 +139,64 @@ def head_nodes(proto) -> list[str]:
     return [n.name for n in proto.graph.node if n.name in head]
 
 
+def scale_class_scores(model: bytes, factor: float) -> bytes:
+    """The ONNX model with its class scores multiplied by `factor` > 0 (a temperature of 1 / factor):
+    the `cam` Conv's weight and bias scaled (their DequantizeLinear scales when stored in int8), and the
+    scale of every QuantizeLinear/DequantizeLinear the scaled scores pass through; the same rewrite
+    `medtk.runtime.flatbuffer.scale_class_scores` makes in a `.tflite`."""
+    import onnx
+    from onnx import numpy_helper
+
+    if not (np.isfinite(factor) and factor > 0):
+        raise ValueError(f"scale_class_scores: factor must be a finite number > 0, got {factor!r}")
+    proto = onnx.load_from_string(model)
+    producers = {output: node for node in proto.graph.node for output in node.output}
+    initializers = {tensor.name: tensor for tensor in proto.graph.initializer}
+    conv = next(node for node in proto.graph.node if node.name == head_nodes(proto)[0])
+    uses: dict[str, int] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+
+    def scale(node, position: int) -> None:
+        name = node.input[position]
+        if name not in initializers:
+            raise ModelError(f"scale_class_scores: {name!r} of {node.name!r} is computed, not stored")
+        values = numpy_helper.to_array(initializers[name])
+        if values.dtype.kind != "f":
+            raise ModelError(f"scale_class_scores: {name!r} holds {values.dtype}, not a float to scale")
+        if uses[name] > 1:  # shared with another node: that one keeps the original
+            name = f"{name}__scaled_{len(initializers)}"
+            node.input[position] = name
+        tensor = numpy_helper.from_array((values * factor).astype(values.dtype), name)
+        if name in initializers:
+            initializers[name].CopyFrom(tensor)
+        else:
+            proto.graph.initializer.append(tensor)
+            initializers[name] = proto.graph.initializer[-1]
+
+    for position in (1, 2):
+        if position >= len(conv.input) or not conv.input[position]:
+            continue
+        stored = producers.get(conv.input[position])
+        if stored is not None and stored.op_type == "DequantizeLinear":
+            scale(stored, 1)
+        else:
+            scale(conv, position)
+    commutes = {"Reshape", "Transpose", "Squeeze", "Flatten", "Identity", "GlobalAveragePool", "ReduceMean",
+                "QuantizeLinear", "DequantizeLinear"}
+    frontier, seen = set(conv.output), set()
+    while frontier:  # the scores up to whatever reads them (the Softmax): their Q/DQ ranges scale with them
+        step = [node for node in proto.graph.node if node.name not in seen and node.op_type in commutes
+                and node.input and node.input[0] in frontier]
+        seen.update(node.name for node in step)
+        for node in step:
+            if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+                scale(node, 1)
+        frontier = {output for node in step for output in node.output}
+    return proto.SerializeToString()
+
+
 def check_tensorrt_qdq(model: bytes) -> list[str]:
     """What in a QDQ graph TensorRT's explicit quantization would refuse (empty: nothing).
 

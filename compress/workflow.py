@@ -17,6 +17,7 @@ from medtk.compress.inputs import Inputs, load_inputs, training_intensity
 from medtk.compress.options import CompressOptions
 from medtk.compress.recommend import (Target, apply_gates, quality_gates, recommend_per_format, recommendation_rule,
                                       reference_entry, with_deltas)
+from medtk.compress.variant_temperature import VariantTemperature
 from medtk.compress.verdict import compress_verdict
 from medtk.errors import ModelError, QualityGateError
 from medtk.run import Run
@@ -113,12 +114,16 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
     geometry = cam_geometry(inputs.model)  # pruning and QAT keep the graph's strides and padding
     float_sparsity = kernel_sparsity(inputs.model)
 
+    temperatures: dict[str, VariantTemperature] = {}  # each variant's own, once its validation outputs are in
+
     def metadata(variant: str, metrics: dict | None, point: OperatingPoint | None, gate=None):
+        own = temperatures.get(variant)
         return model_metadata(
             variant=variant, labels=inputs.class_names, size=inputs.size, channels=inputs.channels,
             dtype=get_variant(variant).input_dtype, provenance=origin, metrics=metrics,
             positive_class=inputs.finding.name if inputs.finding else None, operating_point=point,
-            calibration=inputs.temperature, intensity=intensity, cam_geometry=geometry, quality_gate=gate,
+            calibration=own.calibration if own else inputs.temperature, intensity=intensity, cam_geometry=geometry,
+            quality_gate=gate,
         )
 
     built: list[_Built] = []
@@ -143,8 +148,8 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
 
     outputs, entries, measured = {}, [], {}
     for item in track(built, len(built), f"measuring {len(built)} variants on validation and test"):
-        staging.write(item.variant, item.model, metadata(item.variant, None, None))
-        val, outputs[item.variant] = _measure(staging.path(item.variant), inputs, options)
+        item, temperatures[item.variant], val_out = _own_temperature(item, inputs, options, staging, metadata)
+        val, outputs[item.variant] = _measure(staging.path(item.variant), inputs, options, val_out)
         test = outputs[item.variant].metrics
         point = val.operating_point
         decision = OperatingPoint(rule=point.rule, threshold=point.threshold) if point else None
@@ -157,6 +162,8 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
             size_bytes=0, gzip_bytes=0, sparsity=round(float(item.sparsity), 4),
             test=replace(headline(test), ece=expected_calibration_error(outputs[item.variant].probs, inputs.test_labels)),
             val=headline(val), operating_point=test.operating_point, ci=test.ci, float_layers=item.float_layers,
+            temperature=round(temperatures[item.variant].calibration.temperature, 6),
+            calibration=temperatures[item.variant].decision,
         ))
     ref_test = reference_entry(entries).test
     entries = [replace(entry, cam_agreement=cam_agreement(outputs[REFERENCE], outputs[entry.name]))
@@ -220,8 +227,28 @@ def _target(options: CompressOptions) -> Target:
     return Target(integer=options.int8, device=profile.name, runs=profile.runs)
 
 
-def _measure(path: Path, inputs: Inputs, options: CompressOptions):
-    """Run one exported file on validation and test through the runtime: (val metrics, test outputs).
+def _own_temperature(item: _Built, inputs: Inputs, options: CompressOptions, staging, metadata):
+    """(the variant as it ships, its `VariantTemperature`, its validation outputs) after training's
+    calibration rule has seen this variant's own validation outputs (`medtk.compress.variant_temperature`);
+    a temperature it justifies is folded into the file, which is then measured again."""
+    from medtk.compress.evaluate import run_model
+    from medtk.compress.variant_temperature import decide_variant_temperature, scale_class_scores
+    from medtk.variants import format_of
+
+    staging.write(item.variant, item.model, metadata(item.variant, None, None))
+    val_out = run_model(staging.path(item.variant), inputs.val_images, options.num_threads)
+    own = decide_variant_temperature(val_out.cams, inputs.val_labels, inputs.temperature, seed=inputs.config.data.seed)
+    if not own.decision.applied:
+        return item, own, val_out
+    log.info("%s: %s", item.variant, own.calibration.reason)
+    item = replace(item, model=scale_class_scores(item.model, format_of(item.variant), own.factor))
+    staging.write(item.variant, item.model, metadata(item.variant, None, None))
+    return item, own, run_model(staging.path(item.variant), inputs.val_images, options.num_threads)
+
+
+def _measure(path: Path, inputs: Inputs, options: CompressOptions, val_out):
+    """Score one exported file's validation outputs `val_out` and run it on test through the runtime:
+    (val metrics, test outputs).
 
     A binary model's threshold is chosen on validation for this variant (int8 shifts probabilities),
     then test is reported at it; test never selects anything.
@@ -231,7 +258,6 @@ def _measure(path: Path, inputs: Inputs, options: CompressOptions):
 
     rule = inputs.config.clinical.operating_point if inputs.finding else None
     seed = inputs.config.data.seed
-    val_out = run_model(path, inputs.val_images, options.num_threads)
     val = split_metrics(inputs.val_labels, val_out.probs, inputs.class_names, finding=inputs.finding, rule=rule,
                         chosen_here=True)
     threshold = val.operating_point.threshold if val.operating_point else None

@@ -238,6 +238,84 @@ def pin_pixel_ranges(calibrated: bytes, low: float, high: float) -> bytes:
     return _pack(tree, len(calibrated) + 1024)
 
 
+def scale_class_scores(model: bytes, factor: float) -> bytes:
+    """The model with its class scores (the `cam` output and the logits averaged from it) multiplied by
+    `factor` > 0: softmax(factor x logits), a temperature of 1 / factor folded into the file.
+
+    The `cam` output's convolution (a 1x1 conv, no activation) gets its weights and bias scaled in
+    whatever form they are stored: float32 or float16 data, or int8/int32 data whose quantization scale
+    is scaled instead (dynamic-range and full-int8 variants). A quantized output has its scale scaled,
+    and so has every quantized tensor that ops which commute with scaling (MEAN, reshapes, QUANTIZE,
+    DEQUANTIZE) make from it, so an int8 MEAN -> SOFTMAX head sees the same int8 values meaning
+    `factor` times more. The probabilities change as a temperature changes them; nothing else does.
+    """
+    if not (np.isfinite(factor) and factor > 0):
+        raise ValueError(f"scale_class_scores: factor must be a finite number > 0, got {factor!r}")
+    check_identifier(model, "model")
+    tflite = schema()
+    ops = tflite.BuiltinOperator
+    tree = tflite.ModelT.InitFromObj(tflite.Model.GetRootAsModel(model, 0))
+    graph = tree.subgraphs[0]
+    code = lambda op: builtin_code(tree.operatorCodes[op.opcodeIndex])  # noqa: E731
+    producer = {index: op for op in graph.operators for index in op.outputs}
+    cams = [out.tensorIndex for signature in tree.signatureDefs or [] for out in signature.outputs or []
+            if _text(out.name) == "cam"]
+    if len(cams) != 1:
+        raise ModelError("scale_class_scores: the model has no single signature output 'cam'")
+    conv = producer.get(cams[0])
+    if conv is not None and code(conv) == ops.DEQUANTIZE:
+        conv = producer.get(conv.inputs[0])
+    if conv is None or code(conv) != ops.CONV_2D:
+        raise ModelError("scale_class_scores: the 'cam' output is not made by a convolution")
+    options = conv.builtinOptions
+    if options is not None and options.fusedActivationFunction != tflite.ActivationFunctionType.NONE:
+        raise ModelError("scale_class_scores: the 'cam' convolution has an activation; scaling would not commute")
+    for index in conv.inputs[1:]:
+        if index >= 0:
+            _scale_constant(tree, producer, index, factor)
+    scaled, queue = set(), [conv.outputs[0]]
+    commutes = {ops.MEAN, ops.RESHAPE, ops.SQUEEZE, ops.QUANTIZE, ops.DEQUANTIZE, ops.AVERAGE_POOL_2D}
+    while queue:
+        index = queue.pop()
+        if index in scaled:
+            continue
+        scaled.add(index)
+        quantization = graph.tensors[index].quantization
+        if quantization is not None and quantization.scale is not None and len(quantization.scale):
+            quantization.scale = [float(value) * factor for value in quantization.scale]
+        queue += [op.outputs[0] for op in graph.operators if list(op.inputs)[:1] == [index] and code(op) in commutes]
+    return _pack(tree, len(model) + 1024)
+
+
+def _scale_constant(tree, producer: dict, index: int, factor: float) -> None:
+    """Multiply a weight or bias tensor's values by `factor`: its quantization scale when it has one, else
+    its float32/float16 data (following a DEQUANTIZE to the stored constant); a buffer that other tensors
+    share is copied first."""
+    tflite = schema()
+    graph = tree.subgraphs[0]
+    tensor = graph.tensors[index]
+    quantization = tensor.quantization
+    if quantization is not None and quantization.scale is not None and len(quantization.scale):
+        quantization.scale = [float(value) * factor for value in quantization.scale]
+        return
+    made_by = producer.get(index)
+    if made_by is not None:
+        if builtin_code(tree.operatorCodes[made_by.opcodeIndex]) != tflite.BuiltinOperator.DEQUANTIZE:
+            raise ModelError(f"scale_class_scores: {_text(tensor.name)} is computed, not stored")
+        _scale_constant(tree, producer, made_by.inputs[0], factor)
+        return
+    dtypes = {tflite.TensorType.FLOAT32: np.float32, tflite.TensorType.FLOAT16: np.float16}
+    buffer = tree.buffers[tensor.buffer] if 0 < tensor.buffer < len(tree.buffers) else None
+    if tensor.type not in dtypes or buffer is None or buffer.data is None or not len(buffer.data):
+        raise ModelError(f"scale_class_scores: {_text(tensor.name)} holds no float data to scale")
+    values = np.frombuffer(np.asarray(buffer.data, dtype=np.uint8).tobytes(), dtype=dtypes[tensor.type]) * factor
+    data = np.frombuffer(values.astype(dtypes[tensor.type]).tobytes(), dtype=np.uint8)
+    if sum(other.buffer == tensor.buffer for other in graph.tensors) > 1:
+        tree.buffers.append(tflite.BufferT())
+        tensor.buffer = len(tree.buffers) - 1
+    tree.buffers[tensor.buffer].data = data
+
+
 def _constant(tree, tensor) -> bool:
     """Whether `tensor` has data in the file (a weight, a shape, a slice's bounds), not a computed value."""
     buffer = tree.buffers[tensor.buffer] if 0 < tensor.buffer < len(tree.buffers) else None

@@ -72,13 +72,15 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds: tuple[float,
 
 
 def decide_temperature(logits: np.ndarray, labels: np.ndarray, folds: int = FOLDS,
-                       min_per_class: int = MIN_PER_CLASS, seed: int = 0) -> CalibrationDecision:
-    """Whether the temperature fitted on all of validation ships (see the module docstring)."""
+                       min_per_class: int = MIN_PER_CLASS, seed: int = 0,
+                       otherwise: str = "the model ships uncalibrated") -> CalibrationDecision:
+    """Whether the temperature fitted on all of validation ships (see the module docstring); `otherwise`:
+    what not applying it means, for the reason."""
     z, y = _check(logits, labels)
     fitted = fit_temperature(z, y)
     counts = np.bincount(y, minlength=z.shape[1])
     if counts.min() < min_per_class:
-        return _not_applied(fitted, f"validation has {int(counts.min())} images of its smallest class; calibration "
+        return _not_applied(fitted, otherwise, f"validation has {int(counts.min())} images of its smallest class; calibration "
                                     f"needs at least {min_per_class} of every class to be checked on held-out folds")
     gains = []
     for held in _stratified_folds(y, folds, seed):
@@ -93,12 +95,12 @@ def decide_temperature(logits: np.ndarray, labels: np.ndarray, folds: int = FOLD
     if improved * 2 > len(gains) and mean > noise:
         return CalibrationDecision(applied=True, temperature=fitted, fitted_temperature=fitted,
                                    reason=f"temperature {fitted:.3f} applied: {evidence}")
-    return _not_applied(fitted, f"no held-out improvement beyond noise: {evidence}")
+    return _not_applied(fitted, otherwise, f"no held-out improvement beyond noise: {evidence}")
 
 
-def _not_applied(fitted: float, why: str) -> CalibrationDecision:
+def _not_applied(fitted: float, otherwise: str, why: str) -> CalibrationDecision:
     return CalibrationDecision(applied=False, temperature=1.0, fitted_temperature=fitted,
-                               reason=f"fitted temperature {fitted:.3f} not applied (the model ships uncalibrated): {why}")
+                               reason=f"fitted temperature {fitted:.3f} not applied ({otherwise}): {why}")
 
 
 def _stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:

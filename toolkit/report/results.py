@@ -30,7 +30,7 @@ def compression_section(art: RunArtifacts) -> Html:
             size(entry.size_bytes), size(entry.gzip_bytes), fmt(entry.sparsity, 2),
             str(len(entry.float_layers)) if entry.float_layers else "",
             fmt(entry.val.auc if entry.val else None, 4), fmt(entry.test.auc, 4), signed(entry.delta_auc),
-            fmt(entry.test.accuracy, 4), fmt(entry.test.ece, 3), fmt(cam.correlation if cam else None, 3),
+            fmt(entry.test.accuracy, 4), fmt(entry.test.ece, 3), _temperature(entry), fmt(cam.correlation if cam else None, 3),
             percent(cam.peak_match if cam else None), fmt(cam.mean_peak_shift if cam else None, 2),
         ])
     reference, gate, verdict = report.reference, report.gate, compress_verdict(report)
@@ -42,10 +42,12 @@ def compression_section(art: RunArtifacts) -> Html:
         other_gates += f", calibration error (ECE) at most {esc(fmt(gate.max_ece_increase))} above float32's"
     parts = [
         table(["variant", "status", "deploy", "size", "gzip", "sparsity", "float ops", "val AUC", "test AUC",
-               "AUC vs float32", "accuracy", "ECE", "CAM r", "same CAM peak", "CAM peak shift"], rows),
+               "AUC vs float32", "accuracy", "ECE", "temperature", "CAM r", "same CAM peak", "CAM peak shift"], rows),
         note(f"Every number measured through medtk.runtime on {reference.test_images} test images; deltas are "
              f"against the float32 TFLite file (its test AUC {fmt(reference.test.auc, 4)}). "
              "ECE: expected calibration error on the test images (15 bins): how far the probabilities are from the observed frequencies. "
+             "Temperature: what the file carries; training's, times the variant's own where the same calibration rule, "
+             "applied to the variant's validation outputs, found one that helps on held-out folds (marked 'own'). "
              "CAM r: mean per-image Pearson correlation with the float32 CAM; same CAM peak: share of images whose "
              "peak cell matches the float32 one; CAM peak shift: mean distance, in CAM cells, from the float32 peak. Float ops: int8 operations kept in float by accuracy control. "
              f"Recommended: {report.recommendation or 'the smallest variant that passes every gate'}."),
@@ -240,3 +242,11 @@ def model_card_section(art: RunArtifacts, gallery: Gallery | None, intended_use:
     ]
     return section("model-card", "Model card", kv(facts), tag("h3", "Limitations"),
                    tag("ul", join(tag("li", text) for text in limitations), cls="plain"))
+
+
+def _temperature(entry) -> str:
+    """The temperature a variant's file carries, marked when the variant justified its own on top of training's."""
+    if entry.temperature is None:
+        return ""
+    own = entry.calibration is not None and entry.calibration.applied
+    return fmt(entry.temperature, 3) + (f" (own x{fmt(entry.calibration.temperature, 2)})" if own else "")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from medtk.jsondoc import Document
-from medtk.schema.metrics import BootstrapIntervals, OperatingPointMetrics
+from medtk.schema.metrics import BootstrapIntervals, CalibrationDecision, OperatingPointMetrics
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class VariantResult:
     operating_point: OperatingPointMetrics | None = None  # test, at the threshold chosen on validation
     ci: BootstrapIntervals | None = None  # test, 95% stratified bootstrap
     float_layers: tuple[str, ...] = ()  # int8 ops kept float (output tensor names), besides the final softmax
+    temperature: float | None = None  # what the file carries: training's temperature x this variant's own
+    calibration: CalibrationDecision | None = None  # the temperature rule on this variant's own validation outputs
 
     @property
     def passed(self) -> bool:
