@@ -121,6 +121,8 @@ def test_the_rule_adds_a_temperature_only_where_held_out_folds_say_it_helps():
 
     few = decide_variant_temperature(3.0 * cams[:40], labels[:40], training)
     assert not few.decision.applied and "at least 30 of every class" in few.decision.reason
+    none = decide_variant_temperature(cams[:0], labels[:0], training)
+    assert not none.decision.applied and none.calibration.temperature == 2.0 and "no validation images" in none.decision.reason
 
 
 @pytest.mark.slow
