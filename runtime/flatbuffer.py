@@ -256,7 +256,9 @@ def scale_class_scores(model: bytes, factor: float) -> bytes:
     ops = tflite.BuiltinOperator
     tree = tflite.ModelT.InitFromObj(tflite.Model.GetRootAsModel(model, 0))
     graph = tree.subgraphs[0]
-    code = lambda op: builtin_code(tree.operatorCodes[op.opcodeIndex])  # noqa: E731
+    def code(op) -> int:
+        return builtin_code(tree.operatorCodes[op.opcodeIndex])
+
     producer = {index: op for op in graph.operators for index in op.outputs}
     cams = [out.tensorIndex for signature in tree.signatureDefs or [] for out in signature.outputs or []
             if _text(out.name) == "cam"]
