@@ -12,12 +12,17 @@ kind of evidence has one role:
    `candidates` ops the debugger finds noisiest on those images are each kept float alone, and ranked by
    how much closer that brings the model's outputs to float32's on them (`Agreement`: the logit error
    plus what the CAM lost in correlation); an op whose float alone does not bring them closer is dropped.
-3. The validation split decides: a model is within budget when the upper end of the 95% paired
-   bootstrap interval of its validation AUC drop (float32 minus it, the same resampled images for both,
-   `medtk.clinical.bootstrap.paired_auc_drop`) is at most `max_drop`. Full int8 first; otherwise the
-   shortest prefix of the ranking (doubling, then bisection, at most `max_float_layers` ops) that is;
-   otherwise the measured prefix that agrees best with float32 on the held-out images (none when no op
-   helps there), marked as not within budget: validation decides, it does not pick among failures.
+3. The validation split decides, on both things compress gates: a model is within budget when the upper
+   end of the 95% paired bootstrap interval of its validation AUC drop (float32 minus it, the same
+   resampled images for both, `medtk.clinical.bootstrap.paired_auc_drop`) is at most `max_drop`, and its
+   CAM agrees with float32's on validation by the CAM gate's limits at the unfavourable end of a 95%
+   interval (`CamBudget`, `validation_cam`). Full int8 first; otherwise the shortest prefix of the ranking
+   (doubling, then bisection, at most `max_float_layers` ops) that is; otherwise the shortest tail of the
+   network (its last int8 ops before the class scores, in the order it runs them) that is. Errors that
+   no op makes alone but that add up through the last stage (a CAM over a 2x2 grid whose cells change
+   order) are reached that way. Otherwise the measured model that agrees best with float32 on the
+   held-out images (none when no op helps there), marked as not within budget: validation decides, it
+   does not pick among failures.
 
 The test split is never seen here: it reports, it never selects. Each op kept float carries why
 (`medtk.schema.compress.KeptFloat`), for compress.json and the report.
@@ -32,8 +37,8 @@ from typing import Callable
 import numpy as np
 
 from medtk.clinical.bootstrap import paired_auc_drop, rank_auc
-from medtk.compress.evaluate import Outputs, cam_agreement
-from medtk.schema.compress import KeptFloat
+from medtk.compress.evaluate import Outputs, cam_agreement, cam_per_image
+from medtk.schema.compress import KeptFloat, ValidationCam
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +57,39 @@ class Agreement:
 
 
 @dataclass(frozen=True)
+class CamBudget:
+    """The CAM gate's limits (compress's --min-cam-correlation, --max-cam-peak-shift; None = not gated)."""
+
+    min_correlation: float | None = None
+    max_peak_shift: float | None = None
+
+
+def validation_cam(reference: Outputs, candidate: Outputs) -> ValidationCam:
+    """`candidate`'s CAM agreement with `reference` (float32), each mean with its 95% interval's end."""
+    per_image = cam_per_image(reference, candidate)
+    r = per_image.correlations[~np.isnan(per_image.correlations)]
+    (correlation, r_half), (shift, shift_half) = _mean_and_half_width(r), _mean_and_half_width(per_image.peak_shifts)
+    return ValidationCam(correlation=correlation, correlation_low=None if correlation is None else correlation - r_half,
+                         peak_shift=shift, peak_shift_high=None if shift is None else shift + shift_half)
+
+
+def within_cam_budget(cam: ValidationCam, budget: CamBudget) -> bool:
+    """Undefined figures (constant maps, no images) do not fail: compress's gate on test skips them too."""
+    low_ok = budget.min_correlation is None or cam.correlation_low is None \
+        or cam.correlation_low >= budget.min_correlation
+    shift_ok = budget.max_peak_shift is None or cam.peak_shift_high is None \
+        or cam.peak_shift_high <= budget.max_peak_shift
+    return bool(low_ok and shift_ok)
+
+
+@dataclass(frozen=True)
 class Attempt:
     float_layers: tuple[str, ...]
     held_out: Agreement
     val_auc: float
     val_drop: float  # float32's validation AUC minus this model's
     val_drop_interval: tuple[float, float]  # 95% paired bootstrap
+    val_cam: ValidationCam | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +107,7 @@ class MixedResult:
     full: Attempt  # full int8 (softmax float)
     reference_val_auc: float
     within_budget: bool
-    ranking: str  # "none" (full int8 was within budget) or "held-out agreement"
+    ranking: str  # "none" (full int8 was within budget), "held-out agreement" or "network tail"
     kept_float: tuple[KeptFloat, ...]  # the chosen model's float ops, in the order they were added, and why
     attempts: tuple[Attempt, ...]
 
@@ -86,7 +118,8 @@ class MixedResult:
 
 def quantize_with_accuracy_control(
     calibrated, measure: Callable[[bytes], Evidence], reference: Evidence, val_labels: np.ndarray, *,
-    positive_index: int | None, max_drop: float, max_float_layers: int, candidates: int = 8, seed: int = 0,
+    positive_index: int | None, max_drop: float, max_float_layers: int, cam_budget: CamBudget = CamBudget(),
+    candidates: int = 8, seed: int = 0,
 ) -> MixedResult:
     """`calibrated`: a `medtk.compress.convert.Int8Calibration` whose debug images are the held-out ones;
     `measure(model_bytes)`: that model's `Evidence` through the runtime; `reference`: float32's;
@@ -102,21 +135,37 @@ def quantize_with_accuracy_control(
             evidence = measure(models[layers])
             drop, interval = _val_drop(labels, reference.val.probs, evidence.val.probs, positive_index, seed)
             attempts[layers] = Attempt(layers, agreement(reference.held_out, evidence.held_out),
-                                       _auc(labels, evidence.val.probs, positive_index), drop, interval)
+                                       _auc(labels, evidence.val.probs, positive_index), drop, interval,
+                                       validation_cam(reference.val, evidence.val))
             found = attempts[layers]
             log.info("int8 with %d op(s) float: held-out logit error %.4f, CAM r %s; validation AUC drop %.4f "
-                     "(95%% %.4f..%.4f, budget %g)", len(layers), found.held_out.logit_error,
-                     _fmt(found.held_out.cam_correlation), drop, *interval, max_drop)
+                     "(95%% %.4f..%.4f, budget %g), CAM r %s (95%% low %s), peak shift %s (95%% high %s)",
+                     len(layers), found.held_out.logit_error, _fmt(found.held_out.cam_correlation), drop, *interval,
+                     max_drop, _fmt(found.val_cam.correlation), _fmt(found.val_cam.correlation_low),
+                     _fmt(found.val_cam.peak_shift), _fmt(found.val_cam.peak_shift_high))
         return attempts[layers]
 
+    def measured(layers: tuple[str, ...]) -> Attempt | None:
+        try:
+            return attempt(layers)
+        except ValueError as error:  # e.g. the op the uint8 input feeds: float, the input would be too
+            log.info("cannot keep %s float: %s", ", ".join(layer.split(";")[0] for layer in layers), error)
+            return None
+
     def ok(layers: tuple[str, ...]) -> bool:
-        return attempt(layers).val_drop_interval[1] <= max_drop
+        found = measured(layers)
+        return found is not None and bool(found.val_drop_interval[1] <= max_drop) \
+            and within_cam_budget(found.val_cam, cam_budget)
 
     full = attempt(())
-    noise = {error.tensor: (rank, error) for rank, error in enumerate(calibrated.layer_errors(), start=1)}
+    statistics = calibrated.layer_errors()
+    noise = {error.tensor: (rank, error) for rank, error in enumerate(statistics, start=1)}
 
     def result(layers: tuple[str, ...], ranking: str) -> MixedResult:
-        kept = tuple(_kept_float(layer, noise[layer], attempts[(layer,)], full) for layer in layers)
+        if ranking == "network tail":
+            kept = tuple(_kept_in_tail(layer, noise[layer], attempts[layers], full) for layer in layers)
+        else:
+            kept = tuple(_kept_float(layer, noise[layer], attempts[(layer,)], full) for layer in layers)
         return MixedResult(model=models[layers], chosen=attempts[layers], full=full, reference_val_auc=reference_auc,
                            within_budget=ok(layers), ranking=ranking, kept_float=kept, attempts=tuple(attempts.values()))
 
@@ -126,20 +175,27 @@ def quantize_with_accuracy_control(
     log.info("ranking the %d noisiest int8 ops on held-out images by what keeping each float recovers", len(shortlist))
 
     def helps(layer: str) -> bool:
-        try:
-            alone = attempt((layer,))
-        except ValueError as error:  # e.g. the op the uint8 input feeds: float, the input would be too
-            log.info("cannot keep %s float: %s", layer.split(";")[0], error)
-            return False
-        return alone.held_out.disagreement < full.held_out.disagreement
+        alone = measured((layer,))
+        return alone is not None and alone.held_out.disagreement < full.held_out.disagreement
 
     shortlist = [layer for layer in shortlist if helps(layer)]
     ranked = tuple(sorted(shortlist, key=lambda layer: attempt((layer,)).held_out.disagreement))
     found = _smallest_prefix(ranked, ok, max_float_layers)
-    if found is None:  # not reachable: the ranked prefix that agrees best on held-out (validation does not pick)
-        tried = [ranked[:size] for size in range(1, len(ranked) + 1) if ranked[:size] in attempts]
-        found = min(tried, key=lambda layers: attempts[layers].held_out.disagreement, default=())
-    return result(found, "held-out agreement")
+    if found is not None:
+        return result(found, "held-out agreement")
+    tail = tuple(reversed(calibrated.execution_order()))  # the last op first: its prefixes are the network's tails
+    log.info("no prefix of the ranking is within budget: keeping the network's last int8 ops float (at most %d)",
+             max_float_layers)
+    found = _smallest_prefix(tail, ok, max_float_layers)
+    if found is not None:
+        return result(found, "network tail")
+    # Not reachable: the measured prefix or tail that agrees best on held-out images (validation does not pick)
+    prefixes = {ranked[:size] for size in range(1, len(ranked) + 1)}
+    tails = {tail[:size] for size in range(1, len(tail) + 1)}
+    closer = [layers for layers in attempts if (layers in prefixes or layers in tails)
+              and attempts[layers].held_out.disagreement < full.held_out.disagreement]
+    best = min(closer, key=lambda layers: attempts[layers].held_out.disagreement, default=())
+    return result(best, "network tail" if best and best not in prefixes else "held-out agreement")
 
 
 def agreement(reference: Outputs, candidate: Outputs) -> Agreement:
@@ -183,6 +239,27 @@ def _kept_float(layer: str, ranked: tuple, alone: Attempt, full: Attempt) -> Kep
                 f"float alone it brings the held-out disagreement with float32 from {full.held_out.disagreement:.4f} "
                 f"to {alone.held_out.disagreement:.4f}"),
     )
+
+
+def _kept_in_tail(layer: str, ranked: tuple, chosen: Attempt, full: Attempt) -> KeptFloat:
+    rank, error = ranked
+    count = len(chosen.float_layers)
+    return KeptFloat(
+        tensor=layer, op=error.op, noise_rank=rank, noise=round(error.noise, 6),
+        held_out_disagreement_alone=None, held_out_disagreement_full=round(full.held_out.disagreement, 6),
+        held_out_disagreement_together=round(chosen.held_out.disagreement, 6),
+        reason=(f"{error.op}, one of the network's last {count} int8 ops, kept float with the others: no prefix of "
+                f"the ops ranked alone met the budget; together they bring the held-out disagreement with float32 "
+                f"from {full.held_out.disagreement:.4f} to {chosen.held_out.disagreement:.4f}"),
+    )
+
+
+def _mean_and_half_width(values: np.ndarray) -> tuple[float | None, float]:
+    """The mean and the half-width of its 95% normal interval (1.96 standard errors)."""
+    if values.size == 0:
+        return None, 0.0
+    half = 1.96 * float(values.std(ddof=1)) / float(np.sqrt(values.size)) if values.size > 1 else float("inf")
+    return float(values.mean()), half
 
 
 def _fmt(value: float | None) -> str:

@@ -109,6 +109,7 @@ class Int8Calibration:
         debug = list(calibration if debug is None else debug)[:debug_images]
         debug = [np.asarray(image, dtype=np.float32)[None] for image in debug]
         self._head: tuple[str, ...] = ()
+        self._statistics: list[LayerError] | None = None
         with _converter(model) as converter:  # the debugger calibrates here; later it needs only that result
             _int8(converter, calibration)
             self._debugger = tf.lite.experimental.QuantizationDebugger(
@@ -143,19 +144,29 @@ class Int8Calibration:
         compares with the op's int8 output, so each number is that op's local error, not the error
         accumulated from the layers before it.
         """
-        self._debugger.options = self._options((), layer_direct_compare_metrics={
-            "float_std": lambda f, q, scale, zero_point: float(np.std(f)),
-        })
-        self._debugger.run()
-        dump = io.StringIO()
-        self._debugger.layer_statistics_dump(dump)
-        errors = []
-        for row in csv.DictReader(io.StringIO(dump.getvalue())):
-            errors.append(LayerError(
-                tensor=row["tensor_name"], op=row["op_name"], rmse=float(np.sqrt(float(row["mean_squared_error"]))),
-                scale=float(row["scale"]), float_std=float(row["float_std"]),
-            ))
-        return sorted(errors, key=lambda error: error.noise, reverse=True)
+        return sorted(self._layer_statistics(), key=lambda error: error.noise, reverse=True)
+
+    def execution_order(self) -> list[str]:
+        """The quantized ops' output tensors in the order the model runs them (the class-score head
+        excluded): accuracy control keeps the network's tail float when no op on its own is enough."""
+        return [error.tensor for error in self._layer_statistics()]
+
+    def _layer_statistics(self) -> list["LayerError"]:
+        """The debugger's per-op rows, in the debug model's operator order (one debugger run, kept)."""
+        if self._statistics is None:
+            self._debugger.options = self._options((), layer_direct_compare_metrics={
+                "float_std": lambda f, q, scale, zero_point: float(np.std(f)),
+            })
+            self._debugger.run()
+            dump = io.StringIO()
+            self._debugger.layer_statistics_dump(dump)
+            self._statistics = [
+                LayerError(tensor=row["tensor_name"], op=row["op_name"],
+                           rmse=float(np.sqrt(float(row["mean_squared_error"]))), scale=float(row["scale"]),
+                           float_std=float(row["float_std"]))
+                for row in csv.DictReader(io.StringIO(dump.getvalue()))
+            ]
+        return self._statistics
 
 
 @dataclass(frozen=True)

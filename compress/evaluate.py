@@ -51,7 +51,18 @@ def headline(metrics: SplitMetrics) -> Headline:
                     ppv=point.ppv if point else None, npv=point.npv if point else None)
 
 
-def cam_agreement(reference: Outputs, candidate: Outputs) -> CamAgreement:
+@dataclass(frozen=True)
+class CamPerImage:
+    """Each image's CAM agreement with float32: what `cam_agreement` averages, and what an interval on
+    that average is drawn from (accuracy control checks the CAM gate on validation with its uncertainty)."""
+
+    correlations: np.ndarray  # Pearson r per image; NaN where either map is constant (r undefined)
+    peak_shifts: np.ndarray  # distance (cells, Euclidean) of each image's peak cell from float32's
+    peak_distances: np.ndarray  # ... as rows or columns moved (Chebyshev)
+
+
+def cam_per_image(reference: Outputs, candidate: Outputs) -> CamPerImage:
+    """Both maps for the class float32 predicts, so both answer the same question."""
     classes = reference.probs.argmax(axis=1)
     rows = np.arange(len(classes))
     ref_maps = reference.cams[rows, :, :, classes] if len(classes) else reference.cams[..., 0]
@@ -59,24 +70,30 @@ def cam_agreement(reference: Outputs, candidate: Outputs) -> CamAgreement:
     ref_flat = ref_maps.reshape(len(classes), -1).astype(np.float64)
     flat = maps.reshape(len(classes), -1).astype(np.float64)
     rows_moved, columns_moved = _peak_offsets(ref_flat, flat, ref_maps.shape[2])
-    distance = np.maximum(rows_moved, columns_moved)
+    return CamPerImage(correlations=_correlations(ref_flat, flat), peak_shifts=np.hypot(rows_moved, columns_moved),
+                       peak_distances=np.maximum(rows_moved, columns_moved))
+
+
+def cam_agreement(reference: Outputs, candidate: Outputs) -> CamAgreement:
+    per_image = cam_per_image(reference, candidate)
+    defined = per_image.correlations[~np.isnan(per_image.correlations)]
     return CamAgreement(
-        correlation=_mean_correlation(ref_flat, flat),
-        peak_match=_fraction(distance == 0),
-        peak_within_one=_fraction(distance <= 1),
-        mean_peak_shift=float(np.hypot(rows_moved, columns_moved).mean()) if len(classes) else None,
+        correlation=float(defined.mean()) if defined.size else None,
+        peak_match=_fraction(per_image.peak_distances == 0),
+        peak_within_one=_fraction(per_image.peak_distances <= 1),
+        mean_peak_shift=float(per_image.peak_shifts.mean()) if per_image.peak_shifts.size else None,
     )
 
 
-def _mean_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Mean per-image Pearson r; images where either map is constant (r undefined) are left out."""
+def _correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image Pearson r; NaN where either map is constant (r undefined: left out of every mean)."""
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     defined = norms > 1e-12
-    if not defined.any():
-        return None
-    return float(np.mean((a * b).sum(axis=1)[defined] / norms[defined]))
+    r = np.full(len(a), np.nan)
+    r[defined] = (a * b).sum(axis=1)[defined] / norms[defined]
+    return r
 
 
 def _peak_offsets(a: np.ndarray, b: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

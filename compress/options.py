@@ -36,7 +36,7 @@ class CompressOptions:
     max_ece_increase: float | None = 0.05  # every variant's test ECE at most this above float32's; None = not gated
     accuracy_control: bool = True  # int8 beyond the validation budget -> also int8_mixed (layers kept float)
     max_val_drop: float = 0.005  # accuracy control's budget: the upper 95% bound of the validation AUC drop
-    max_float_layers: int = 8  # accuracy control keeps at most this many int8 ops float
+    max_float_layers: int = 16  # accuracy control keeps at most this many int8 ops float (ResNet50's last stage: 13)
     distill: bool = True  # pruning/QAT fine-tuning also learns the float model's probabilities and CAMs
     onnx: bool = True  # also onnx_float32 (and with int8, onnx_int8), measured through ONNX Runtime
     positive_class: str | None = None  # None = the run's finding class

@@ -133,10 +133,13 @@ class Target:
         return precision_of(entry.name) in self.runs and not (entry.float_layers and "float32" not in self.runs)
 
 
-# Compress measures no latency that could rank variants (one shared batch interpreter, no warm-up, no
-# fixed threads): `medtk bench RUN` does. Among the variants the target runs, the file size decides.
-RULE = ("the smallest passing variant the target runs{integer}, by file size (compress measures no latency; "
-        "`medtk bench RUN` does)")
+# Latency first, measured on the compress host through each variant's own engine (compress/latency.py);
+# variants within LATENCY_TIE of the fastest are as fast as a shared host can tell, and the smaller file wins.
+LATENCY_TIE = 0.10
+RULE = ("the fastest passing variant the target runs{integer}, by latency measured on this host (p50 through its own "
+        "engine; within 10% of the fastest, the smaller file); the device itself: `medtk bench RUN --device D`")
+SIZE_RULE = ("the smallest passing variant the target runs{integer}, by file size (no latency was measured; "
+             "`medtk bench RUN` measures it)")
 
 
 def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | None = None,
@@ -145,14 +148,14 @@ def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | Non
 
     Eligible: passes every gate (`failures`: the gate's messages per variant, `apply_gates`) and runs on
     the target. With --int8 an integer variant that passes is chosen over any float-activation one
-    (`dynamic`, `float16`), however much smaller: an integer accelerator cannot run the float one. Then
-    the smallest file (`RULE`)."""
+    (`dynamic`, `float16`), however much faster or smaller: an integer accelerator cannot run the float
+    one. Then the fastest (`RULE`), or the smallest file where a latency is missing (`SIZE_RULE`)."""
     failures = failures or {}
     passed = [entry for entry in entries if entry.passed and not failures.get(entry.name)]
     eligible = [entry for entry in passed if target.runs_variant(entry)]
     integer = [entry for entry in eligible if _is_integer(entry.name)]
     pool = integer if target.integer and integer else eligible
-    chosen = min(pool, key=lambda entry: entry.size_bytes) if pool else None
+    chosen = _fastest(pool) if pool else None
     reasons = {}
     for entry in entries:
         if chosen is not None and entry.name == chosen.name:
@@ -167,9 +170,31 @@ def recommend(entries: list[VariantResult], failures: dict[str, list[str]] | Non
             reasons[entry.name] = (f"passed every gate but computes in float (not an integer model); --int8 asked "
                                    f"for one and {chosen.name} passes every gate")
         else:
-            reasons[entry.name] = (f"passed every gate but is larger than {chosen.name} "
-                                   f"({entry.size_bytes / 1e6:.2f} MB vs {chosen.size_bytes / 1e6:.2f} MB)")
+            reasons[entry.name] = "passed every gate but " + _slower_or_larger(entry, chosen, _timed(pool))
     return (chosen.name if chosen else None), reasons
+
+
+def _timed(pool: list[VariantResult]) -> bool:
+    """Whether latency decides: every candidate was timed (an older compress.json has no latency)."""
+    return bool(pool) and all(entry.latency_ms is not None for entry in pool)
+
+
+def _fastest(pool: list[VariantResult]) -> VariantResult:
+    if not _timed(pool):
+        return min(pool, key=lambda entry: entry.size_bytes)
+    fastest = min(entry.latency_ms for entry in pool)
+    as_fast = [entry for entry in pool if entry.latency_ms <= fastest * (1 + LATENCY_TIE)]
+    return min(as_fast, key=lambda entry: (entry.size_bytes, entry.latency_ms))
+
+
+def _slower_or_larger(entry: VariantResult, chosen: VariantResult, timed: bool) -> str:
+    sizes = f"{entry.size_bytes / 1e6:.2f} MB vs {chosen.size_bytes / 1e6:.2f} MB"
+    if not timed or entry.latency_ms is None or chosen.latency_ms is None:
+        return f"is larger than {chosen.name} ({sizes})"
+    times = f"p50 {entry.latency_ms:.2f} ms vs {chosen.latency_ms:.2f} ms on this host"
+    if entry.latency_ms > chosen.latency_ms * (1 + LATENCY_TIE):
+        return f"is slower than {chosen.name} ({times})"
+    return f"is as fast as {chosen.name} within {LATENCY_TIE:.0%} ({times}) and larger ({sizes})"
 
 
 def recommend_per_format(entries: list[VariantResult], failures: dict[str, list[str]] | None = None,
@@ -186,12 +211,13 @@ def recommend_per_format(entries: list[VariantResult], failures: dict[str, list[
     return chosen, reasons
 
 
-def recommendation_rule(target: Target) -> str:
-    """The sentence compress.json and the table give for how `recommended` was chosen."""
+def recommendation_rule(target: Target, timed: bool = True) -> str:
+    """The sentence compress.json and the table give for how `recommended` was chosen (`timed`: whether
+    the variants' latencies were measured)."""
     extra = ", an integer one first (--int8)" if target.integer else ""
     if target.runs:
         extra += f"; {target.device} runs only {'/'.join(target.runs)}"
-    return RULE.format(integer=extra)
+    return (RULE if timed else SIZE_RULE).format(integer=extra)
 
 
 def unmet_request(entries: tuple[VariantResult, ...] | list[VariantResult], *, int8: bool) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from medtk.compress.verdict import compress_verdict
 from medtk.schema import CompressReport
 
-COLUMNS = ("variant", "status", "size", "gzip", "sparsity", "float ops", "val AUC", "AUC", "dAUC", "acc", "thr", "sens",
+COLUMNS = ("variant", "status", "size", "gzip", "ms", "sparsity", "float ops", "val AUC", "AUC", "dAUC", "acc", "thr", "sens",
            "spec", "ECE", "CAM r", "peak", "shift")
 
 
@@ -15,7 +15,7 @@ def format_table(report: CompressReport) -> str:
         cam = entry.cam_agreement
         rows.append((
             entry.name + (" *" if entry.name in _recommended(report) else ""), entry.status, _size(entry.size_bytes),
-            _size(entry.gzip_bytes), f"{entry.sparsity:.2f}", str(len(entry.float_layers)) if entry.float_layers else "",
+            _size(entry.gzip_bytes), _num(entry.latency_ms, 2), f"{entry.sparsity:.2f}", str(len(entry.float_layers)) if entry.float_layers else "",
             _num(entry.val.auc if entry.val else None), _num(entry.test.auc), _signed(entry.delta_auc),
             _num(entry.test.accuracy), _num(entry.test.threshold, 3), _num(entry.test.sensitivity, 3),
             _num(entry.test.specificity, 3), _num(entry.test.ece, 3), _num(cam.correlation if cam else None, 3),
@@ -38,9 +38,10 @@ def format_table(report: CompressReport) -> str:
         lines.append(
             f"accuracy control (ranked on {control.held_out_images} held-out training images, decided on validation; "
             f"test never selects): float32 val AUC {_num(control.val_reference)}, full int8 {_num(control.full_int8_val)}"
-            f"{_drop(control.full_int8_val_drop)}, budget: upper bound <= {control.max_val_drop:g}; "
+            f"{_drop(control.full_int8_val_drop)}{_cam(control.full_int8_val_cam)}, budget: upper bound <= "
+            f"{control.max_val_drop:g} and the CAM gate at its interval's end; "
             + (f"{len(control.float_layers)} op(s) kept float ({control.ranking} ranking, {control.models_tried} models "
-               f"tried): val AUC {_num(control.val)}{_drop(control.val_drop)}"
+               f"tried): val AUC {_num(control.val)}{_drop(control.val_drop)}{_cam(control.val_cam)}"
                f"{'' if control.within_budget else ', NOT within budget'}"
                if control.float_layers else "int8 within budget, no int8_mixed"))
         for kept in control.kept_float:
@@ -53,6 +54,9 @@ def format_table(report: CompressReport) -> str:
         other_gates += f", max ECE rise {gate.max_ece_increase:g}"
     verdict = compress_verdict(report)
     lines.append(f"gate (max AUC drop {gate.max_auc_drop:g}{other_gates}): {verdict.level.upper()}: {verdict.summary}")
+    if report.latency is not None:
+        lines.append(f"ms: p50 of one image through the variant's own engine here ({report.latency.host}; "
+                     f"{report.latency.threads} thread(s), {report.latency.rounds} alternating rounds)")
     lines.append(f"recommended (* above; {report.recommendation or 'the smallest variant that passes every gate'}): "
                  f"{report.recommended or 'none'}")
     onnx = report.recommended_by_format.get("onnx", "absent")
@@ -79,6 +83,11 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
+
+
+def _cam(cam) -> str:
+    """', CAM r ... (95% low ...)' of a validation CAM check, '' when not recorded (older compress.json)."""
+    return "" if cam is None else f", {cam.describe()}"
 
 
 def _drop(drop: tuple[float, float, float] | None) -> str:

@@ -179,6 +179,7 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
 
     entries = [sealed(entry) for entry in entries]
     target = _target(options)
+    entries, latency = _timed(entries, inputs, options, target, staging)
     by_format, not_recommended = recommend_per_format(entries, failures, target)
     recommended = by_format["tflite"]
     keras_test = _keras_test(run)
@@ -200,6 +201,7 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
         not_recommended=not_recommended,
         recommendation=recommendation_rule(target),
         accuracy_control=control,
+        latency=latency,
     )
 
 
@@ -215,6 +217,24 @@ def _onnx_variants(inputs: Inputs, options: CompressOptions, sparsity: float) ->
         log.info("quantizing onnx_int8 (ONNX Runtime QDQ, calibrating on %d images)", len(inputs.calibration))
         built.append(_Built("onnx_int8", quantize_qdq(float_model, list(inputs.calibration)), sparsity))
     return built
+
+
+def _timed(entries: list[VariantResult], inputs: Inputs, options: CompressOptions, target: Target, staging):
+    """(entries with their latency on this host, how it was measured): what the recommendation weighs
+    (`medtk.compress.latency`). Threads: --threads, else the target device's default, else every core."""
+    from medtk.compress.latency import measure_latencies
+    from medtk.runtime.backend import resolve_threads
+
+    threads = resolve_threads(options.num_threads, "--threads")
+    if options.num_threads is None and target.device is not None:
+        from medtk.devices import load_profile
+
+        threads = min(threads, load_profile(target.device).default_threads)
+    images = inputs.val_images if len(inputs.val_images) else inputs.test_images
+    log.info("timing %d variants on this host (%d thread(s), alternating rounds)", len(entries), threads)
+    found, setting = measure_latencies({entry.name: staging.path(entry.name) for entry in entries}, images[0], threads)
+    return [replace(entry, latency_ms=found[entry.name].p50_ms, latency_range_ms=found[entry.name].round_range_ms)
+            for entry in entries], setting
 
 
 def _target(options: CompressOptions) -> Target:
@@ -271,9 +291,10 @@ def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: 
     """Search int8_mixed (`medtk.compress.accuracy_control`): ranked on the held-out training images,
     decided on validation; (record, result or None).
 
-    None when full int8's validation AUC drop is within `max_val_drop` at its upper 95% bound, when the
-    validation AUC is undefined (one class), or when no training image is left over from calibration."""
-    from medtk.compress.accuracy_control import Evidence, quantize_with_accuracy_control
+    None when full int8 is within budget on validation (its AUC drop within `max_val_drop` at its upper 95%
+    bound, its CAM within the CAM gate at its interval's end), when the validation AUC is undefined (one
+    class), or when no training image is left over from calibration."""
+    from medtk.compress.accuracy_control import CamBudget, Evidence, quantize_with_accuracy_control
     from medtk.compress.evaluate import run_model
 
     if len(set(inputs.val_labels.tolist())) < 2:
@@ -294,6 +315,7 @@ def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: 
         calibrated, lambda model: evidence(MIXED, model), evidence(REFERENCE, by_name[REFERENCE].model),
         inputs.val_labels, positive_index=inputs.finding.index if inputs.finding else None,
         max_drop=options.max_val_drop, max_float_layers=options.max_float_layers, seed=inputs.config.data.seed,
+        cam_budget=CamBudget(options.min_cam_correlation, options.max_cam_peak_shift),
     )
     control = AccuracyControl(
         max_val_drop=options.max_val_drop, max_float_layers=options.max_float_layers,
@@ -301,25 +323,34 @@ def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: 
         val=_round(found.chosen.val_auc), within_budget=found.within_budget, ranking=found.ranking,
         float_layers=found.float_layers, models_tried=len(found.attempts), held_out_images=len(inputs.held_out),
         full_int8_val_drop=_drop(found.full), val_drop=_drop(found.chosen), kept_float=found.kept_float,
+        full_int8_val_cam=_rounded(found.full.val_cam), val_cam=_rounded(found.chosen.val_cam),
     )
     if not found.float_layers and not found.within_budget:
-        log.warning("int8 may lose more than %g validation AUC, and keeping no int8 op float brought its outputs "
-                    "closer to float32's on the held-out images: no %s variant", options.max_val_drop, MIXED)
+        log.warning("int8 is not within budget on validation (%s), and keeping no int8 op float brought its outputs "
+                    "closer to float32's on the held-out images: no %s variant", _budget_text(found.full), MIXED)
         return control, None
     if not found.float_layers:
-        low, high = found.full.val_drop_interval
-        log.info("int8 is within %g of float32 on validation (AUC drop %.4f, 95%% %.4f..%.4f): no %s variant needed",
-                 options.max_val_drop, found.full.val_drop, low, high, MIXED)
+        log.info("int8 is within budget on validation (%s): no %s variant needed", _budget_text(found.full), MIXED)
         return control, None
-    low, high = found.chosen.val_drop_interval
-    log.info("%s: %d op(s) kept float, validation AUC drop %.4f (95%% %.4f..%.4f)%s", MIXED, len(found.float_layers),
-             found.chosen.val_drop, low, high, "" if found.within_budget else ", NOT within budget")
+    log.info("%s: %d op(s) kept float (%s ranking), %s%s", MIXED, len(found.float_layers), found.ranking,
+             _budget_text(found.chosen), "" if found.within_budget else ", NOT within budget")
     return control, found
+
+
+def _budget_text(attempt) -> str:
+    """What accuracy control decided an attempt on, for the log."""
+    low, high = attempt.val_drop_interval
+    return f"AUC drop {attempt.val_drop:.4f}, 95% {low:.4f}..{high:.4f}; {attempt.val_cam.describe()}"
 
 
 def _drop(attempt) -> tuple[float, float, float]:
     """(point, 95% low, 95% high) of an attempt's validation AUC drop, for compress.json."""
     return round(attempt.val_drop, 6), round(attempt.val_drop_interval[0], 6), round(attempt.val_drop_interval[1], 6)
+
+
+def _rounded(cam):
+    """A `ValidationCam` at compress.json's precision."""
+    return replace(cam, **{name: _round(value) for name, value in asdict(cam).items()})
 
 
 def _round(value: float | None) -> float | None:

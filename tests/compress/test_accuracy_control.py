@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from medtk.compress.accuracy_control import Evidence, _smallest_prefix, agreement, quantize_with_accuracy_control
+from medtk.compress.accuracy_control import (CamBudget, Evidence, _smallest_prefix, agreement,
+                                             quantize_with_accuracy_control, validation_cam, within_cam_budget)
 from medtk.compress.evaluate import Outputs
 
 HELD_OUT, VAL = 400, 500
@@ -34,11 +35,15 @@ def _outputs(z: np.ndarray, pattern: np.ndarray) -> Outputs:
 
 
 class _Calibration:
-    """int8 where each op left in int8 adds `harm[op]` x its own fixed noise to every image's logit."""
+    """int8 where each op left in int8 adds `harm[op]` x its own fixed noise to every image's logit and CAM,
+    and `cam_harm[op]` x noise to the CAM's cells alone (zero mean per image: the logits do not move).
+    `order`: the ops in the order the model runs them (default: the debugger's `ranking`)."""
 
-    def __init__(self, harm: dict[str, float], ranking: list[str], seed: int = 0):
+    def __init__(self, harm: dict[str, float], ranking: list[str], seed: int = 0,
+                 cam_harm: dict[str, float] | None = None, order: list[str] | None = None):
         rng = np.random.default_rng(seed)
         self.harm, self.ranking, self.quantized = harm, ranking, []
+        self.cam_harm, self.order = cam_harm or {}, order or ranking
         self.labels = (np.arange(VAL) % 2).astype(np.int64)
         self.z = {"held_out": rng.normal(0, 2, HELD_OUT), "val": 2.2 * (2 * self.labels - 1) + rng.normal(0, 1.5, VAL)}
         self.pattern = {split: rng.normal(0, 1, (len(z), 2, 2)) for split, z in self.z.items()}
@@ -51,8 +56,11 @@ class _Calibration:
     def layer_errors(self):
         return [_Error(name) for name in self.ranking]
 
+    def execution_order(self):
+        return list(self.order)
+
     def evidence(self, model: bytes) -> Evidence:
-        kept = set(model.decode().split(",")) if model != b"float32" else set(self.harm)
+        kept = set(model.decode().split(",")) if model != b"float32" else set(self.harm) | set(self.cam_harm)
         out = {}
         for split, z in self.z.items():
             z, pattern = z.copy(), self.pattern[split].copy()
@@ -61,6 +69,10 @@ class _Calibration:
                     noise = np.random.default_rng([zlib.crc32(layer.encode()), len(z)])
                     z += harm * noise.normal(0, 1, len(z))
                     pattern += harm * noise.normal(0, 1, pattern.shape)
+            for layer, harm in self.cam_harm.items():
+                if layer not in kept:
+                    cells = np.random.default_rng([zlib.crc32(layer.encode()), len(z), 1]).normal(0, 1, pattern.shape)
+                    pattern += harm * (cells - cells.mean(axis=(1, 2), keepdims=True))
             out[split] = _outputs(z, pattern)
         return Evidence(held_out=out["held_out"], val=out["val"])
 
@@ -117,6 +129,56 @@ def test_when_no_op_helps_on_held_out_nothing_is_kept_float():
     calibration = _Calibration({"elsewhere": 1.0}, ["a", "b", "c"])
     result = _run(calibration, candidates=3)
     assert result.float_layers == () and not result.within_budget and result.kept_float == ()
+
+
+TAIL = [f"stage5_{i}" for i in range(6)]  # the network's last six ops, in the order it runs them
+
+
+def _tail_damage() -> _Calibration:
+    """Six small CAM errors in the last stage that add up (each op's CAM noise zero-mean: the logits, so the
+    AUC, do not move); the debugger ranks two harmless early ops noisiest."""
+    return _Calibration({}, ["early_a", "early_b", *TAIL], cam_harm={layer: 0.35 for layer in TAIL},
+                        order=["early_a", "early_b", *TAIL])
+
+
+def test_the_cam_gate_alone_starts_accuracy_control_and_the_network_tail_meets_it():
+    """The AUC is within budget, the CAM is not: no op alone helps enough, so the network's tail stays float,
+    the shortest tail whose validation CAM meets the gate at its 95% interval's end."""
+    calibration = _tail_damage()
+    result = _run(calibration, cam_budget=CamBudget(min_correlation=0.9, max_peak_shift=None),
+                  max_float_layers=8, candidates=2)
+    assert result.full.val_drop_interval[1] <= 0.005  # the AUC alone would have shipped full int8
+    assert result.full.val_cam.correlation_low < 0.9
+    assert result.ranking == "network tail" and result.within_budget is True  # a bool compress.json can hold
+    size = len(result.float_layers)
+    tails = tuple(reversed(TAIL))
+    assert 1 < size <= 6 and result.float_layers == tails[:size]  # the last op first
+    assert result.chosen.val_cam.correlation_low >= 0.9
+    shorter = next(a for a in result.attempts if a.float_layers == tails[:size - 1])  # measured: the shortest
+    assert shorter.val_cam.correlation_low < 0.9
+    assert [kept.tensor for kept in result.kept_float] == list(tails[:size])
+    assert all(kept.held_out_disagreement_alone is None and f"last {size} int8 ops" in kept.reason
+               and kept.held_out_disagreement_together < kept.held_out_disagreement_full for kept in result.kept_float)
+
+
+def test_without_a_cam_gate_the_same_model_ships_as_full_int8():
+    result = _run(_tail_damage(), cam_budget=CamBudget(), max_float_layers=8, candidates=2)
+    assert result.ranking == "none" and result.float_layers == () and result.within_budget
+
+
+def test_a_cam_mean_within_the_gate_is_not_enough_when_its_interval_is_not():
+    """The validation CAM correlation's point estimate meets the limit, the low end of its interval does
+    not: the gate is checked where it would fail first, as the AUC's is."""
+    calibration = _tail_damage()
+    full = validation_cam(calibration.reference.val, calibration.evidence(b"").val)
+    assert full.correlation_low < full.correlation < 1
+    assert within_cam_budget(full, CamBudget(min_correlation=full.correlation_low))
+    assert not within_cam_budget(full, CamBudget(min_correlation=(full.correlation + full.correlation_low) / 2))
+    assert within_cam_budget(full, CamBudget())  # no gate, nothing to fail
+    same = validation_cam(calibration.reference.val, calibration.reference.val)
+    assert same.correlation == pytest.approx(1) and same.correlation_low == pytest.approx(1)
+    assert same.peak_shift == 0 and same.peak_shift_high == 0
+    assert not within_cam_budget(full, CamBudget(max_peak_shift=full.peak_shift_high / 2))
 
 
 def test_agreement_is_zero_for_the_reference_and_grows_with_the_error():
@@ -193,6 +255,9 @@ def test_on_a_real_int8_model_only_held_out_and_validation_images_are_used():
     result = quantize_with_accuracy_control(calibrated, measure, reference, toy_labels(val), positive_index=1,
                                             max_drop=-1.0, max_float_layers=1, candidates=2)
     noisiest = [error.tensor for error in calibrated.layer_errors()[:2]]
+    order = calibrated.execution_order()  # every int8 op in the order the model runs them; the head is float
+    assert sorted(order) == sorted(error.tensor for error in calibrated.layer_errors())
+    assert [name.split("/")[1] for name in order] == ["rescaling", "rescaling", "conv2d", "conv2d_1"]
     # full int8, then each candidate alone (one that feeds on the uint8 input cannot be float: skipped)
     assert result.ranking == "held-out agreement" and len(result.attempts) in (2, 3)
     assert all(image is held_out or image is val for image in seen)

@@ -183,7 +183,41 @@ def test_a_full_integer_accelerator_gets_only_what_it_runs():
     assert "int8_mixed: 1 op(s) kept float" in reasons["int8_mixed"]
     assert recommend(entries[:4], {}, coral)[0] is None  # nothing it runs: no recommendation
     assert "coral-dev-board runs only int8" in recommendation_rule(coral)
-    assert "by file size" in recommendation_rule(Target()) and "medtk bench RUN" in recommendation_rule(Target())
+    assert "by latency measured on this host" in recommendation_rule(Target())
+    assert "by file size" in recommendation_rule(Target(), timed=False) and "medtk bench RUN" in recommendation_rule(Target())
+
+
+def _timed(entries: list[VariantResult], ms: dict[str, float]) -> list[VariantResult]:
+    return [replace(entry, latency_ms=ms[entry.name], latency_range_ms=(ms[entry.name] * 0.95, ms[entry.name] * 1.05))
+            for entry in entries]
+
+
+def test_measured_latency_decides_not_the_file_size():
+    """int8_mixed is the larger file but the faster one here; int8 is a hair smaller and 40% slower."""
+    entries = _timed([_passing("float32", 94_000_000), _passing("int8", 24_500_000),
+                      _passing("int8_mixed", 26_000_000, ("conv_1",))],
+                     {"float32": 40.0, "int8": 14.0, "int8_mixed": 10.0})
+    chosen, reasons = recommend(entries, {}, Target(integer=True))
+    assert chosen == "int8_mixed"
+    assert reasons["int8"] == "passed every gate but is slower than int8_mixed (p50 14.00 ms vs 10.00 ms on this host)"
+
+
+def test_within_the_latency_tie_the_smaller_file_wins_and_says_why():
+    entries = _timed([_passing("float32", 94_000_000), _passing("int8", 24_500_000), _passing("int8_pqat", 24_200_000)],
+                     {"float32": 40.0, "int8": 10.0, "int8_pqat": 10.8})
+    chosen, reasons = recommend(entries, {}, Target(integer=True))
+    assert chosen == "int8_pqat"  # 8% slower: as fast as a shared host can tell, and 0.3 MB smaller
+    assert reasons["int8"].startswith("passed every gate but is as fast as int8_pqat within 10% (p50 10.00 ms vs 10.80")
+    assert "and larger (24.50 MB vs 24.20 MB)" in reasons["int8"]
+
+
+def test_a_variant_without_a_latency_falls_back_to_the_file_size_for_all():
+    """An older compress.json (no latency) or one variant not timed: sizes, never half a ranking."""
+    entries = _timed(MEASURED, {"float32": 40.0, "float16": 30.0, "dynamic": 50.0, "int8": 9.0, "int8_pqat": 12.0})
+    assert recommend(entries, {})[0] == "int8"  # the fastest of all, without --int8 too
+    entries[3] = replace(entries[3], latency_ms=None)
+    chosen, reasons = recommend(entries, {})
+    assert chosen == "dynamic" and "larger than dynamic" in reasons["int8_pqat"]
 
 
 def test_device_is_checked_before_any_work_with_close_matches():

@@ -41,6 +41,9 @@ def test_sections_and_numbers_match_the_run_files(run_copy):
     for entry in compress["variants"]:
         assert f"<td>{entry['name']}</td>" in table
         assert f"{entry['test']['auc']:.4f}" in table and f"{entry['delta_auc']:+.4f}" in table
+        low, high = entry["latency_range_ms"]  # what the recommendation weighed, with its spread
+        assert f"{entry['latency_ms']:.2f} [{low:.2f}-{high:.2f}]" in table
+    assert compress["latency"]["host"] in table
     gate = {"passed": "PASSED", "warning": "WARNING", "failed": "FAILED"}[write_report(run_copy).verdict]
     assert f'<span class="badge">{gate}</span>' in html
     latency = html[html.index('<section id="latency">'): html.index('<section id="cams">')]

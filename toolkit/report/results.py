@@ -27,7 +27,7 @@ def compression_section(art: RunArtifacts) -> Html:
         rows.append([
             entry.name, tag("span", entry.status, cls="ok" if entry.passed else "bad"),
             tag("strong", "recommended") if entry.name == report.recommended else "",
-            size(entry.size_bytes), size(entry.gzip_bytes), fmt(entry.sparsity, 2),
+            size(entry.size_bytes), size(entry.gzip_bytes), _latency(entry), fmt(entry.sparsity, 2),
             str(len(entry.float_layers)) if entry.float_layers else "",
             fmt(entry.val.auc if entry.val else None, 4), fmt(entry.test.auc, 4), signed(entry.delta_auc),
             fmt(entry.test.accuracy, 4), fmt(entry.test.ece, 3), _temperature(entry), fmt(cam.correlation if cam else None, 3),
@@ -41,14 +41,18 @@ def compression_section(art: RunArtifacts) -> Html:
     if gate.max_ece_increase is not None:
         other_gates += f", calibration error (ECE) at most {esc(fmt(gate.max_ece_increase))} above float32's"
     parts = [
-        table(["variant", "status", "deploy", "size", "gzip", "sparsity", "float ops", "val AUC", "test AUC",
+        table(["variant", "status", "deploy", "size", "gzip", "latency (ms)", "sparsity", "float ops", "val AUC", "test AUC",
                "AUC vs float32", "accuracy", "ECE", "temperature", "CAM r", "same CAM peak", "CAM peak shift"], rows),
         note(f"Every number measured through medtk.runtime on {reference.test_images} test images; deltas are "
              f"against the float32 TFLite file (its test AUC {fmt(reference.test.auc, 4)}). "
              "ECE: expected calibration error on the test images (15 bins): how far the probabilities are from the observed frequencies. "
              "Temperature: what the file carries; training's, times the variant's own where the same calibration rule, "
              "applied to the variant's validation outputs, found one that helps on held-out folds (marked 'own'). "
-             "CAM r: mean per-image Pearson correlation with the float32 CAM; same CAM peak: share of images whose "
+             + (f"Latency: p50 of one image through the variant's own engine on the machine that ran compress "
+                f"({esc(report.latency.host)}; {report.latency.threads} thread(s)), with the smallest and largest of "
+                f"{report.latency.rounds} alternating rounds; on the device, `medtk bench` measures it. "
+                if report.latency else "")
+             + "CAM r: mean per-image Pearson correlation with the float32 CAM; same CAM peak: share of images whose "
              "peak cell matches the float32 one; CAM peak shift: mean distance, in CAM cells, from the float32 peak. Float ops: int8 operations kept in float by accuracy control. "
              f"Recommended: {report.recommendation or 'the smallest variant that passes every gate'}."),
         tag("p", Html(
@@ -67,7 +71,7 @@ def compression_section(art: RunArtifacts) -> Html:
         if control.float_layers:
             outcome = (f"{len(control.float_layers)} int8 operation(s) kept in float ({control.ranking} ranking, "
                        f"{control.models_tried} models measured), validation AUC {fmt(control.val, 4)}"
-                       f"{_drop_text(control.val_drop)}"
+                       f"{_drop_text(control.val_drop)}{_cam_text(control.val_cam)}"
                        + ("" if control.within_budget else ", still beyond the budget"))
         else:
             outcome = "full int8 was within the budget, so no int8_mixed variant was needed"
@@ -75,8 +79,9 @@ def compression_section(art: RunArtifacts) -> Html:
             f"Accuracy control (ops ranked on {control.held_out_images} held-out training images by agreement with "
             f"float32, decided on the validation split; test never selects): float32 validation AUC "
             f"{fmt(control.val_reference, 4)}, full int8 {fmt(control.full_int8_val, 4)}"
-            f"{_drop_text(control.full_int8_val_drop)}, budget: the drop's upper 95% bound at most "
-            f"{fmt(control.max_val_drop)}; {outcome}."))
+            f"{_drop_text(control.full_int8_val_drop)}{_cam_text(control.full_int8_val_cam)}, budget: the drop's "
+            f"upper 95% bound at most {fmt(control.max_val_drop)}, and the CAM gate met at its 95% interval's end; "
+            f"{outcome}."))
         if control.kept_float:
             parts.append(tag("ul", join(tag("li", join([tag("code", kept.tensor.split(";")[0]), f": {kept.reason}"]))
                                         for kept in control.kept_float), cls="plain"))
@@ -123,6 +128,11 @@ def latency_section(art: RunArtifacts) -> Html:
         ))
     parts.append(note(f"Runtime backend: {', '.join(_backends(art)) or 'n/a'}; files: {', '.join(name for name, _ in art.bench)}."))
     return section("latency", "Latency", *parts)
+
+
+def _cam_text(cam) -> str:
+    """', CAM r ... (95% low ...)' of a validation CAM check, '' when not recorded (older compress.json)."""
+    return "" if cam is None else f", {cam.describe()}"
 
 
 def _drop_text(drop: tuple[float, float, float] | None) -> str:
@@ -242,6 +252,14 @@ def model_card_section(art: RunArtifacts, gallery: Gallery | None, intended_use:
     ]
     return section("model-card", "Model card", kv(facts), tag("h3", "Limitations"),
                    tag("ul", join(tag("li", text) for text in limitations), cls="plain"))
+
+
+def _latency(entry) -> str:
+    """'p50 [low-high]' in ms on the compress host; empty for a compress.json from before it was measured."""
+    if entry.latency_ms is None:
+        return ""
+    low, high = entry.latency_range_ms or (entry.latency_ms, entry.latency_ms)
+    return f"{fmt(entry.latency_ms, 2)} [{fmt(low, 2)}-{fmt(high, 2)}]"
 
 
 def _temperature(entry) -> str:

@@ -1,8 +1,8 @@
 """RUN/compress.json (`medtk-compress/1`): every exported variant, measured through the runtime.
 
-Deltas are against the float32 TFLite file; `recommended` names the variant to deploy (the smallest
-that passes every gate), or None when none passes, and `not_recommended` says why each other variant
-was not chosen. `accuracy_control` records how `int8_mixed` was searched (on validation only).
+Deltas are against the float32 TFLite file; `recommended` names the variant to deploy (the fastest on
+this host, by `latency_ms`, that passes every gate and runs on the target), or None when none passes,
+and `not_recommended` says why each other variant was not chosen. `accuracy_control` records how `int8_mixed` was searched (on validation only).
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class VariantResult:
     float_layers: tuple[str, ...] = ()  # int8 ops kept float (output tensor names), besides the final softmax
     temperature: float | None = None  # what the file carries: training's temperature x this variant's own
     calibration: CalibrationDecision | None = None  # the temperature rule on this variant's own validation outputs
+    latency_ms: float | None = None  # p50 on the compress host through its own engine (`CompressReport.latency`)
+    latency_range_ms: tuple[float, float] | None = None  # smallest and largest round median: the spread
 
     @property
     def passed(self) -> bool:
@@ -95,15 +97,38 @@ class KeptFloat:
     op: str  # TFLite operator, e.g. CONV_2D
     noise_rank: int  # its place among the ops by int8 noise (rmse / std) on the held-out training images
     noise: float
-    held_out_disagreement_alone: float  # disagreement with float32 on the held-out images with only this op float
+    held_out_disagreement_alone: float | None  # disagreement with float32 on the held-out images with only this op
+    # float (None when it was kept float as part of the network's tail, never measured alone)
     held_out_disagreement_full: float  # ... with every op int8 (full int8), for comparison
     reason: str
+    held_out_disagreement_together: float | None = None  # ... with the whole tail it belongs to float
+
+
+@dataclass(frozen=True)
+class ValidationCam:
+    """A model's CAM agreement with float32 on the validation images (what accuracy control decides the
+    CAM gate on): each mean with the end of its 95% interval over images that the gate would fail first."""
+
+    correlation: float | None
+    correlation_low: float | None
+    peak_shift: float | None
+    peak_shift_high: float | None
+
+    def describe(self) -> str:
+        """'CAM r R (95% low L), peak shift S cells (95% high H)', for the table, the report and the log."""
+        parts = []
+        if self.correlation is not None:
+            parts.append(f"CAM r {self.correlation:.3f} (95% low {self.correlation_low:.3f})")
+        if self.peak_shift is not None:
+            parts.append(f"peak shift {self.peak_shift:.2f} cells (95% high {self.peak_shift_high:.2f})")
+        return ", ".join(parts) or "CAM agreement undefined"
 
 
 @dataclass(frozen=True)
 class AccuracyControl:
     """How `int8_mixed` was found: ops ranked on held-out training images by agreement with float32, kept
-    float until the upper 95% bound of the validation AUC drop (paired bootstrap) was within `max_val_drop`."""
+    float until the upper 95% bound of the validation AUC drop (paired bootstrap) was within `max_val_drop`
+    and the validation CAM met the CAM gate at the unfavourable end of its 95% interval."""
 
     max_val_drop: float
     max_float_layers: int
@@ -111,13 +136,15 @@ class AccuracyControl:
     full_int8_val: float | None  # full int8 (softmax float) validation AUC
     val: float | None  # the chosen model's validation AUC
     within_budget: bool
-    ranking: str  # "none" (full int8 was within budget) or "held-out agreement"
+    ranking: str  # "none" (full int8 was within budget), "held-out agreement" or "network tail"
     float_layers: tuple[str, ...] = ()
     models_tried: int = 0
     held_out_images: int = 0  # training images (not calibration images) the ops were ranked on
     full_int8_val_drop: tuple[float, float, float] | None = None  # point, 95% low, 95% high
     val_drop: tuple[float, float, float] | None = None  # the chosen model's
     kept_float: tuple[KeptFloat, ...] = ()
+    full_int8_val_cam: ValidationCam | None = None
+    val_cam: ValidationCam | None = None  # the chosen model's
 
 
 @dataclass(frozen=True)
@@ -129,6 +156,17 @@ class CompressionSteps:
     sparsity_after_pruning: float | None = None
     sparsity_after_qat: float | None = None
     schedule: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class LatencySetting:
+    """How compress timed the variants (compress/latency.py): on which host, how many threads and calls."""
+
+    threads: int
+    rounds: int
+    runs_per_round: int
+    host: str  # the CPU's model, usable cores and vector extensions (`medtk.devices.cpu`)
+    measured: str
 
 
 @dataclass(frozen=True)
@@ -149,6 +187,7 @@ class CompressReport(Document):
     not_recommended: dict[str, str] = field(default_factory=dict)  # variant -> why it was not chosen
     recommendation: str = ""  # how `recommended` was chosen (the rule, the target, what decided)
     accuracy_control: AccuracyControl | None = None
+    latency: LatencySetting | None = None  # how each variant's `latency_ms` was measured
 
     def variant(self, name: str) -> VariantResult | None:
         return next((entry for entry in self.variants if entry.name == name), None)
