@@ -121,7 +121,8 @@ def quantize_with_accuracy_control(
     positive_index: int | None, max_drop: float, max_float_layers: int, cam_budget: CamBudget = CamBudget(),
     candidates: int = 8, seed: int = 0,
 ) -> MixedResult:
-    """`calibrated`: a `medtk.compress.convert.Int8Calibration` whose debug images are the held-out ones;
+    """`calibrated`: a `medtk.compress.convert.Int8Calibration` whose debug images are the held-out ones, or
+    a `medtk.compress.onnx_export.QdqCalibration` (no per-op errors: no ranking, the tail decides);
     `measure(model_bytes)`: that model's `Evidence` through the runtime; `reference`: float32's;
     `positive_index`: the finding's class (binary), None for a multi-class model (macro one-vs-rest)."""
     labels = np.asarray(val_labels)
@@ -161,9 +162,12 @@ def quantize_with_accuracy_control(
     statistics = calibrated.layer_errors()
     noise = {error.tensor: (rank, error) for rank, error in enumerate(statistics, start=1)}
 
+    order = calibrated.execution_order()
+    ops = dict(order)
+
     def result(layers: tuple[str, ...], ranking: str) -> MixedResult:
         if ranking == "network tail":
-            kept = tuple(_kept_in_tail(layer, noise[layer], attempts[layers], full) for layer in layers)
+            kept = tuple(_kept_in_tail(layer, ops[layer], noise.get(layer), attempts[layers], full) for layer in layers)
         else:
             kept = tuple(_kept_float(layer, noise[layer], attempts[(layer,)], full) for layer in layers)
         return MixedResult(model=models[layers], chosen=attempts[layers], full=full, reference_val_auc=reference_auc,
@@ -172,7 +176,9 @@ def quantize_with_accuracy_control(
     if ok(()) or max_float_layers < 1:
         return result((), "none")
     shortlist = list(noise)[:candidates]
-    log.info("ranking the %d noisiest int8 ops on held-out images by what keeping each float recovers", len(shortlist))
+    if shortlist:
+        log.info("ranking the %d noisiest int8 ops on held-out images by what keeping each float recovers",
+                 len(shortlist))
 
     def helps(layer: str) -> bool:
         alone = measured((layer,))
@@ -183,8 +189,9 @@ def quantize_with_accuracy_control(
     found = _smallest_prefix(ranked, ok, max_float_layers)
     if found is not None:
         return result(found, "held-out agreement")
-    tail = tuple(reversed(calibrated.execution_order()))  # the last op first: its prefixes are the network's tails
-    log.info("no prefix of the ranking is within budget: keeping the network's last int8 ops float (at most %d)",
+    tail = tuple(name for name, _ in reversed(order))  # the last op first: its prefixes are the network's tails
+    log.info("%s: keeping the network's last int8 ops float (at most %d)",
+             "no prefix of the ranking is within budget" if statistics else "no per-op error to rank by",
              max_float_layers)
     found = _smallest_prefix(tail, ok, max_float_layers)
     if found is not None:
@@ -241,15 +248,16 @@ def _kept_float(layer: str, ranked: tuple, alone: Attempt, full: Attempt) -> Kep
     )
 
 
-def _kept_in_tail(layer: str, ranked: tuple, chosen: Attempt, full: Attempt) -> KeptFloat:
-    rank, error = ranked
+def _kept_in_tail(layer: str, op: str, ranked: tuple | None, chosen: Attempt, full: Attempt) -> KeptFloat:
+    """`ranked`: (noise rank, `LayerError`) when the engine ranks ops by their own error (LiteRT), else None."""
+    rank, error = ranked if ranked is not None else (None, None)
     count = len(chosen.float_layers)
     return KeptFloat(
-        tensor=layer, op=error.op, noise_rank=rank, noise=round(error.noise, 6),
+        tensor=layer, op=op, noise_rank=rank, noise=None if error is None else round(error.noise, 6),
         held_out_disagreement_alone=None, held_out_disagreement_full=round(full.held_out.disagreement, 6),
         held_out_disagreement_together=round(chosen.held_out.disagreement, 6),
-        reason=(f"{error.op}, one of the network's last {count} int8 ops, kept float with the others: no prefix of "
-                f"the ops ranked alone met the budget; together they bring the held-out disagreement with float32 "
+        reason=(f"{op}, one of the network's last {count} int8 ops, kept float with the others: no prefix of the "
+                f"ops ranked alone met the budget; together they bring the held-out disagreement with float32 "
                 f"from {full.held_out.disagreement:.4f} to {chosen.held_out.disagreement:.4f}"),
     )
 

@@ -146,10 +146,10 @@ class Int8Calibration:
         """
         return sorted(self._layer_statistics(), key=lambda error: error.noise, reverse=True)
 
-    def execution_order(self) -> list[str]:
-        """The quantized ops' output tensors in the order the model runs them (the class-score head
-        excluded): accuracy control keeps the network's tail float when no op on its own is enough."""
-        return [error.tensor for error in self._layer_statistics()]
+    def execution_order(self) -> list[tuple[str, str]]:
+        """(output tensor, operator) of the quantized ops in the order the model runs them (the class-score
+        head excluded): accuracy control keeps the network's tail float when no op on its own is enough."""
+        return [(error.tensor, error.op) for error in self._layer_statistics()]
 
     def _layer_statistics(self) -> list["LayerError"]:
         """The debugger's per-op rows, in the debug model's operator order (one debugger run, kept)."""

@@ -52,23 +52,116 @@ def to_onnx(model) -> bytes:
 
 def quantize_qdq(float_model: bytes, calibration: Iterable[np.ndarray], method: str = "percentile") -> bytes:
     """The int8 QDQ model of `float_model`, calibrated on raw-pixel images (S, S, C); `method`: how ONNX
-    Runtime turns the calibration activations into ranges (`CALIBRATION_METHODS`).
+    Runtime turns the calibration activations into ranges (`CALIBRATION_METHODS`). `QdqCalibration`
+    for more than one model from the same ranges."""
+    with QdqCalibration(float_model, calibration, method) as calibrated:
+        return calibrated.quantize()
+
+
+class QdqCalibration:
+    """One calibration of an ONNX float graph (the slow part), then any number of QDQ models from it, each
+    with its own nodes kept float: ONNX Runtime's `nodes_to_exclude`, over ranges kept in its calibration
+    cache. The same interface as `medtk.compress.convert.Int8Calibration` for accuracy control, without a
+    ranking: ONNX Runtime gives no per-op local error (`layer_errors` is empty), so accuracy control
+    goes straight to keeping the network's tail float (`execution_order`).
 
     Percentile (99.999th of |x|, ORT's default for it) by default: symmetric ranges from the maximum let
     one outlying activation coarsen a whole tensor, which cost one ResNet50 0.028 test AUC and halved its
     CAM correlation (benchmarks/RESULTS.md, "onnx_int8 calibration"). Its histograms are collected
     `CALIBRATION_CHUNK` images at a time: ORT otherwise holds every activation of every image (~110 MB
-    per 224 px image, 34 GB for the default 300)."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    per 224 px image, 34 GB for the default 300). A context manager: the cache lives in a temporary folder."""
 
-    images = [np.asarray(image, dtype=np.float32)[None] for image in calibration]
-    if not images:
-        raise DataError("int8 ONNX quantization needs calibration images; the calibration set is empty")
+    def __init__(self, float_model: bytes, calibration: Iterable[np.ndarray], method: str = "percentile"):
+        import onnx
+
+        images = [np.asarray(image, dtype=np.float32)[None] for image in calibration]
+        if not images:
+            raise DataError("int8 ONNX quantization needs calibration images; the calibration set is empty")
+        self._method = method
+        self._folder = tempfile.TemporaryDirectory(prefix="medtk-onnx-")
+        self._source = Path(self._folder.name) / "float32.onnx"
+        self._source.write_bytes(float_model)
+        self._cache = Path(self._folder.name) / "ranges.json"
+        proto = onnx.load_from_string(float_model)
+        self._float = [*pixel_nodes(proto), *head_nodes(proto)]
+        self._order = [(node.name, node.op_type) for node in proto.graph.node]
+        self._activations = _fused_activations(proto)
+        self._full = self._quantize((), _reader(images))  # calibrates and fills the cache
+
+    def __enter__(self) -> "QdqCalibration":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._folder.cleanup()
+
+    def quantize(self, float_layers: Iterable[str] = ()) -> bytes:
+        """The QDQ model with `float_layers` (node names, as `execution_order` gives them) kept float,
+        besides the pixel preprocessing and the head."""
+        layers = tuple(float_layers)
+        if not layers:
+            return self._full
+        return self._quantize((*layers, *(act for layer in layers for act in self._activations.get(layer, ()))), None)
+
+    def layer_errors(self) -> list:
+        """No per-op ranking for ONNX (see the class docstring)."""
+        return []
+
+    def execution_order(self) -> list[tuple[str, str]]:
+        """(node name, op type) of every node the full QDQ model quantized, in graph order; an activation
+        that only follows one node (a Conv's Relu) goes with it, as LiteRT fuses it into the op, so that
+        `--max-float-layers` counts the same ops in both formats."""
+        import onnx
+
+        quantized = onnx.load_from_string(self._full).graph.node
+        producers = {output: node for node in quantized for output in node.output}
+        fed = {node.name for node in quantized if node.op_type not in ("QuantizeLinear", "DequantizeLinear")
+               and any(producers.get(name) is not None and producers[name].op_type == "DequantizeLinear"
+                       and producers[name].input[0] in producers for name in node.input)}
+        fused = {act for acts in self._activations.values() for act in acts}
+        return [(name, op) for name, op in self._order if name in fed and name not in self._float and name not in fused]
+
+    def _quantize(self, float_layers: tuple[str, ...], reader) -> bytes:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        target = Path(self._folder.name) / "int8.onnx"
+        quantize_static(
+            str(self._source), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+            calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[self._method]),
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            nodes_to_exclude=[*self._float, *float_layers], calibration_cache_path=str(self._cache),
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                           "CalibStridedMinMax": _chunk(len(reader)) if reader is not None else 1},
+        )
+        quantized = target.read_bytes()
+        problems = check_tensorrt_qdq(quantized)
+        if problems:
+            raise ModelError(f"the int8 ONNX graph breaks TensorRT's explicit-quantization rules: {problems[0]}")
+        return quantized
+
+
+ACTIVATIONS = ("Relu", "Clip", "LeakyRelu")  # what LiteRT fuses into the op before it
+
+
+def _fused_activations(proto) -> dict[str, list[str]]:
+    """{node: [the activation node that is its output's only consumer]} for the graph's nodes."""
+    consumers: dict[str, list] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    fused = {}
+    for node in proto.graph.node:
+        after = [consumer for output in node.output for consumer in consumers.get(output, ())]
+        if node.op_type not in ACTIVATIONS and len(after) == 1 and after[0].op_type in ACTIVATIONS:
+            fused[node.name] = [after[0].name]
+    return fused
+
+
+def _reader(images: list[np.ndarray]):
+    """ONNX Runtime's CalibrationDataReader over `images`: all of them, or the range its strided
+    collection asks for (`set_range`)."""
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
-        """All images, or the range ORT's strided collection asks for (`set_range`)."""
-
         def __init__(self):
             self.set_range(0, len(images))
 
@@ -82,23 +175,7 @@ def quantize_qdq(float_model: bytes, calibration: Iterable[np.ndarray], method: 
             batch = next(self._batches, None)
             return None if batch is None else {INPUT_NAME: batch}
 
-    proto = onnx.load_from_string(float_model)
-    floats = [*pixel_nodes(proto), *head_nodes(proto)]
-    with tempfile.TemporaryDirectory(prefix="medtk-onnx-") as folder:
-        source, target = Path(folder) / "float32.onnx", Path(folder) / "int8.onnx"
-        source.write_bytes(float_model)
-        quantize_static(
-            str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-            calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[method]),
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=floats,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                           "CalibStridedMinMax": _chunk(len(images))},  # despite its name: any method, in chunks
-        )
-        quantized = target.read_bytes()
-    problems = check_tensorrt_qdq(quantized)
-    if problems:
-        raise ModelError(f"the int8 ONNX graph breaks TensorRT's explicit-quantization rules: {problems[0]}")
-    return quantized
+    return Reader()
 
 
 def _chunk(count: int) -> int:

@@ -33,19 +33,10 @@ def format_table(report: CompressReport) -> str:
     if point is not None:
         lines.append(f"thr: each variant's threshold for {point.rule}, chosen on validation through its own interpreter; "
                      "sens/spec: test at that threshold")
-    control = report.accuracy_control
-    if control is not None:
-        lines.append(
-            f"accuracy control (ranked on {control.held_out_images} held-out training images, decided on validation; "
-            f"test never selects): float32 val AUC {_num(control.val_reference)}, full int8 {_num(control.full_int8_val)}"
-            f"{_drop(control.full_int8_val_drop)}{_cam(control.full_int8_val_cam)}, budget: upper bound <= "
-            f"{control.max_val_drop:g} and the CAM gate at its interval's end; "
-            + (f"{len(control.float_layers)} op(s) kept float ({control.ranking} ranking, {control.models_tried} models "
-               f"tried): val AUC {_num(control.val)}{_drop(control.val_drop)}{_cam(control.val_cam)}"
-               f"{'' if control.within_budget else ', NOT within budget'}"
-               if control.float_layers else "int8 within budget, no int8_mixed"))
-        for kept in control.kept_float:
-            lines.append(f"  float: {kept.tensor.split(';')[0]}: {kept.reason}")
+    for label, control in (("accuracy control", report.accuracy_control),
+                           ("ONNX accuracy control", report.onnx_accuracy_control)):
+        if control is not None:
+            lines += _control_lines(label, control)
     gate = report.gate
     other_gates = f", min CAM r {gate.min_cam_correlation:g}" if gate.min_cam_correlation is not None else ""
     if gate.max_cam_peak_shift is not None:
@@ -83,6 +74,21 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
+
+
+def _control_lines(label: str, control) -> list[str]:
+    """How one accuracy-controlled variant was searched, and why each of its ops stayed float."""
+    lines = [
+        f"{label} (ranked on {control.held_out_images} held-out training images, decided on validation; "
+        f"test never selects): float32 val AUC {_num(control.val_reference)}, full int8 {_num(control.full_int8_val)}"
+        f"{_drop(control.full_int8_val_drop)}{_cam(control.full_int8_val_cam)}, budget: upper bound <= "
+        f"{control.max_val_drop:g} and the CAM gate at its interval's end; "
+        + (f"{len(control.float_layers)} op(s) kept float ({control.ranking} ranking, {control.models_tried} models "
+           f"tried): val AUC {_num(control.val)}{_drop(control.val_drop)}{_cam(control.val_cam)}"
+           f"{'' if control.within_budget else ', NOT within budget'}"
+           if control.float_layers else "int8 within budget, nothing kept float")
+    ]
+    return lines + [f"  float: {kept.tensor.split(';')[0]}: {kept.reason}" for kept in control.kept_float]
 
 
 def _cam(cam) -> str:

@@ -25,7 +25,8 @@ from medtk.schema import CompressReport, CompressionSteps, Reference, VariantRes
 from medtk.schema.compress import AccuracyControl, KerasReference
 from medtk.variants import PLAIN, REFERENCE, VARIANTS, get_variant
 
-MIXED = next(variant.name for variant in VARIANTS if variant.mixed)
+MIXED = next(variant.name for variant in VARIANTS if variant.mixed and variant.format == "tflite")
+ONNX_MIXED = next(variant.name for variant in VARIANTS if variant.mixed and variant.format == "onnx")
 
 log = logging.getLogger(__name__)
 SPARSITY_NOTE = "sparsity shrinks the compressed (gzip) file, not the latency on XNNPACK"
@@ -136,15 +137,18 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
         calibrated = Int8Calibration(inputs.model, list(inputs.calibration), debug=list(inputs.held_out) or None)
         built.append(_Built("int8", calibrated.quantize(), float_sparsity))
         if options.accuracy_control:
-            control, mixed = _accuracy_control(calibrated, built, inputs, options, staging, metadata)
+            reference = next(item for item in built if item.variant == REFERENCE)
+            control, mixed = _accuracy_control(calibrated, reference, MIXED, inputs, options, staging, metadata)
             if mixed is not None:
                 built.append(_Built(MIXED, mixed.model, float_sparsity, mixed.float_layers))
     steps = CompressionSteps()
     if options.compressed_variant() is not None:
         model_bytes, sparsity, steps = _compressed_model(inputs, options)
         built.append(_Built(options.compressed_variant(), model_bytes, sparsity))
+    onnx_control = None
     if options.onnx:
-        built += _onnx_variants(inputs, options, float_sparsity)
+        onnx_built, onnx_control = _onnx_variants(inputs, options, float_sparsity, staging, metadata)
+        built += onnx_built
 
     outputs, entries, measured = {}, [], {}
     for item in track(built, len(built), f"measuring {len(built)} variants on validation and test"):
@@ -201,22 +205,31 @@ def _export_all(run: Run, inputs: Inputs, options: CompressOptions, staging) -> 
         not_recommended=not_recommended,
         recommendation=recommendation_rule(target),
         accuracy_control=control,
+        onnx_accuracy_control=onnx_control,
         latency=latency,
     )
 
 
-def _onnx_variants(inputs: Inputs, options: CompressOptions, sparsity: float) -> list[_Built]:
+def _onnx_variants(inputs: Inputs, options: CompressOptions, sparsity: float, staging, metadata):
     """onnx_float32 from the same Keras model (tf2onnx); with --int8, onnx_int8 (QDQ) from the same
-    calibration images as the TFLite int8 (`medtk.compress.onnx_export`)."""
-    from medtk.compress.onnx_export import quantize_qdq, to_onnx
+    calibration images as the TFLite int8 (`medtk.compress.onnx_export`), and with accuracy control
+    onnx_int8_mixed when onnx_int8 is not within budget; (the variants, the accuracy-control record)."""
+    from medtk.compress.onnx_export import QdqCalibration, to_onnx
 
     log.info("converting onnx_float32 (tf2onnx)")
     float_model = to_onnx(inputs.model)
     built = [_Built("onnx_float32", float_model, sparsity)]
-    if options.int8:
-        log.info("quantizing onnx_int8 (ONNX Runtime QDQ, calibrating on %d images)", len(inputs.calibration))
-        built.append(_Built("onnx_int8", quantize_qdq(float_model, list(inputs.calibration)), sparsity))
-    return built
+    if not options.int8:
+        return built, None
+    log.info("quantizing onnx_int8 (ONNX Runtime QDQ, calibrating on %d images)", len(inputs.calibration))
+    control = None
+    with QdqCalibration(float_model, list(inputs.calibration)) as calibrated:
+        built.append(_Built("onnx_int8", calibrated.quantize(), sparsity))
+        if options.accuracy_control:
+            control, mixed = _accuracy_control(calibrated, built[0], ONNX_MIXED, inputs, options, staging, metadata)
+            if mixed is not None:
+                built.append(_Built(ONNX_MIXED, mixed.model, sparsity, mixed.float_layers))
+    return built, control
 
 
 def _timed(entries: list[VariantResult], inputs: Inputs, options: CompressOptions, target: Target, staging):
@@ -287,9 +300,11 @@ def _measure(path: Path, inputs: Inputs, options: CompressOptions, val_out):
     return val, replace(test_out, metrics=test)
 
 
-def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: CompressOptions, staging, metadata):
-    """Search int8_mixed (`medtk.compress.accuracy_control`): ranked on the held-out training images,
-    decided on validation; (record, result or None).
+def _accuracy_control(calibrated, reference: _Built, mixed_name: str, inputs: Inputs, options: CompressOptions,
+                      staging, metadata):
+    """Search `mixed_name` (int8_mixed, onnx_int8_mixed: `medtk.compress.accuracy_control`) against
+    `reference` (float32 in the same format, run by the same engine): ranked on the held-out training
+    images, decided on validation; (record, result or None).
 
     None when full int8 is within budget on validation (its AUC drop within `max_val_drop` at its upper 95%
     bound, its CAM within the CAM gate at its interval's end), when the validation AUC is undefined (one
@@ -310,9 +325,8 @@ def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: 
         return Evidence(held_out=run_model(path, inputs.held_out, options.num_threads),
                         val=run_model(path, inputs.val_images, options.num_threads))
 
-    by_name = {item.variant: item for item in built}
     found = quantize_with_accuracy_control(
-        calibrated, lambda model: evidence(MIXED, model), evidence(REFERENCE, by_name[REFERENCE].model),
+        calibrated, lambda model: evidence(mixed_name, model), evidence(reference.variant, reference.model),
         inputs.val_labels, positive_index=inputs.finding.index if inputs.finding else None,
         max_drop=options.max_val_drop, max_float_layers=options.max_float_layers, seed=inputs.config.data.seed,
         cam_budget=CamBudget(options.min_cam_correlation, options.max_cam_peak_shift),
@@ -327,12 +341,12 @@ def _accuracy_control(calibrated, built: list[_Built], inputs: Inputs, options: 
     )
     if not found.float_layers and not found.within_budget:
         log.warning("int8 is not within budget on validation (%s), and keeping no int8 op float brought its outputs "
-                    "closer to float32's on the held-out images: no %s variant", _budget_text(found.full), MIXED)
+                    "closer to float32's on the held-out images: no %s variant", _budget_text(found.full), mixed_name)
         return control, None
     if not found.float_layers:
-        log.info("int8 is within budget on validation (%s): no %s variant needed", _budget_text(found.full), MIXED)
+        log.info("int8 is within budget on validation (%s): no %s variant needed", _budget_text(found.full), mixed_name)
         return control, None
-    log.info("%s: %d op(s) kept float (%s ranking), %s%s", MIXED, len(found.float_layers), found.ranking,
+    log.info("%s: %d op(s) kept float (%s ranking), %s%s", mixed_name, len(found.float_layers), found.ranking,
              _budget_text(found.chosen), "" if found.within_budget else ", NOT within budget")
     return control, found
 

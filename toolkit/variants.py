@@ -18,7 +18,7 @@ class Variant:
     precision: str  # the arithmetic a CPU runs it in, for device reference figures: "float32" or "int8"
     fine_tuned: str  # what was trained before conversion: "", "pruned", "qat" or "pruned+qat"
     description: str
-    mixed: bool = False  # int8 with the layers that cost most validation accuracy kept float (accuracy control)
+    mixed: bool = False  # int8 with the ops accuracy control found it must keep float (one per format)
     format: str = "tflite"  # the file: "tflite" (LiteRT) or "onnx" (ONNX Runtime, TensorRT)
 
     @property
@@ -46,6 +46,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("onnx_int8", "onnx_int8", "float32", "int8", "",
             "int8 QDQ ONNX (ONNX Runtime static quantization, symmetric, zero point 0: TensorRT explicit "
             "quantization), calibrated on the TFLite int8's images", format="onnx"),
+    Variant("onnx_int8_mixed", "onnx_int8", "float32", "int8", "",
+            "int8 QDQ ONNX with the network's last ops kept float (accuracy control)", mixed=True, format="onnx"),
 )
 BY_NAME: dict[str, Variant] = {variant.name: variant for variant in VARIANTS}
 REFERENCE = "float32"

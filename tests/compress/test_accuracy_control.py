@@ -57,7 +57,7 @@ class _Calibration:
         return [_Error(name) for name in self.ranking]
 
     def execution_order(self):
-        return list(self.order)
+        return [(name, "CONV_2D") for name in self.order]
 
     def evidence(self, model: bytes) -> Evidence:
         kept = set(model.decode().split(",")) if model != b"float32" else set(self.harm) | set(self.cam_harm)
@@ -256,8 +256,9 @@ def test_on_a_real_int8_model_only_held_out_and_validation_images_are_used():
                                             max_drop=-1.0, max_float_layers=1, candidates=2)
     noisiest = [error.tensor for error in calibrated.layer_errors()[:2]]
     order = calibrated.execution_order()  # every int8 op in the order the model runs them; the head is float
-    assert sorted(order) == sorted(error.tensor for error in calibrated.layer_errors())
-    assert [name.split("/")[1] for name in order] == ["rescaling", "rescaling", "conv2d", "conv2d_1"]
+    assert sorted(name for name, _ in order) == sorted(error.tensor for error in calibrated.layer_errors())
+    assert [name.split("/")[1] for name, _ in order] == ["rescaling", "rescaling", "conv2d", "conv2d_1"]
+    assert [op for _, op in order][-2:] == ["CONV_2D", "CONV_2D"]
     # full int8, then each candidate alone (one that feeds on the uint8 input cannot be float: skipped)
     assert result.ranking == "held-out agreement" and len(result.attempts) in (2, 3)
     assert all(image is held_out or image is val for image in seen)

@@ -153,3 +153,38 @@ def test_one_outlying_activation_does_not_set_an_int8_range():
     step = float(constants[relu_range.input[1]])
     assert 9.5 / 127 < step < 10.5 / 127, step * 127
     assert [_chunk(n) for n in (300, 64, 32, 13, 17, 1)] == [15, 16, 16, 13, 1, 1]
+
+
+def test_one_calibration_gives_the_plain_qdq_model_and_models_with_the_networks_tail_float(onnx_models):
+    """Accuracy control's ONNX half (`QdqCalibration`): ranges computed once and reused from ONNX
+    Runtime's cache; the full model is `quantize_qdq`'s, and a model with the last quantized nodes kept
+    float has no QuantizeLinear/DequantizeLinear feeding them, and still obeys TensorRT's rules."""
+    from medtk.compress.onnx_export import QdqCalibration
+    from tests.runtime.runtime_models import CALIBRATION_IMAGES, synthetic_images
+
+    proto = onnx.load_from_string(onnx_models["onnx_float32"].read_bytes())
+    del proto.metadata_props[:]  # the graph as tf2onnx converted it
+    float_model = proto.SerializeToString()
+    calibration = list(synthetic_images(np.random.default_rng(7), CALIBRATION_IMAGES))
+    with QdqCalibration(float_model, calibration) as calibrated:
+        full = calibrated.quantize()
+        order = calibrated.execution_order()
+        assert calibrated.layer_errors() == []  # no per-op ranking from ONNX Runtime: the tail decides
+        tail = tuple(name for name, _ in reversed(order))[:2]
+        mixed = onnx.load_from_string(calibrated.quantize(tail))
+    plain = onnx.load_from_string(onnx_models["onnx_int8"].read_bytes())  # quantize_qdq's, same images
+    assert onnx.load_from_string(full).graph == plain.graph
+    assert "Conv" in {op for _, op in order}
+    assert not set(name for name, _ in order) & set(head_nodes(onnx.load_from_string(full)))  # the head is float anyway
+    producers = {output: n for n in mixed.graph.node for output in n.output}
+    constants = {t.name for t in mixed.graph.initializer}
+    quantized_inputs = {name for n in mixed.graph.node if n.op_type == "QuantizeLinear" for name in n.input}
+    kept = [n for n in mixed.graph.node if n.name in tail or any(n.input[0] in k.output for k in mixed.graph.node
+                                                                  if k.name in tail and n.op_type in ("Relu", "Clip"))]
+    assert {n.name for n in kept} >= set(tail) and "Conv" in {n.op_type for n in kept}
+    assert not {op for _, op in order} & {"Relu", "Clip"}  # fused into the op before, as LiteRT does
+    for node in kept:  # float weights, float outputs (its inputs may be the int8 layer before, dequantized)
+        assert not any(name in producers and producers[name].op_type == "DequantizeLinear"
+                       and producers[name].input[0] in constants for name in node.input), node.name
+        assert not set(node.output) & quantized_inputs, node.name
+    assert check_tensorrt_qdq(mixed.SerializeToString()) == []

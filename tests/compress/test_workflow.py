@@ -30,7 +30,8 @@ def test_every_variant_loads_in_litert_with_the_model_contract(compressed):
     report = _report(run)
     control = report["accuracy_control"]
     mixed = ["int8_mixed"] if control["float_layers"] else []
-    assert [v["name"] for v in report["variants"]] == [*EXPECTED[:4], *mixed, *EXPECTED[4:]]
+    onnx_mixed = ["onnx_int8_mixed"] if report["onnx_accuracy_control"]["float_layers"] else []
+    assert [v["name"] for v in report["variants"]] == [*EXPECTED[:4], *mixed, *EXPECTED[4:], *onnx_mixed]
     for entry in report["variants"]:
         if entry["name"].startswith("onnx_"):
             continue  # test_onnx_variants_are_measured_through_onnx_runtime_and_gated
@@ -119,6 +120,15 @@ def test_accuracy_control_is_recorded_and_chose_on_validation_only(compressed):
         assert control["val"] == pytest.approx(variants["int8_mixed"]["val"]["auc"], abs=1e-6)
     else:
         assert control["ranking"] == "none" and "int8_mixed" not in variants
+    onnx_control = report["onnx_accuracy_control"]  # the same search for the .onnx, against onnx_float32
+    assert onnx_control["val_reference"] == pytest.approx(variants["onnx_float32"]["val"]["auc"], abs=1e-6)
+    assert onnx_control["full_int8_val"] == pytest.approx(variants["onnx_int8"]["val"]["auc"], abs=1e-6)
+    if onnx_control["float_layers"]:  # no per-op ranking from ONNX Runtime: the network's tail
+        assert onnx_control["ranking"] == "network tail" and len(onnx_control["float_layers"]) <= 2
+        assert variants["onnx_int8_mixed"]["float_layers"] == onnx_control["float_layers"]
+        assert all(kept["noise"] is None and "last" in kept["reason"] for kept in onnx_control["kept_float"])
+    else:
+        assert "onnx_int8_mixed" not in variants
     chosen = report["recommended"]
     assert chosen == report["recommended_by_format"]["tflite"]
     assert set(report["not_recommended"]) == set(variants) - set(report["recommended_by_format"].values())
@@ -199,7 +209,7 @@ def test_onnx_variants_are_measured_through_onnx_runtime_and_gated(compressed):
     run, result = compressed
     report = _report(run)
     variants = {v["name"]: v for v in report["variants"]}
-    for name in ("onnx_float32", "onnx_int8"):
+    for name in [name for name in variants if name.startswith("onnx_")]:
         entry = variants[name]
         path = run / entry["path"]
         assert path == run / "export" / f"{name}.onnx" and entry["size_bytes"] == path.stat().st_size
@@ -217,6 +227,7 @@ def test_onnx_variants_are_measured_through_onnx_runtime_and_gated(compressed):
     assert variants["onnx_int8"]["size_bytes"] < 0.35 * variants["onnx_float32"]["size_bytes"]
     by_format = report["recommended_by_format"]
     assert by_format["tflite"] == report["recommended"]
-    assert by_format["onnx"] in (None, "onnx_float32", "onnx_int8")
-    assert (by_format["onnx"] is None) == all(variants[n]["status"] == "failed" for n in ("onnx_float32", "onnx_int8"))
+    onnx = [name for name in variants if name.startswith("onnx_")]
+    assert by_format["onnx"] in (None, *onnx)
+    assert (by_format["onnx"] is None) == all(variants[n]["status"] == "failed" for n in onnx)
     assert "onnx_int8" in result.output and "recommended .onnx" in result.output

@@ -66,27 +66,10 @@ def compression_section(art: RunArtifacts) -> Html:
         parts.append(note(f"Deployed: {report.recommended or 'none (no variant passes every gate)'}. Not chosen:"))
         parts.append(tag("ul", join(tag("li", f"{name}: {why}") for name, why in report.not_recommended.items()),
                          cls="plain"))
-    control = report.accuracy_control
-    if control is not None:
-        if control.float_layers:
-            outcome = (f"{len(control.float_layers)} int8 operation(s) kept in float ({control.ranking} ranking, "
-                       f"{control.models_tried} models measured), validation AUC {fmt(control.val, 4)}"
-                       f"{_drop_text(control.val_drop)}{_cam_text(control.val_cam)}"
-                       + ("" if control.within_budget else ", still beyond the budget"))
-        else:
-            outcome = "full int8 was within the budget, so no int8_mixed variant was needed"
-        parts.append(note(
-            f"Accuracy control (ops ranked on {control.held_out_images} held-out training images by agreement with "
-            f"float32, decided on the validation split; test never selects): float32 validation AUC "
-            f"{fmt(control.val_reference, 4)}, full int8 {fmt(control.full_int8_val, 4)}"
-            f"{_drop_text(control.full_int8_val_drop)}{_cam_text(control.full_int8_val_cam)}, budget: the drop's "
-            f"upper 95% bound at most {fmt(control.max_val_drop)}, and the CAM gate met at its 95% interval's end; "
-            f"{outcome}."))
-        if control.kept_float:
-            parts.append(tag("ul", join(tag("li", join([tag("code", kept.tensor.split(";")[0]), f": {kept.reason}"]))
-                                        for kept in control.kept_float), cls="plain"))
-        elif control.float_layers:
-            parts.append(tag("ul", join(tag("li", tag("code", layer)) for layer in control.float_layers), cls="plain"))
+    for label, mixed, control in (("Accuracy control", "int8_mixed", report.accuracy_control),
+                                  ("ONNX accuracy control", "onnx_int8_mixed", report.onnx_accuracy_control)):
+        if control is not None:
+            parts += _control_parts(label, mixed, control)
     steps = report.compression
     if steps.target_sparsity is not None:
         parts.append(note(f"Pruning target sparsity {fmt(steps.target_sparsity, 2)}, reached "
@@ -94,6 +77,30 @@ def compression_section(art: RunArtifacts) -> Html:
     if report.note:
         parts.append(note(f"Note: {report.note}."))
     return section("compression", "Compression", *parts)
+
+
+def _control_parts(label: str, mixed: str, control) -> list[Html]:
+    """How one accuracy-controlled variant was searched, and why each of its ops stayed float."""
+    if control.float_layers:
+        outcome = (f"{len(control.float_layers)} int8 operation(s) kept in float ({control.ranking} ranking, "
+                   f"{control.models_tried} models measured), validation AUC {fmt(control.val, 4)}"
+                   f"{_drop_text(control.val_drop)}{_cam_text(control.val_cam)}"
+                   + ("" if control.within_budget else ", still beyond the budget"))
+    else:
+        outcome = f"full int8 was within the budget, so no {mixed} variant was needed"
+    parts = [note(
+        f"{label} (ops ranked on {control.held_out_images} held-out training images by agreement with "
+        f"float32, decided on the validation split; test never selects): float32 validation AUC "
+        f"{fmt(control.val_reference, 4)}, full int8 {fmt(control.full_int8_val, 4)}"
+        f"{_drop_text(control.full_int8_val_drop)}{_cam_text(control.full_int8_val_cam)}, budget: the drop's "
+        f"upper 95% bound at most {fmt(control.max_val_drop)}, and the CAM gate met at its 95% interval's end; "
+        f"{outcome}.")]
+    if control.kept_float:
+        parts.append(tag("ul", join(tag("li", join([tag("code", kept.tensor.split(";")[0]), f": {kept.reason}"]))
+                                    for kept in control.kept_float), cls="plain"))
+    elif control.float_layers:
+        parts.append(tag("ul", join(tag("li", tag("code", layer)) for layer in control.float_layers), cls="plain"))
+    return parts
 
 
 def latency_section(art: RunArtifacts) -> Html:

@@ -2,7 +2,8 @@
 
 Deltas are against the float32 TFLite file; `recommended` names the variant to deploy (the fastest on
 this host, by `latency_ms`, that passes every gate and runs on the target), or None when none passes,
-and `not_recommended` says why each other variant was not chosen. `accuracy_control` records how `int8_mixed` was searched (on validation only).
+and `not_recommended` says why each other variant was not chosen. `accuracy_control` records how
+`int8_mixed` was searched (on validation only), `onnx_accuracy_control` how `onnx_int8_mixed` was.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ class KeptFloat:
 
     tensor: str  # the op's output tensor
     op: str  # TFLite operator, e.g. CONV_2D
-    noise_rank: int  # its place among the ops by int8 noise (rmse / std) on the held-out training images
-    noise: float
+    noise_rank: int | None  # its place among the ops by int8 noise (rmse / std) on the held-out training images
+    noise: float | None  # (both None where the engine gives no per-op error: ONNX Runtime)
     held_out_disagreement_alone: float | None  # disagreement with float32 on the held-out images with only this op
     # float (None when it was kept float as part of the network's tail, never measured alone)
     held_out_disagreement_full: float  # ... with every op int8 (full int8), for comparison
@@ -186,7 +187,8 @@ class CompressReport(Document):
     recommended_by_format: dict[str, str | None] = field(default_factory=dict)
     not_recommended: dict[str, str] = field(default_factory=dict)  # variant -> why it was not chosen
     recommendation: str = ""  # how `recommended` was chosen (the rule, the target, what decided)
-    accuracy_control: AccuracyControl | None = None
+    accuracy_control: AccuracyControl | None = None  # int8_mixed's search
+    onnx_accuracy_control: AccuracyControl | None = None  # onnx_int8_mixed's, against onnx_float32 (tail only)
     latency: LatencySetting | None = None  # how each variant's `latency_ms` was measured
 
     def variant(self, name: str) -> VariantResult | None:
