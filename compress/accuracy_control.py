@@ -89,7 +89,7 @@ class Attempt:
     val_auc: float
     val_drop: float  # float32's validation AUC minus this model's
     val_drop_interval: tuple[float, float]  # 95% paired bootstrap
-    val_cam: ValidationCam | None = None
+    val_cam: ValidationCam  # the CAM gate's figures on validation, with their intervals' ends
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,8 @@ class QdqCalibration:
         layers = tuple(float_layers)
         if not layers:
             return self._full
-        return self._quantize((*layers, *(act for layer in layers for act in self._activations.get(layer, ()))), None)
+        fused = [self._activations[layer] for layer in layers if layer in self._activations]
+        return self._quantize((*layers, *fused), None)
 
     def layer_errors(self) -> list:
         """No per-op ranking for ONNX (see the class docstring)."""
@@ -117,7 +118,7 @@ class QdqCalibration:
         fed = {node.name for node in quantized if node.op_type not in ("QuantizeLinear", "DequantizeLinear")
                and any(producers.get(name) is not None and producers[name].op_type == "DequantizeLinear"
                        and producers[name].input[0] in producers for name in node.input)}
-        fused = {act for acts in self._activations.values() for act in acts}
+        fused = set(self._activations.values())
         return [(name, op) for name, op in self._order if name in fed and name not in self._float and name not in fused]
 
     def _quantize(self, float_layers: tuple[str, ...], reader) -> bytes:
@@ -130,6 +131,7 @@ class QdqCalibration:
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=[*self._float, *float_layers], calibration_cache_path=str(self._cache),
             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                           # despite its name: any method, in chunks (unused when the cache has the ranges)
                            "CalibStridedMinMax": _chunk(len(reader)) if reader is not None else 1},
         )
         quantized = target.read_bytes()
@@ -142,8 +144,8 @@ class QdqCalibration:
 ACTIVATIONS = ("Relu", "Clip", "LeakyRelu")  # what LiteRT fuses into the op before it
 
 
-def _fused_activations(proto) -> dict[str, list[str]]:
-    """{node: [the activation node that is its output's only consumer]} for the graph's nodes."""
+def _fused_activations(proto) -> dict[str, str]:
+    """{node: the activation node that is its output's only consumer} for the graph's nodes."""
     consumers: dict[str, list] = {}
     for node in proto.graph.node:
         for name in node.input:
@@ -152,7 +154,7 @@ def _fused_activations(proto) -> dict[str, list[str]]:
     for node in proto.graph.node:
         after = [consumer for output in node.output for consumer in consumers.get(output, ())]
         if node.op_type not in ACTIVATIONS and len(after) == 1 and after[0].op_type in ACTIVATIONS:
-            fused[node.name] = [after[0].name]
+            fused[node.name] = after[0].name
     return fused
 
 
