@@ -36,7 +36,10 @@ from medtk.train.timings import TimingRecorder
 log = logging.getLogger(__name__)
 MONITOR = "val_auc_smooth"  # what early stopping, LR reduction and the best checkpoint watch
 RAW_MONITOR = "val_auc"
-PRECISE_BN_IMAGES = 2048  # per epoch-end pass: enough for stable statistics, bounded on large data
+# The pass before each validation (the final pass after training uses every training image). 256 images give
+# each BatchNorm channel at least 256 x 6 x 6 values at 96 px and cost a third of a full pass over the demo's
+# 720; their val AUC against all images': benchmarks/RESULTS.md, "The demo in minutes".
+EPOCH_BATCHNORM_IMAGES = 256
 
 
 @dataclass(frozen=True)
@@ -198,12 +201,20 @@ def _reduce_lr_on_plateau(schedule: Schedule, start_from_epoch: int):
                                         min_delta=schedule.min_delta, cooldown=schedule.lr_patience, min_lr=1e-7)
 
 
+def epoch_batchnorm_sample(images, rng: np.random.Generator):
+    """The images of one pre-validation pass: a new random subset of at most EPOCH_BATCHNORM_IMAGES of the
+    array each epoch, or, from a function (count -> batches), the streaming pipeline's first records."""
+    if callable(images):
+        return images(EPOCH_BATCHNORM_IMAGES)
+    return images[np.sort(rng.permutation(len(images))[:EPOCH_BATCHNORM_IMAGES])]
+
+
 def _precise_batchnorm_before_validation(model, images, batch_size: int, seed: int, recorder):
     """Recompute BatchNorm statistics before each epoch's validation while BatchNorm trains.
 
     With momentum-averaged statistics a short run validates (and early-stops, checkpoints, lowers the
     learning rate) on statistics that lag the weights; validating on exact ones makes every epoch's
-    val AUC mean what it says. Bounded: a seeded subset of at most PRECISE_BN_IMAGES images, or with
+    val AUC mean what it says. Bounded: a seeded subset of at most EPOCH_BATCHNORM_IMAGES images, or with
     `images` a function (count -> batches of about that many training images: the streaming pipeline's
     first records, which `medtk prepare` wrote in a seeded random order).
     """
@@ -219,11 +230,7 @@ def _precise_batchnorm_before_validation(model, images, batch_size: int, seed: i
         def on_test_begin(self, logs=None):
             if getattr(self, "pending", False):
                 self.pending = False
-                if callable(images):
-                    precise_batchnorm(model, images(PRECISE_BN_IMAGES), batch_size=batch_size, seed=seed)
-                else:
-                    picked = np.sort(rng.permutation(len(images))[:PRECISE_BN_IMAGES])
-                    precise_batchnorm(model, images[picked], batch_size=batch_size, seed=seed)
+                precise_batchnorm(model, epoch_batchnorm_sample(images, rng), batch_size=batch_size, seed=seed)
                 recorder.lap("precise_batchnorm")
 
     return PreciseBatchNormBeforeValidation()

@@ -129,3 +129,18 @@ def test_from_scratch_run_goes_from_chance_to_sound_inference_accuracy():
     # BatchNorm (0.58-0.62 here, from 60 images); BatchNorm's part is that it is never below the stale
     # statistics' chance level.
     assert accuracy(x_test, y_test) >= stale
+
+
+def test_the_pass_before_each_validation_takes_a_new_bounded_subset_of_the_training_images():
+    """The final pass uses every training image; the per-epoch one a random EPOCH_BATCHNORM_IMAGES of them."""
+    from medtk.train.fit import EPOCH_BATCHNORM_IMAGES, epoch_batchnorm_sample
+
+    images = np.arange(720 * 2, dtype=np.float32).reshape(720, 1, 1, 2)  # image i holds 2i, 2i + 1
+    rng = np.random.default_rng(0)
+    first, second = epoch_batchnorm_sample(images, rng), epoch_batchnorm_sample(images, rng)
+    for sample in (first, second):
+        indices = sample[:, 0, 0, 0] / 2
+        assert len(sample) == EPOCH_BATCHNORM_IMAGES == len(set(indices)) and set(indices) <= set(range(720))
+    assert not np.array_equal(first, second)  # each epoch its own subset
+    few = images[:100]
+    assert np.array_equal(np.sort(epoch_batchnorm_sample(few, rng), axis=0), few)  # fewer images: all of them
