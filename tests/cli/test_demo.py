@@ -62,3 +62,15 @@ def test_the_remaining_time_is_the_epochs_left_plus_the_steps_after_training():
                                Seconds(2, 1)), 20)
     assert said[0] == f"      epoch 1/20 took 80.0 s: about {(19 + after) * 80 / 60:.1f} min left (19 epochs, then compress, bench, explain and report)"
     assert said[3].startswith("      epoch 4/20 took 58.0 s:") and f"about {(16 + after) * 60 / 60:.1f} min left" in said[3]
+
+
+def test_the_demo_quantizes_after_training_and_the_quick_demo_still_prunes_and_trains_aware():
+    """The demo's model keeps its AUC and CAM as plain int8; pruning + QAT cost minutes and moved its CAM
+    (benchmarks/RESULTS.md, "The demo in minutes"). The quick demo keeps both paths exercised end to end."""
+    from medtk.pipeline import DEMO, QUICK, compress_options
+
+    demo = compress_options(DEMO)
+    assert demo.int8 and not demo.prune and not demo.qat and demo.compressed_variant() is None
+    quick = compress_options(QUICK, max_auc_drop=1.0)
+    assert (quick.prune, quick.prune_epochs, quick.qat, quick.qat_epochs) == (True, 1, True, 1)
+    assert quick.compressed_variant() == "int8_pqat" and quick.max_auc_drop == 1.0
