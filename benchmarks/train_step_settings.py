@@ -8,8 +8,8 @@ stride 16, batch 16, Adam) is compiled as `medtk train` compiles it, fitted for 
 then timed over `--steps` steps `--rounds` times on random images (the arithmetic does not depend on the pixel
 values; augmentation and the input pipeline are left out, they are timed by benchmarks/train_phases.py).
 Settings: `float32` (medtk's CPU default), `xla` (jit_compile, `--xla on`), `inter1` (one inter-op thread),
-`bfloat16` (Keras' mixed_bfloat16 policy, `--mixed-precision bfloat16`). Prints images/s per round (wall) and
-images per CPU-second, with the CPU's flags: compare figures only from the same CPU.
+`bfloat16` (Keras' mixed_bfloat16 policy, `--mixed-precision bfloat16`). Prints the median and range of images/s
+over the rounds and the median images per CPU-second, with the CPU's flags: compare figures only from the same CPU.
 """
 
 from __future__ import annotations

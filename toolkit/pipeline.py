@@ -184,9 +184,8 @@ def compress_options(settings: PipelineSettings, max_auc_drop: float | None = No
 
 
 def _compress_recipe(settings: PipelineSettings) -> str:
-    steps = [f"{name} {epochs} epochs" for name, epochs in (("prune", settings.prune_epochs), ("QAT", settings.qat_epochs))
-             if epochs]
-    return " + ".join(steps) if steps else "post-training quantization, no pruning or QAT"
+    steps = [f"{name} {epochs}" for name, epochs in (("prune", settings.prune_epochs), ("QAT", settings.qat_epochs)) if epochs]
+    return " + ".join(steps) + " epochs" if steps else "post-training quantization, no pruning or QAT"
 
 
 def _localize(run: Run) -> str:
