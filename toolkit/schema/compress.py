@@ -95,7 +95,7 @@ class KeptFloat:
     """One int8 op that `int8_mixed` computes in float, and why (compress/accuracy_control.py)."""
 
     tensor: str  # the op's output tensor
-    op: str  # TFLite operator, e.g. CONV_2D
+    op: str  # its type: a TFLite operator (CONV_2D), or an ONNX op type (Conv) for onnx_int8_mixed
     noise_rank: int | None  # its place among the ops by int8 noise (rmse / std) on the held-out training images
     noise: float | None  # (both None where the engine gives no per-op error: ONNX Runtime)
     held_out_disagreement_alone: float | None  # disagreement with float32 on the held-out images with only this op
