@@ -18,6 +18,10 @@ DICOM files, 512x512 8-bit, made from PneumoniaMNIST test images.
   --forward; `--workers`, `--threads`); the clock stops when the last result (SR + SC) is in the
   outbox. Latency per image = its SR file's mtime - the moment storescu printed "Sending file" for it
   (both on this machine's clock).
+- the node's processing alone: the same files admitted into a new spool (as acknowledged C-STOREs are),
+  then a second node started on it works through them as after a restart, with no DICOM or HTTP at all;
+  timed from its tenth result to its last (its start-up left out). What C-STORE would reach if receiving
+  the images cost nothing, so the gap to the bare loop splits into receiving and the node's own work.
 - HTTP: `--clients` concurrent clients (each: a keep-alive httpx session) POST the same files as
   application/dicom; latency per request. A client waits for each answer, so the node is kept busy
   only with more clients than workers; the table has 2 and `--clients` (default 4).
@@ -207,6 +211,37 @@ def into_pacs(node, pacs, files: list[Path]) -> float:
     return len(files) / (time.perf_counter() - start)
 
 
+def from_the_spool(model: Path, files: list[Path], folder: Path, node_args: tuple[str, ...]) -> tuple[float, float]:
+    """The node's processing alone: `files` admitted into a new spool (as acknowledged C-STOREs would be),
+    then a node started on it works through them as after a restart. Images/s and node CPU ms per image
+    between the 10th result and the last (the node's start-up left out); no DICOM or HTTP at all."""
+    import psutil
+    from tests.serve.serve_helpers import NodeProcess, free_port
+
+    from medtk.serve.spool import Spool
+
+    spool = Spool(folder)
+    uids = fresh_uids(files)
+    for path in files:
+        spool.admit(uids[path.name], path)
+    node = NodeProcess(model, folder, folder.parent / f"{folder.name}.log", free_port(), free_port(), args=node_args)
+    first = max(1, len(files) // 10)
+    node.start()
+    try:
+        process = psutil.Process(node.process.pid)
+        marks = []
+        for wanted in (first, len(files)):
+            while len(os.listdir(spool.outbox)) < 2 * wanted:  # SR + SC per image
+                time.sleep(0.02)
+            times = process.cpu_times()
+            marks.append((time.perf_counter(), times.user + times.system))
+    finally:
+        node.stop()
+    (start, cpu_start), (end, cpu_end) = marks
+    count = len(files) - first
+    return count / (end - start), (cpu_end - cpu_start) / count * 1000.0
+
+
 def through_http(node, files: list[Path], clients: int = 2) -> tuple[float, list[float]]:
     import httpx
 
@@ -269,14 +304,14 @@ def main() -> int:
     try:
         files = make_inputs(work, args.images)
         small = make_inputs(work, args.images, side=64)
-        node = NodeProcess(model, work / "spool", work / "node.log", free_port(), free_port(),
-                           args=("--threads", str(args.threads), "--workers", str(args.workers),
-                                 "--queue-size", str(args.images + 8), "--log-level", "WARNING"))
+        node_args = ("--threads", str(args.threads), "--workers", str(args.workers),
+                     "--queue-size", str(args.images + 8), "--log-level", "WARNING")
+        node = NodeProcess(model, work / "spool", work / "node.log", free_port(), free_port(), args=node_args)
         node.start()
         sampler = RssSampler(node.process.pid)
         sampler.start()
         runs: dict[str, list[tuple[float, list[float], float]]] = {"bare": [], "bare1": [], "side": [], "cstore": [],
-                                                                   "http2": [], "http": []}
+                                                                   "spool": [], "http2": [], "http": []}
         from threadpoolctl import threadpool_limits
 
         def one_blas_thread() -> tuple[float, list[float]]:
@@ -293,6 +328,8 @@ def main() -> int:
                 runs["bare1"].append(cpu_per_image(one_blas_thread, count, here))
                 runs["side"].append(cpu_per_image(lambda: bare(model, files, args.workers, args.threads), count, here))
                 runs["cstore"].append(cpu_per_image(lambda: through_cstore(node, files, identity.file_sha256), count, there))
+                rate, cpu = from_the_spool(model, files, work / f"spool-only-{repeat}", node_args)
+                runs["spool"].append((rate, [], cpu))
                 runs["http2"].append(cpu_per_image(lambda: through_http(node, files, 2), count, there))
                 runs["http"].append(cpu_per_image(lambda: through_http(node, files, args.clients), count, there))
                 network["acknowledged"].append(acknowledged(node, small, identity.file_sha256))
@@ -340,15 +377,18 @@ def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rs
     names = {"bare": f"bare `Classifier.predict(path)` loop, 1 x {default_threads()} threads",
              "bare1": "the same, BLAS on one thread (as in the node)",
              "side": f"bare loops side by side, {args.workers} x {args.threads} threads",
-             "cstore": "C-STORE (storescu) -> SR + SC in the outbox", "http2": "HTTP POST /v1/predict (2 clients)",
+             "cstore": "C-STORE (storescu) -> SR + SC in the outbox",
+             "spool": "the node's processing alone: instances already in its spool -> SR + SC in the outbox",
+             "http2": "HTTP POST /v1/predict (2 clients)",
              "http": f"HTTP POST /v1/predict ({args.clients} clients)"}
     for key, label in names.items():
         rates = [r[0] for r in runs[key]]
         pooled = [lat for r in runs[key] for lat in r[1]]
         median = statistics.median(rates)
         cpu = [r[2] for r in runs[key]]
+        p50, p99 = (f"{percentile(pooled, 50):.1f}", f"{percentile(pooled, 99):.1f}") if pooled else ("-", "-")
         rows.append(f"| {label} | {median:.1f} [{min(rates):.1f}, {max(rates):.1f}] | {median / bare_median:.2f}x | "
-                    f"{median / side_median:.2f}x | {percentile(pooled, 50):.1f} | {percentile(pooled, 99):.1f} | "
+                    f"{median / side_median:.2f}x | {p50} | {p99} | "
                     f"{statistics.median(cpu):.1f} [{min(cpu):.1f}, {max(cpu):.1f}] |")
     command = (f".venv/bin/python benchmarks/serve_throughput.py --images {args.images} --repeats {args.repeats} "
                f"--workers {args.workers} --clients {args.clients}" + (f" --threads {args.threads}" if args.given_threads else ""))
@@ -370,7 +410,8 @@ def write_results(args, runs, network: dict[str, list[float]], rss_peak: int, rs
         "",
         f"Each path against the bare loop of the same repeat (run-to-run spread of the ratio): C-STORE "
         f"{_ratio_range(runs['cstore'], runs['bare'])} (against the loop with BLAS on one thread "
-        f"{_ratio_range(runs['cstore'], runs['bare1'])}), HTTP with 2 clients {_ratio_range(runs['http2'], runs['bare'])}, "
+        f"{_ratio_range(runs['cstore'], runs['bare1'])}), the node's processing alone "
+        f"{_ratio_range(runs['spool'], runs['bare'])}, HTTP with 2 clients {_ratio_range(runs['http2'], runs['bare'])}, "
         f"with {args.clients} {_ratio_range(runs['http'], runs['bare'])}.",
         "",
         f"Node RSS: peak {rss_peak / 2**20:.0f} MiB, {rss_end / 2**20:.0f} MiB at the end.",
