@@ -157,8 +157,9 @@ class _RemainingTime:
         per_epoch = self.epochs[0] if len(self.epochs) == 1 else statistics.median(self.epochs[1:])
         left = max(0, planned - (timing.epoch + 1))
         after = (self.settings.prune_epochs + self.settings.qat_epochs + AFTER_TRAINING_EPOCHS) * per_epoch
+        epochs = f"{left} epoch{'' if left == 1 else 's'}"
         self.echo(f"      epoch {timing.epoch + 1}/{planned} took {_duration(timing.total.wall)}: about "
-                  f"{_duration(left * per_epoch + after)} left ({left} epochs, then compress, bench, explain and report)")
+                  f"{_duration(left * per_epoch + after)} left ({epochs}, then compress, bench, explain and report)")
 
 
 def _compress(run: Run, settings: PipelineSettings, max_auc_drop: float | None) -> Verdict:

@@ -62,6 +62,8 @@ def test_the_remaining_time_is_the_epochs_left_plus_the_steps_after_training():
                                Seconds(2, 1)), 20)
     assert said[0] == f"      epoch 1/20 took 80.0 s: about {(19 + after) * 80 / 60:.1f} min left (19 epochs, then compress, bench, explain and report)"
     assert said[3].startswith("      epoch 4/20 took 58.0 s:") and f"about {(16 + after) * 60 / 60:.1f} min left" in said[3]
+    remaining(EpochTimings(18, "scratch", 720, Seconds(50, 1), Seconds(4, 1), Seconds(4, 1), Seconds(2, 1)), 20)
+    assert "left (1 epoch, then compress" in said[4]
 
 
 def test_the_demo_quantizes_after_training_and_the_quick_demo_still_prunes_and_trains_aware():
