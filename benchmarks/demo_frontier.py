@@ -32,8 +32,7 @@ def point(epochs: int, out: Path) -> dict[str, object]:
     result = run_pipeline(dataclasses.replace(DEMO, epochs=epochs), out, force=True, echo=print)
     run = Run(out)
     timings = run.timings()
-    walls = [e.train.wall + (e.precise_batchnorm.wall if e.precise_batchnorm else 0.0)
-             + (e.validation.wall if e.validation else 0.0) + e.checkpointing.wall for e in timings.epochs]
+    walls = [epoch.total.wall for epoch in timings.epochs]
     compression = run.compression()
     deployed = result.recommended
     variant = compression.variant(deployed) if deployed else None

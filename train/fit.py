@@ -214,9 +214,8 @@ def _precise_batchnorm_before_validation(model, images, batch_size: int, seed: i
 
     With momentum-averaged statistics a short run validates (and early-stops, checkpoints, lowers the
     learning rate) on statistics that lag the weights; validating on exact ones makes every epoch's
-    val AUC mean what it says. Bounded: a seeded subset of at most EPOCH_BATCHNORM_IMAGES images, or with
-    `images` a function (count -> batches of about that many training images: the streaming pipeline's
-    first records, which `medtk prepare` wrote in a seeded random order).
+    val AUC mean what it says. Bounded: each pass takes `epoch_batchnorm_sample(images, rng)`; a function
+    `images` is the streaming pipeline's first records, which `medtk prepare` wrote in a seeded random order.
     """
     from medtk.train.batchnorm import precise_batchnorm
 
